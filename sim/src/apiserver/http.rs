@@ -1,0 +1,954 @@
+//! The HTTP front of the API server: Kubernetes REST paths, verbs, watch streams, faults and the
+//! admin endpoints, over any connection (simulated TCP in turmoil, real TCP standalone).
+//!
+//! The front owns everything with I/O or time: it asks the pure [`Store`] what to answer and the
+//! pure [`Faults`] what to break, and does the sleeping, streaming and connection dropping.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use super::discovery;
+use super::faults::{Action, AmbiguousOutcome, Faults, HANG_MS_MAX, RequestInfo, RequestVerb};
+use super::resource::Resource;
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::{self, ApiError};
+use super::store::{
+    Commit, EventType, Listing, ObjectKey, PatchType, Preconditions, Propagation, Store,
+    WatchFilter, WriteContext, metadata_str,
+};
+use super::table;
+use super::time::rfc3339;
+
+/// The largest request body the server reads, as kube-apiserver's `MaxRequestBodyBytes` (3 MiB).
+pub const BODY_BYTES_MAX: usize = 3 * 1024 * 1024;
+
+/// How many watch chunks may wait for a slow reader before the watch stops reading the history.
+const WATCH_CHUNKS_QUEUED_MAX: usize = 64;
+
+/// The response body: a whole JSON document, or a watch stream.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// Where the server's wall-clock time comes from (for `creationTimestamp` and table ages).
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    /// The host's clock: for the standalone server.
+    System,
+    /// Simulated time since the simulation started, added to `epoch`: for turmoil hosts.
+    Simulated {
+        /// The wall-clock time at simulated time zero.
+        epoch: SystemTime,
+    },
+}
+
+impl Clock {
+    /// The current wall-clock time.
+    pub fn now(self) -> SystemTime {
+        match self {
+            // The standalone server runs in the real world; this is its only wall-clock read.
+            #[allow(clippy::disallowed_methods)]
+            Clock::System => SystemTime::now(),
+            Clock::Simulated { epoch } => epoch + turmoil::sim_elapsed().unwrap_or_default(),
+        }
+    }
+}
+
+/// Settings of one server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// The seed of the fault decisions.
+    pub seed: u64,
+    /// Where time comes from.
+    pub clock: Clock,
+    /// How often a watch that asked for bookmarks gets one.
+    pub bookmark_interval: Duration,
+    /// How long a watch without `timeoutSeconds` lasts.
+    pub watch_timeout_default: Duration,
+    /// How many watch events the store keeps before compacting.
+    pub events_max: usize,
+    /// Record commits for [`ApiServer::take_commits`].
+    pub record_commits: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            token: None,
+            seed: 0,
+            clock: Clock::System,
+            bookmark_interval: Duration::from_secs(60),
+            watch_timeout_default: Duration::from_secs(1800),
+            events_max: super::store::EVENTS_MAX_DEFAULT,
+            record_commits: false,
+        }
+    }
+}
+
+struct State {
+    store: Store,
+    faults: Faults,
+    rng: ChaCha8Rng,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    config: ServerConfig,
+    /// The latest revision, for watches to wait on.
+    revision: watch::Sender<u64>,
+    /// Bumped by a restart: every connection and watch of an older generation is dropped.
+    generation: watch::Sender<u64>,
+}
+
+/// A simulated Kubernetes API server: cheap to clone, every clone is the same server.
+///
+/// Must be served from within a tokio runtime (a turmoil host's, or a real one).
+#[derive(Clone)]
+pub struct ApiServer {
+    inner: Arc<Inner>,
+}
+
+/// Returned by the service to make hyper close the connection without answering (an ambiguous
+/// commit whose response is lost).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+pub struct ConnectionDropped;
+
+impl ApiServer {
+    /// A server with an empty store (plus the default namespaces) and no faults.
+    pub fn new(config: ServerConfig) -> ApiServer {
+        let mut store = Store::new().with_events_max(config.events_max);
+        if config.record_commits {
+            store = store.with_commit_record();
+        }
+        let revision = store.revision();
+        ApiServer {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    store,
+                    faults: Faults::none(),
+                    rng: ChaCha8Rng::seed_from_u64(config.seed),
+                }),
+                config,
+                revision: watch::Sender::new(revision),
+                generation: watch::Sender::new(0),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug that already failed the run; keep serving.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replace the injected faults; refused (with the reason) if a setting is out of range.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
+        faults.validate()?;
+        self.state().faults = faults;
+        Ok(())
+    }
+
+    /// The faults now in force.
+    pub fn faults(&self) -> Faults {
+        self.state().faults.clone()
+    }
+
+    /// Compact the watch history up to the current revision; returns that revision.
+    pub fn compact(&self) -> u64 {
+        let mut state = self.state();
+        let revision = state.store.revision();
+        state.store.compact(revision);
+        revision
+    }
+
+    /// Drop every connection and watch, as an API server restart does; the store survives.
+    pub fn restart(&self) {
+        self.inner.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> u64 {
+        self.state().store.revision()
+    }
+
+    /// The commits since the last call (only when [`ServerConfig::record_commits`] is set).
+    pub fn take_commits(&self) -> Vec<Commit> {
+        self.state().store.take_commits()
+    }
+
+    /// Run `f` on the store directly (for tests and harness setup); watches are told of writes.
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let result = f(&mut self.state().store);
+        self.notify();
+        result
+    }
+
+    fn notify(&self) {
+        let revision = self.state().store.revision();
+        self.inner.revision.send_if_modified(|r| {
+            let changed = *r != revision;
+            *r = revision;
+            changed
+        });
+    }
+
+    /// Serve HTTP/1.1 on one connection until the peer closes it or the server restarts.
+    pub async fn serve_connection<I>(&self, io: I)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let mut generation = self.inner.generation.subscribe();
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |request| server.clone().handle(request));
+        let connection = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(io, service);
+        tokio::select! {
+            biased;
+            _ = generation.changed() => {}
+            _ = connection => {}
+        }
+    }
+
+    /// Answer one request.
+    pub async fn handle(self, request: Request<Incoming>) -> Result<Response<Body>, ConnectionDropped> {
+        let (parts, body) = request.into_parts();
+        let body = Limited::new(body, BODY_BYTES_MAX);
+        let body = async move {
+            match body.collect().await {
+                Ok(collected) => Ok(collected.to_bytes()),
+                Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                    Err(ApiError::too_large(BODY_BYTES_MAX))
+                }
+                Err(error) => Err(ApiError::bad_request(format!("reading the request body: {error}"))),
+            }
+        };
+        self.respond(parts.method, parts.uri, parts.headers, body).await
+    }
+
+    async fn respond(
+        self,
+        method: Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+        body: impl Future<Output = Result<Bytes, ApiError>>,
+    ) -> Result<Response<Body>, ConnectionDropped> {
+        if let Some(token) = &self.inner.config.token {
+            let expected = format!("Bearer {token}");
+            let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            if given != Some(expected.as_str()) {
+                return Ok(error_response(&ApiError::unauthorized()));
+            }
+        }
+        let path = uri.path();
+        let query = Query::parse(uri.query().unwrap_or(""));
+        if matches!(path, "/healthz" | "/livez" | "/readyz") {
+            return Ok(text_response(StatusCode::OK, "ok"));
+        }
+        if let Some(admin) = path.strip_prefix("/khaos/v1/") {
+            let body = match body.await {
+                Ok(body) => body,
+                Err(error) => return Ok(error_response(&error)),
+            };
+            return Ok(self.admin(&method, admin, &body));
+        }
+        if let Some(document) = discovery::document(path) {
+            return Ok(if method == Method::GET {
+                json_response(StatusCode::OK, &document)
+            } else {
+                error_response(&ApiError::method_not_allowed())
+            });
+        }
+        let Some(route) = Route::parse(path) else {
+            return Ok(error_response(&ApiError::path_not_found()));
+        };
+        let verb = match (&method, route.name.is_some()) {
+            (&Method::GET, true) => RequestVerb::Get,
+            (&Method::GET, false) if query.flag("watch") => RequestVerb::Watch,
+            (&Method::GET, false) => RequestVerb::List,
+            (&Method::POST, false) => RequestVerb::Create,
+            (&Method::PUT, true) => RequestVerb::Update,
+            (&Method::PATCH, true) => RequestVerb::Patch,
+            (&Method::DELETE, true) => RequestVerb::Delete,
+            _ => return Ok(error_response(&ApiError::method_not_allowed())),
+        };
+        let client = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown")
+            .to_owned();
+        let decision = {
+            let mut state = self.state();
+            let State { faults, rng, .. } = &mut *state;
+            faults.decide(rng, &RequestInfo { verb, client: &client })
+        };
+        if !decision.latency.is_zero() {
+            tokio::time::sleep(decision.latency).await;
+        }
+        let lose = match decision.action {
+            Action::Proceed => None,
+            Action::Fail(error) => return Ok(error_response(&error)),
+            Action::Hang => {
+                tokio::time::sleep(Duration::from_millis(HANG_MS_MAX)).await;
+                return Ok(error_response(&ApiError::timeout()));
+            }
+            Action::CommitThenLose(outcome) => Some(outcome),
+        };
+        let body = if verb.is_write() {
+            match body.await {
+                Ok(body) => body,
+                Err(error) => return Ok(error_response(&error)),
+            }
+        } else {
+            Bytes::new()
+        };
+        let request = ResourceRequest {
+            verb,
+            route,
+            query,
+            client,
+            wants_table: headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(table::wants_table),
+            content_type: headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+        };
+        if verb == RequestVerb::Watch {
+            return Ok(match self.watch(request) {
+                Ok(response) => response,
+                Err(error) => error_response(&error),
+            });
+        }
+        let result = self.execute(&request, &body);
+        self.notify();
+        Ok(match (result, lose) {
+            (Ok(_), Some(AmbiguousOutcome::ConnectionLost)) => return Err(ConnectionDropped),
+            (Ok(_), Some(AmbiguousOutcome::Timeout)) => error_response(&ApiError::timeout()),
+            (Ok(_), Some(AmbiguousOutcome::InternalError)) => {
+                error_response(&ApiError::internal("etcdserver: leader changed"))
+            }
+            (Ok((code, value)), None) => json_response(code, &value),
+            (Err(error), _) => error_response(&error),
+        })
+    }
+
+    /// Run a non-watch request against the store.
+    fn execute(&self, request: &ResourceRequest, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+        let now = rfc3339(self.inner.config.clock.now());
+        let ctx = WriteContext { client: &request.client, now: &now };
+        let route = &request.route;
+        let resource = route.resource;
+        let dry_run = request.query.get("dryRun").is_some_and(|v| v == "All");
+        let mut state = self.state();
+        let State { store, faults, rng } = &mut *state;
+        // A dry run works on a copy, so it answers as the real write would and changes nothing.
+        let mut scratch;
+        let store: &mut Store = if dry_run && request.verb.is_write() {
+            scratch = store.clone();
+            &mut scratch
+        } else {
+            store
+        };
+        let key = || ObjectKey::new(resource, route.namespace.as_deref().unwrap_or(""), route.name.as_deref().unwrap_or(""));
+        match request.verb {
+            RequestVerb::Get => {
+                let rv = request.query.get("resourceVersion").unwrap_or("");
+                let object = match (rv, faults.stale_revision(rng, store.revision(), store.compacted_revision())) {
+                    ("0", Some(stale)) => store.get_at(&key(), stale)?,
+                    _ => store.get(&key())?,
+                };
+                let code = StatusCode::OK;
+                if request.wants_table {
+                    let now_s = unix_seconds(self.inner.config.clock.now());
+                    let rv = metadata_str(&object, "resourceVersion").to_owned();
+                    return Ok((code, table::table(resource, &[(*object).clone()], &rv, now_s, table::IncludeObject::Metadata)));
+                }
+                Ok((code, (*object).clone()))
+            }
+            RequestVerb::List => {
+                let filter = request.filter()?;
+                let rv = request.query.get("resourceVersion").unwrap_or("");
+                let limit: usize = match request.query.get("limit") {
+                    Some(limit) => limit.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {limit:?}")))?,
+                    None => 0,
+                };
+                let (listing, after) = match request.query.get("continue") {
+                    Some(token) if !token.is_empty() => {
+                        let (revision, after) = parse_continue(token)?;
+                        let listing = store.list_at(&filter, revision).map_err(|_| {
+                            ApiError::new(super::status::Reason::Expired, "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+                        })?;
+                        (listing, Some(after))
+                    }
+                    _ => {
+                        let stale = faults.stale_revision(rng, store.revision(), store.compacted_revision());
+                        match (rv, stale) {
+                            ("0", Some(stale)) => (store.list_at(&filter, stale)?, None),
+                            _ => match (rv, request.query.get("resourceVersionMatch")) {
+                                (rv, Some("Exact")) if !rv.is_empty() => {
+                                    let revision = parse_revision(rv)?;
+                                    (store.list_at(&filter, revision)?, None)
+                                }
+                                _ => (store.list(&filter), None),
+                            },
+                        }
+                    }
+                };
+                Ok((StatusCode::OK, self.render_list(resource, listing, after.as_deref(), limit, request.wants_table)))
+            }
+            RequestVerb::Create => {
+                let object = parse_object(body, resource)?;
+                check_content_type(&request.content_type, &["application/json"])?;
+                let created = store.create(&ctx, resource, route.namespace.as_deref().unwrap_or(""), object)?;
+                Ok((StatusCode::CREATED, (*created).clone()))
+            }
+            RequestVerb::Update => {
+                check_content_type(&request.content_type, &["application/json"])?;
+                let object = parse_object(body, resource)?;
+                Ok((StatusCode::OK, (*store.replace(&ctx, &key(), object)?).clone()))
+            }
+            RequestVerb::Patch => {
+                let patch_type = match request.content_type.split(';').next().unwrap_or("").trim() {
+                    "application/json-patch+json" => PatchType::Json,
+                    "application/merge-patch+json" => PatchType::Merge,
+                    "application/strategic-merge-patch+json" => PatchType::StrategicMerge,
+                    "application/apply-patch+yaml" | "application/apply-patch+json" => PatchType::Apply,
+                    other => {
+                        return Err(ApiError::unsupported_media_type(other, &[
+                            "application/json-patch+json",
+                            "application/merge-patch+json",
+                            "application/apply-patch+yaml",
+                            "application/strategic-merge-patch+json",
+                        ]));
+                    }
+                };
+                let patch: Value = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                if patch_type == PatchType::Apply && request.query.get("fieldManager").is_none_or(str::is_empty) {
+                    return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+                }
+                let existed = store.get(&key()).is_ok();
+                let patched = store.patch(&ctx, &key(), patch_type, patch)?;
+                let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
+                Ok((code, (*patched).clone()))
+            }
+            RequestVerb::Delete => {
+                let options: Value = if body.is_empty() {
+                    json!({})
+                } else {
+                    serde_json::from_slice(body)
+                        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+                };
+                let preconditions = Preconditions {
+                    uid: options["preconditions"]["uid"].as_str().map(str::to_owned),
+                    resource_version: options["preconditions"]["resourceVersion"].as_str().map(str::to_owned),
+                };
+                let policy = options["propagationPolicy"]
+                    .as_str()
+                    .or(request.query.get("propagationPolicy"))
+                    .unwrap_or("Background");
+                let propagation = match policy {
+                    "Background" => Propagation::Background,
+                    "Foreground" => Propagation::Foreground,
+                    "Orphan" => Propagation::Orphan,
+                    other => return Err(ApiError::bad_request(format!(
+                        "propagationPolicy: Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+                    ))),
+                };
+                let deleted = store.delete(&ctx, &key(), &preconditions, propagation)?;
+                if resource == Resource::Namespace {
+                    return Ok((StatusCode::OK, (*deleted).clone()));
+                }
+                Ok((StatusCode::OK, status::delete_success(resource, &key().name, metadata_str(&deleted, "uid"))))
+            }
+            RequestVerb::Watch => unreachable!("watches are streamed by ApiServer::watch"),
+        }
+    }
+
+    fn render_list(&self, resource: Resource, listing: Listing, after: Option<&str>, limit: usize, wants_table: bool) -> Value {
+        let items: Vec<&Arc<Value>> = listing
+            .items
+            .iter()
+            .filter(|o| after.is_none_or(|after| object_position(o).as_str() > after))
+            .collect();
+        let (page, more) = if limit > 0 && items.len() > limit { (&items[..limit], true) } else { (&items[..], false) };
+        let mut metadata = json!({ "resourceVersion": listing.revision.to_string() });
+        if more {
+            let last = page.last().expect("a page before more items is not empty");
+            metadata["continue"] = json!(format_continue(listing.revision, &object_position(last)));
+            metadata["remainingItemCount"] = json!(items.len() - page.len());
+        }
+        if wants_table {
+            let now_s = unix_seconds(self.inner.config.clock.now());
+            let objects: Vec<Value> = page.iter().map(|o| (***o).clone()).collect();
+            let mut table = table::table(resource, &objects, &listing.revision.to_string(), now_s, table::IncludeObject::Metadata);
+            table["metadata"] = metadata;
+            return table;
+        }
+        // A real server leaves kind and apiVersion off list items; the list carries them.
+        let items: Vec<Value> = page
+            .iter()
+            .map(|o| {
+                let mut item = (***o).clone();
+                if let Some(fields) = item.as_object_mut() {
+                    fields.remove("kind");
+                    fields.remove("apiVersion");
+                }
+                item
+            })
+            .collect();
+        json!({
+            "kind": resource.list_kind(),
+            "apiVersion": resource.api_version(),
+            "metadata": metadata,
+            "items": items,
+        })
+    }
+
+    /// Start a watch: the response streams JSON lines from a task that follows the history.
+    fn watch(&self, request: ResourceRequest) -> Result<Response<Body>, ApiError> {
+        let filter = request.filter()?;
+        let query = &request.query;
+        let timeout = match query.get("timeoutSeconds") {
+            Some(s) => Duration::from_secs(s.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?),
+            None => self.inner.config.watch_timeout_default,
+        };
+        let bookmarks_asked = query.flag("allowWatchBookmarks");
+        let send_initial_events = query.flag("sendInitialEvents");
+        if send_initial_events && !bookmarks_asked {
+            return Err(ApiError::invalid(request.route.resource, "", &[super::validation::FieldError {
+                field: "allowWatchBookmarks".into(),
+                reason: "FieldValueRequired",
+                message: "Required value: allowWatchBookmarks must be set to true when sendInitialEvents is set".into(),
+            }]));
+        }
+        let rv = query.get("resourceVersion").unwrap_or("").to_owned();
+        let (start, initial, plan) = {
+            let mut state = self.state();
+            let State { store, faults, rng } = &mut *state;
+            let plan = faults.watch_plan(rng);
+            let (start, initial) = if rv.is_empty() || rv == "0" || send_initial_events {
+                let listing = match (rv.as_str(), faults.stale_revision(rng, store.revision(), store.compacted_revision())) {
+                    ("0", Some(stale)) => store.list_at(&filter, stale)?,
+                    _ => store.list(&filter),
+                };
+                (Ok(listing.revision), listing.items)
+            } else {
+                let revision = parse_revision(&rv)?;
+                let start = store.events_after(revision, &filter).map(|_| revision);
+                (start, Vec::new())
+            };
+            (start, initial, plan)
+        };
+        let (tx, rx) = mpsc::channel::<Bytes>(WATCH_CHUNKS_QUEUED_MAX);
+        let watcher = Watcher {
+            server: self.clone(),
+            filter,
+            tx,
+            wants_table: request.wants_table,
+            bookmarks: bookmarks_asked && plan.bookmarks,
+            delay: plan.delay,
+            events_left: plan.close_after_events.map(|n| n as usize),
+        };
+        tokio::spawn(watcher.run(start, initial, send_initial_events, timeout));
+        let mut rx = rx;
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))));
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-cache, private")
+            .body(BodyExt::boxed(StreamBody::new(stream)))
+            .expect("static headers are valid"))
+    }
+
+    fn admin(&self, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+        match (method, path) {
+            (&Method::GET, "faults") => json_response(StatusCode::OK, &serde_json::to_value(self.faults()).expect("faults serialise")),
+            (&Method::PUT, "faults") => {
+                let faults: Faults = match serde_json::from_slice(body) {
+                    Ok(faults) => faults,
+                    Err(error) => return error_response(&ApiError::bad_request(format!("faults: {error}; GET /khaos/v1/faults shows the format"))),
+                };
+                match self.set_faults(faults) {
+                    Ok(()) => json_response(StatusCode::OK, &serde_json::to_value(self.faults()).expect("faults serialise")),
+                    Err(error) => error_response(&ApiError::new(super::status::Reason::Invalid, format!("faults: {error}"))),
+                }
+            }
+            (&Method::POST, "compact") => json_response(StatusCode::OK, &json!({ "compactedRevision": self.compact() })),
+            (&Method::POST, "restart") => {
+                // Answer first, then drop every connection (this one included) a moment later.
+                let server = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    server.restart();
+                });
+                json_response(StatusCode::OK, &json!({ "restarting": true }))
+            }
+            (&Method::GET, "state") => {
+                let state = self.state();
+                json_response(StatusCode::OK, &json!({
+                    "revision": state.store.revision(),
+                    "compactedRevision": state.store.compacted_revision(),
+                    "generation": *self.inner.generation.borrow(),
+                }))
+            }
+            (_, "faults" | "compact" | "restart" | "state") => error_response(&ApiError::method_not_allowed()),
+            _ => error_response(&ApiError::path_not_found()),
+        }
+    }
+}
+
+/// One watch stream's task.
+struct Watcher {
+    server: ApiServer,
+    filter: WatchFilter,
+    tx: mpsc::Sender<Bytes>,
+    wants_table: bool,
+    bookmarks: bool,
+    delay: Duration,
+    events_left: Option<usize>,
+}
+
+impl Watcher {
+    async fn run(mut self, start: Result<u64, ApiError>, initial: Vec<Arc<Value>>, initial_end_bookmark: bool, timeout: Duration) {
+        let mut generation = self.server.inner.generation.subscribe();
+        let mut revisions = self.server.inner.revision.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = match start {
+            Ok(revision) => revision,
+            Err(error) => {
+                let _ = self.tx.send(line("ERROR", &error.to_status())).await;
+                return;
+            }
+        };
+        for object in initial {
+            if !self.send(EventType::Added, &object).await {
+                return;
+            }
+        }
+        if initial_end_bookmark {
+            let mut bookmark = self.bookmark(last);
+            bookmark["metadata"]["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+            if self.tx.send(line("BOOKMARK", &bookmark)).await.is_err() {
+                return;
+            }
+        }
+        let bookmark_interval = self.server.inner.config.bookmark_interval;
+        let mut next_bookmark = tokio::time::Instant::now() + bookmark_interval;
+        loop {
+            revisions.borrow_and_update();
+            let events = self.server.state().store.events_after(last, &self.filter);
+            match events {
+                Ok(events) => {
+                    for (event_type, object, revision) in events {
+                        if !self.send(event_type, &object).await {
+                            return;
+                        }
+                        last = revision;
+                    }
+                }
+                Err(error) => {
+                    let _ = self.tx.send(line("ERROR", &error.to_status())).await;
+                    return;
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = generation.changed() => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+                changed = revisions.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep_until(next_bookmark), if self.bookmarks => {
+                    let revision = self.server.revision();
+                    if self.tx.send(line("BOOKMARK", &self.bookmark(revision))).await.is_err() {
+                        return;
+                    }
+                    next_bookmark += bookmark_interval;
+                }
+                _ = self.tx.closed() => return,
+            }
+        }
+    }
+
+    fn bookmark(&self, revision: u64) -> Value {
+        let resource = self.filter.resource;
+        json!({
+            "kind": resource.kind(),
+            "apiVersion": resource.api_version(),
+            "metadata": { "resourceVersion": revision.to_string() },
+        })
+    }
+
+    /// Send one event; false when the stream is over (reader gone, or the close fault fired).
+    async fn send(&mut self, event_type: EventType, object: &Value) -> bool {
+        if self.events_left == Some(0) {
+            return false;
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let object = if self.wants_table {
+            let now_s = unix_seconds(self.server.inner.config.clock.now());
+            table::table(self.filter.resource, &[object.clone()], metadata_str(object, "resourceVersion"), now_s, table::IncludeObject::Metadata)
+        } else {
+            object.clone()
+        };
+        if self.tx.send(line(event_type.as_str(), &object)).await.is_err() {
+            return false;
+        }
+        if let Some(left) = &mut self.events_left {
+            *left -= 1;
+        }
+        true
+    }
+}
+
+fn line(event_type: &str, object: &Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(&json!({ "type": event_type, "object": object })).expect("values serialise");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+/// A request for objects, once the path is understood.
+struct ResourceRequest {
+    verb: RequestVerb,
+    route: Route,
+    query: Query,
+    client: String,
+    wants_table: bool,
+    content_type: String,
+}
+
+impl ResourceRequest {
+    fn filter(&self) -> Result<WatchFilter, ApiError> {
+        let labels = LabelSelector::parse(self.query.get("labelSelector").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+        let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut namespace = self.route.namespace.clone();
+        if !self.route.resource.namespaced() {
+            namespace = None;
+        }
+        Ok(WatchFilter { resource: self.route.resource, namespace, labels, fields })
+    }
+}
+
+/// A parsed resource path: `/api/v1/namespaces/{ns}/configmaps/{name}` and its relatives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Route {
+    resource: Resource,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
+        let (group, version, rest) = match segments.as_slice() {
+            ["api", version, rest @ ..] => ("", *version, rest),
+            ["apis", group, version, rest @ ..] => (*group, *version, rest),
+            _ => return None,
+        };
+        let (namespace, plural, name) = match rest {
+            ["namespaces", namespace, plural] => (Some(*namespace), *plural, None),
+            ["namespaces", namespace, plural, name] => (Some(*namespace), *plural, Some(*name)),
+            [plural] => (None, *plural, None),
+            [plural, name] => (None, *plural, Some(*name)),
+            _ => return None,
+        };
+        // `/api/v1/namespaces/x` matches `[plural, name]`: the Namespace named x.
+        let resource = Resource::from_path(group, version, plural)?;
+        match (resource.namespaced(), namespace) {
+            (false, Some(_)) => None,
+            (_, namespace) => Some(Route {
+                resource,
+                namespace: namespace.map(percent_decode),
+                name: name.map(percent_decode),
+            }),
+        }
+    }
+}
+
+/// Query parameters, decoded.
+#[derive(Clone, Debug, Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: &str) -> Query {
+        Query(
+            query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(k), percent_decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some("true" | "1"))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_revision(rv: &str) -> Result<u64, ApiError> {
+    rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+fn object_position(object: &Value) -> String {
+    format!("{}/{}", metadata_str(object, "namespace"), metadata_str(object, "name"))
+}
+
+fn format_continue(revision: u64, after: &str) -> String {
+    let hex: String = after.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{revision}-{hex}")
+}
+
+fn parse_continue(token: &str) -> Result<(u64, String), ApiError> {
+    let invalid = || ApiError::bad_request(format!("invalid continue token {token:?}"));
+    let (revision, hex) = token.split_once('-').ok_or_else(invalid)?;
+    let revision = revision.parse().map_err(|_| invalid())?;
+    if hex.len() % 2 != 0 || hex.len() > 1024 {
+        return Err(invalid());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid())?;
+    Ok((revision, String::from_utf8(bytes).map_err(|_| invalid())?))
+}
+
+fn parse_object(body: &[u8], resource: Resource) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            resource.kind(),
+            resource.version(),
+            resource.kind()
+        ))
+    })
+}
+
+fn check_content_type(content_type: &str, accepted: &[&str]) -> Result<(), ApiError> {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type.is_empty() || accepted.contains(&media_type) {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(media_type, accepted))
+    }
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
+    let body = serde_json::to_vec(value).expect("values serialise");
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)).boxed())
+        .expect("static headers are valid")
+}
+
+fn text_response(code: StatusCode, text: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from_static(text.as_bytes())).boxed())
+        .expect("static headers are valid")
+}
+
+/// The `Status` response for an error, with `Retry-After` when the error carries one.
+pub fn error_response(error: &ApiError) -> Response<Body> {
+    let mut response = json_response(StatusCode::from_u16(error.code()).expect("valid code"), &error.to_status());
+    if let Some(seconds) = error.retry_after_seconds {
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
+
+impl ApiServer {
+    /// Accept connections on simulated TCP at `port` and serve them, forever.
+    ///
+    /// Must be called from within a simulation host. A host bounce (turmoil's `bounce`) drops all
+    /// connections; the store lives in the `ApiServer`, outside the host, and survives it.
+    pub async fn serve_simulated(self, port: u16) -> turmoil::Result {
+        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", port)).await?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let server = self.clone();
+            tokio::spawn(async move { server.serve_connection(hyper_util::rt::TokioIo::new(stream)).await });
+        }
+    }
+
+    /// Accept connections on a real TCP listener and serve them until `shutdown` completes; then
+    /// stop accepting and drop every open connection and watch.
+    pub async fn serve_tcp(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    self.restart();
+                    return Ok(());
+                }
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(accepted) => accepted,
+                        // Out of file descriptors and the like: back off, keep serving the others.
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let server = self.clone();
+                    tokio::spawn(async move { server.serve_connection(hyper_util::rt::TokioIo::new(stream)).await });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The simulated Kubernetes API server: a pure store and watch history, seeded faults, and an
+//! HTTP front that serves them over simulated or real TCP.
+//!
+//! The same [`ApiServer`] runs inside turmoil ([`ApiServer::serve_simulated`]) and standalone
+//! ([`ApiServer::serve_tcp`], behind `khaos serve`). See `../shared/spec/apiserver.md` for the
+//! semantics it honours and `DESIGN.md` for where it knowingly differs from kube-apiserver.
+
+pub mod discovery;
+pub mod faults;
+pub mod http;
+pub mod resource;
+pub mod selector;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod time;
+pub mod validation;
+
+pub use faults::{
+    Action, AmbiguousOutcome, AmbiguousRule, Decision, ErrorRule, Faults, LatencyRule, RequestInfo,
+    RequestVerb, Rule, StaleReads, WatchFaults,
+};
+pub use http::{ApiServer, Clock, ServerConfig};
+pub use resource::Resource;
+pub use status::{ApiError, Reason};
+pub use store::{
+    Commit, EventType, ObjectKey, PatchType, Preconditions, Propagation, Store, Verb, WatchFilter,
+    WriteContext,
+};

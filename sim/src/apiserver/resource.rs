@@ -1,0 +1,143 @@
+//! The resources the simulated API server serves, and how their URLs are spelled.
+
+/// One kind of object the server stores, with everything its URLs and discovery documents need.
+///
+/// The set is closed ([`Resource::ALL`]): adding a kind means adding a variant, so every `match`
+/// over resources is checked by the compiler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    /// `core/v1` Namespaces (cluster-scoped).
+    Namespace,
+    /// `core/v1` ConfigMaps.
+    ConfigMap,
+    /// `coordination.k8s.io/v1` Leases.
+    Lease,
+    /// `apps/v1` Deployments, stored inertly (no controller) so that ownerReferences and cascading
+    /// deletion can be exercised.
+    Deployment,
+}
+
+impl Resource {
+    /// Every resource served, in discovery order.
+    pub const ALL: [Resource; 4] = [
+        Resource::Namespace,
+        Resource::ConfigMap,
+        Resource::Lease,
+        Resource::Deployment,
+    ];
+
+    /// The API group, empty for the legacy core group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Resource::Namespace | Resource::ConfigMap => "",
+            Resource::Lease => "coordination.k8s.io",
+            Resource::Deployment => "apps",
+        }
+    }
+
+    /// The API version within the group.
+    pub fn version(self) -> &'static str {
+        "v1"
+    }
+
+    /// The `apiVersion` field of an object of this kind (`v1`, `coordination.k8s.io/v1`).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Resource::Namespace | Resource::ConfigMap => "v1",
+            Resource::Lease => "coordination.k8s.io/v1",
+            Resource::Deployment => "apps/v1",
+        }
+    }
+
+    /// The `kind` field of an object (`ConfigMap`).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Resource::Namespace => "Namespace",
+            Resource::ConfigMap => "ConfigMap",
+            Resource::Lease => "Lease",
+            Resource::Deployment => "Deployment",
+        }
+    }
+
+    /// The `kind` of a list of these objects (`ConfigMapList`).
+    pub fn list_kind(self) -> &'static str {
+        match self {
+            Resource::Namespace => "NamespaceList",
+            Resource::ConfigMap => "ConfigMapList",
+            Resource::Lease => "LeaseList",
+            Resource::Deployment => "DeploymentList",
+        }
+    }
+
+    /// The plural resource name used in URLs and in error messages (`configmaps`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Resource::Namespace => "namespaces",
+            Resource::ConfigMap => "configmaps",
+            Resource::Lease => "leases",
+            Resource::Deployment => "deployments",
+        }
+    }
+
+    /// The singular name, as discovery reports it.
+    pub fn singular(self) -> &'static str {
+        match self {
+            Resource::Namespace => "namespace",
+            Resource::ConfigMap => "configmap",
+            Resource::Lease => "lease",
+            Resource::Deployment => "deployment",
+        }
+    }
+
+    /// The short names kubectl accepts (`cm`).
+    pub fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Resource::Namespace => &["ns"],
+            Resource::ConfigMap => &["cm"],
+            Resource::Lease => &[],
+            Resource::Deployment => &["deploy"],
+        }
+    }
+
+    /// Whether objects of this kind live inside a namespace.
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Resource::Namespace)
+    }
+
+    /// The `group/resource` spelling used in error messages (`leases.coordination.k8s.io`).
+    pub fn qualified_plural(self) -> String {
+        match self.group() {
+            "" => self.plural().to_owned(),
+            group => format!("{}.{group}", self.plural()),
+        }
+    }
+
+    /// The resource with this group, version and plural name, if it is served.
+    pub fn from_path(group: &str, version: &str, plural: &str) -> Option<Resource> {
+        Resource::ALL
+            .into_iter()
+            .find(|r| r.group() == group && r.version() == version && r.plural() == plural)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip() {
+        for resource in Resource::ALL {
+            assert_eq!(
+                Resource::from_path(resource.group(), resource.version(), resource.plural()),
+                Some(resource)
+            );
+        }
+        assert_eq!(Resource::from_path("", "v1", "leases"), None);
+    }
+
+    #[test]
+    fn qualified_names_match_kubernetes_messages() {
+        assert_eq!(Resource::ConfigMap.qualified_plural(), "configmaps");
+        assert_eq!(Resource::Lease.qualified_plural(), "leases.coordination.k8s.io");
+    }
+}

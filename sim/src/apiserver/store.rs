@@ -1,0 +1,1079 @@
+//! The object store: etcd-like revisions, compare-and-swap writes, and the watch history, as a pure
+//! data structure (no I/O, no clock, no randomness: time comes in with each write).
+//!
+//! ```
+//! use khaos_sim::apiserver::{ObjectKey, Resource, Store, WriteContext};
+//! use serde_json::json;
+//!
+//! let mut store = Store::new();
+//! let ctx = WriteContext { client: "example", now: "2026-11-21T00:00:00Z" };
+//! let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+//! let created = store.create(&ctx, Resource::ConfigMap, "default", body).unwrap();
+//! let key = ObjectKey::new(Resource::ConfigMap, "default", "x");
+//!
+//! let mut update = (*created).clone();
+//! update["data"] = json!({"a": "1"});
+//! store.replace(&ctx, &key, update.clone()).unwrap();
+//! // `update` still carries the resourceVersion it was read at, so a second write with it fails.
+//! update["data"] = json!({"a": "2"});
+//! assert!(store.replace(&ctx, &key, update).unwrap_err().is_conflict());
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::resource::Resource;
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+use super::validation::{self, FieldError};
+
+/// How many watch events the store keeps before it compacts the oldest away (etcd's history).
+pub const EVENTS_MAX_DEFAULT: usize = 10_000;
+
+/// How many dependents one delete may collect; a bound on the cascade, far above any real use.
+const CASCADE_DEPTH_MAX: usize = 64;
+
+/// Where an object lives: its resource, namespace (empty for cluster-scoped kinds) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// The kind of object.
+    pub resource: Resource,
+    /// The namespace, empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// A key; `namespace` is ignored for cluster-scoped resources.
+    pub fn new(resource: Resource, namespace: &str, name: &str) -> ObjectKey {
+        let namespace = if resource.namespaced() { namespace } else { "" };
+        ObjectKey {
+            resource,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.resource.plural(), self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.resource.plural(), self.namespace, self.name)
+        }
+    }
+}
+
+/// Who writes and when: handed in with every mutating call, because the store has no clock.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteContext<'a> {
+    /// The requesting client's identity (its User-Agent), recorded with each commit.
+    pub client: &'a str,
+    /// The wall-clock time as RFC 3339 (`2026-11-21T07:43:00Z`), for `creationTimestamp`.
+    pub now: &'a str,
+}
+
+/// The type of a watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum EventType {
+    /// The object was created (or started matching a watch's selector).
+    #[serde(rename = "ADDED")]
+    Added,
+    /// The object was updated.
+    #[serde(rename = "MODIFIED")]
+    Modified,
+    /// The object was deleted (or stopped matching a watch's selector).
+    #[serde(rename = "DELETED")]
+    Deleted,
+}
+
+impl EventType {
+    /// The wire spelling (`ADDED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change in the store's history, as watches see it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The revision the change was committed at.
+    pub revision: u64,
+    /// What happened.
+    pub event_type: EventType,
+    /// Which object.
+    pub key: ObjectKey,
+    /// The object after the change (for a delete: its last state, with the delete's revision).
+    pub object: Arc<Value>,
+    /// The object before the change; `None` for a create.
+    pub previous: Option<Arc<Value>>,
+}
+
+/// The verb of a commit, for the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verb {
+    /// POST.
+    Create,
+    /// PUT.
+    Update,
+    /// PATCH.
+    Patch,
+    /// DELETE (including deletions by the garbage collector and namespace deletion).
+    Delete,
+}
+
+/// One committed write, recorded for the harness's history.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Commit {
+    /// The revision it was committed at.
+    pub revision: u64,
+    /// The verb.
+    pub verb: Verb,
+    /// The object's resource (`configmaps`).
+    pub resource: &'static str,
+    /// The object's namespace (empty for cluster-scoped kinds).
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+    /// The requesting client's identity.
+    pub client: String,
+    /// The object after the write (its last state for a delete).
+    pub object: Arc<Value>,
+}
+
+/// The patch formats the server accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchType {
+    /// `application/json-patch+json` (RFC 6902).
+    Json,
+    /// `application/merge-patch+json` (RFC 7386).
+    Merge,
+    /// `application/strategic-merge-patch+json`: for the kinds served here (no lists with merge
+    /// keys in their schemas that clients patch) it behaves as a merge patch, as the spec allows.
+    StrategicMerge,
+    /// `application/apply-patch+yaml` with JSON content: a simplified server-side apply that
+    /// creates the object when absent and merges otherwise (no field ownership).
+    Apply,
+}
+
+/// Preconditions a delete must meet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    /// The object's uid must be this.
+    pub uid: Option<String>,
+    /// The object's resourceVersion must be this.
+    pub resource_version: Option<String>,
+}
+
+/// What happens to dependents of a deleted object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// Dependents whose owners are all gone are deleted (the default for these kinds). The real
+    /// server does this asynchronously; here it happens in the same request, as separate commits.
+    #[default]
+    Background,
+    /// Treated as background: the owner is deleted first, then its dependents.
+    Foreground,
+    /// Dependents lose their reference to the deleted owner and stay.
+    Orphan,
+}
+
+/// What a watch wants to see.
+#[derive(Clone, Debug)]
+pub struct WatchFilter {
+    /// The kind of object.
+    pub resource: Resource,
+    /// `None` watches all namespaces.
+    pub namespace: Option<String>,
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+}
+
+impl WatchFilter {
+    /// Whether an object of the filter's resource matches namespace and selectors.
+    pub fn matches(&self, object: &Value) -> bool {
+        let namespace = self.namespace.as_deref();
+        (namespace.is_none() || namespace == Some(metadata_str(object, "namespace")))
+            && self.labels.matches_object(object)
+            && self.fields.matches_object(object)
+    }
+}
+
+/// The result of a list: the items, in key order, and the revision they were read at.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    /// The matching objects.
+    pub items: Vec<Arc<Value>>,
+    /// The revision the list reflects (the list's `metadata.resourceVersion`).
+    pub revision: u64,
+}
+
+/// The store: objects, the global revision, the watch history and the commit record.
+#[derive(Clone, Debug)]
+pub struct Store {
+    revision: u64,
+    objects: BTreeMap<ObjectKey, Arc<Value>>,
+    events: VecDeque<Event>,
+    events_max: usize,
+    /// Events at or below this revision are gone; a watch from before it gets 410.
+    compacted_revision: u64,
+    record_commits: bool,
+    commits: Vec<Commit>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl Store {
+    /// A store with the namespaces a fresh cluster has (`default`, `kube-system`, `kube-public`,
+    /// `kube-node-lease`), created at revision 1..=4 by `khaos-bootstrap`.
+    pub fn new() -> Store {
+        let mut store = Store {
+            revision: 0,
+            objects: BTreeMap::new(),
+            events: VecDeque::new(),
+            events_max: EVENTS_MAX_DEFAULT,
+            compacted_revision: 0,
+            record_commits: false,
+            commits: Vec::new(),
+        };
+        let ctx = WriteContext {
+            client: "khaos-bootstrap",
+            now: "2026-01-01T00:00:00Z",
+        };
+        for name in ["default", "kube-node-lease", "kube-public", "kube-system"] {
+            store
+                .create(
+                    &ctx,
+                    Resource::Namespace,
+                    "",
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                )
+                .expect("bootstrap namespaces are valid");
+        }
+        store
+    }
+
+    /// Keep at most `events_max` watch events (at least 1); older ones are compacted away.
+    #[must_use]
+    pub fn with_events_max(mut self, events_max: usize) -> Store {
+        assert!(events_max > 0, "the watch history needs room for one event");
+        self.events_max = events_max;
+        self.trim_events();
+        self
+    }
+
+    /// Record every commit for [`Store::take_commits`].
+    #[must_use]
+    pub fn with_commit_record(mut self) -> Store {
+        self.record_commits = true;
+        self
+    }
+
+    /// The current revision (the last committed write's).
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The compacted revision: watches must start after it.
+    pub fn compacted_revision(&self) -> u64 {
+        self.compacted_revision
+    }
+
+    /// The commits recorded since the last call, in revision order.
+    pub fn take_commits(&mut self) -> Vec<Commit> {
+        std::mem::take(&mut self.commits)
+    }
+
+    /// Forget the watch history up to and including `revision` (clamped to the current revision),
+    /// as etcd compaction does: a watch from an older revision then gets 410 Expired.
+    pub fn compact(&mut self, revision: u64) {
+        let revision = revision.min(self.revision);
+        if revision <= self.compacted_revision {
+            return;
+        }
+        while self.events.front().is_some_and(|e| e.revision <= revision) {
+            self.events.pop_front();
+        }
+        self.compacted_revision = revision;
+    }
+
+    /// The object at `key`.
+    pub fn get(&self, key: &ObjectKey) -> Result<Arc<Value>, ApiError> {
+        self.objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(key.resource, &key.name))
+    }
+
+    /// The object at `key` as it was at `revision` (which must not be compacted away).
+    pub fn get_at(&self, key: &ObjectKey, revision: u64) -> Result<Arc<Value>, ApiError> {
+        self.check_not_compacted(revision)?;
+        let mut state = self.objects.get(key).cloned();
+        for event in self.events.iter().rev() {
+            if event.revision <= revision {
+                break;
+            }
+            if &event.key == key {
+                state = event.previous.clone();
+            }
+        }
+        state.ok_or_else(|| ApiError::not_found(key.resource, &key.name))
+    }
+
+    /// The objects matching `filter`, as of now.
+    pub fn list(&self, filter: &WatchFilter) -> Listing {
+        let items = self
+            .objects_of(filter.resource, filter.namespace.as_deref())
+            .filter(|(_, object)| filter.matches(object))
+            .map(|(_, object)| object.clone())
+            .collect();
+        Listing {
+            items,
+            revision: self.revision,
+        }
+    }
+
+    /// The objects matching `filter` as they were at `revision`, reconstructed by undoing the
+    /// history after it; 410 if the history no longer reaches back that far.
+    pub fn list_at(&self, filter: &WatchFilter, revision: u64) -> Result<Listing, ApiError> {
+        self.check_not_compacted(revision)?;
+        let mut state: BTreeMap<&ObjectKey, Arc<Value>> = self
+            .objects_of(filter.resource, filter.namespace.as_deref())
+            .map(|(key, object)| (key, object.clone()))
+            .collect();
+        for event in self.events.iter().rev() {
+            if event.revision <= revision {
+                break;
+            }
+            if event.key.resource != filter.resource {
+                continue;
+            }
+            match &event.previous {
+                Some(previous) => state.insert(&event.key, previous.clone()),
+                None => state.remove(&event.key),
+            };
+        }
+        let items = state
+            .into_values()
+            .filter(|object| filter.matches(object))
+            .collect();
+        Ok(Listing {
+            items,
+            revision: revision.min(self.revision),
+        })
+    }
+
+    /// The events after `revision` that `filter` sees, in revision order, translated as a real
+    /// watch cache does: an object that starts matching the selector is ADDED, one that stops
+    /// matching is DELETED. 410 if `revision` has been compacted away.
+    pub fn events_after(
+        &self,
+        revision: u64,
+        filter: &WatchFilter,
+    ) -> Result<Vec<(EventType, Arc<Value>, u64)>, ApiError> {
+        self.check_not_compacted(revision)?;
+        let start = self.events.partition_point(|e| e.revision <= revision);
+        let mut out = Vec::new();
+        for event in self.events.range(start..) {
+            if event.key.resource != filter.resource {
+                continue;
+            }
+            let now = filter.matches(&event.object);
+            let before = event.previous.as_deref().is_some_and(|p| filter.matches(p));
+            let event_type = match (event.event_type, before, now) {
+                (EventType::Deleted, true, _) => EventType::Deleted,
+                (EventType::Deleted, false, _) => continue,
+                (_, false, true) => EventType::Added,
+                (_, true, true) => EventType::Modified,
+                (_, true, false) => EventType::Deleted,
+                (_, false, false) => continue,
+            };
+            out.push((event_type, event.object.clone(), event.revision));
+        }
+        Ok(out)
+    }
+
+    /// Create an object in `namespace` (ignored for cluster-scoped kinds).
+    pub fn create(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        resource: Resource,
+        namespace: &str,
+        body: Value,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut object = check_body(resource, body)?;
+        let namespace = if resource.namespaced() { namespace } else { "" };
+        check_namespace_matches(&object, namespace)?;
+        let metadata = object["metadata"].as_object_mut().expect("checked by check_body");
+        let name = match metadata.get("name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => match metadata.get("generateName").and_then(Value::as_str) {
+                Some(prefix) if !prefix.is_empty() => {
+                    generate_name(prefix, self.revision + 1)
+                }
+                _ => String::new(),
+            },
+        };
+        if resource.namespaced() && !self.namespace_exists(namespace) {
+            return Err(ApiError::not_found(Resource::Namespace, namespace));
+        }
+        let key = ObjectKey::new(resource, namespace, &name);
+        let revision = self.revision + 1;
+        metadata.insert("name".into(), json!(name));
+        if resource.namespaced() {
+            metadata.insert("namespace".into(), json!(namespace));
+        }
+        metadata.insert("uid".into(), json!(uid(revision)));
+        metadata.insert("resourceVersion".into(), json!(revision.to_string()));
+        metadata.insert("creationTimestamp".into(), json!(ctx.now));
+        metadata.remove("deletionTimestamp");
+        metadata.remove("deletionGracePeriodSeconds");
+        metadata.remove("selfLink");
+        if resource == Resource::Deployment {
+            metadata.insert("generation".into(), json!(1));
+        }
+        if resource == Resource::Namespace {
+            object["spec"] = json!({"finalizers": ["kubernetes"]});
+            object["status"] = json!({"phase": "Active"});
+        }
+        validate(resource, &name, &object)?;
+        if self.objects.contains_key(&key) {
+            return Err(ApiError::already_exists(resource, &name));
+        }
+        Ok(self.commit(ctx, Verb::Create, key, Some(Arc::new(object))))
+    }
+
+    /// Replace an object (PUT). A `metadata.resourceVersion` in the body is a compare-and-swap
+    /// precondition; without one the update is unconditional.
+    pub fn replace(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        body: Value,
+    ) -> Result<Arc<Value>, ApiError> {
+        let object = check_body(key.resource, body)?;
+        check_namespace_matches(&object, &key.namespace)?;
+        let body_name = metadata_str(&object, "name");
+        if body_name != key.name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                key.name
+            )));
+        }
+        let existing = self.get(key)?;
+        self.update(ctx, Verb::Update, key, &existing, object)
+    }
+
+    /// Patch an object. A resourceVersion in the patched result is a precondition.
+    pub fn patch(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        patch_type: PatchType,
+        patch: Value,
+    ) -> Result<Arc<Value>, ApiError> {
+        let existing = match self.get(key) {
+            Ok(existing) => existing,
+            Err(error) if error.is_not_found() && patch_type == PatchType::Apply => {
+                let mut body = patch;
+                if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.entry("name").or_insert_with(|| json!(key.name));
+                }
+                return self.create(ctx, key.resource, &key.namespace, body);
+            }
+            Err(error) => return Err(error),
+        };
+        let mut object = (*existing).clone();
+        match patch_type {
+            PatchType::Json => {
+                let operations: json_patch::Patch = serde_json::from_value(patch)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                json_patch::patch(&mut object, &operations).map_err(|e| {
+                    ApiError::new(
+                        super::status::Reason::Invalid,
+                        format!("the server rejected our request due to an error in our request: {e}"),
+                    )
+                })?;
+            }
+            PatchType::Merge | PatchType::StrategicMerge | PatchType::Apply => {
+                if !patch.is_object() {
+                    return Err(ApiError::bad_request(
+                        "error decoding patch: a merge patch must be a JSON object",
+                    ));
+                }
+                let mut patch = patch;
+                if patch_type == PatchType::StrategicMerge {
+                    strip_directives(&mut patch);
+                }
+                json_patch::merge(&mut object, &patch);
+            }
+        }
+        let verb = Verb::Patch;
+        let object = check_body(key.resource, object)?;
+        if metadata_str(&object, "name") != key.name {
+            return Err(ApiError::bad_request("metadata.name: field is immutable"));
+        }
+        check_namespace_matches(&object, &key.namespace)?;
+        self.update(ctx, verb, key, &existing, object)
+    }
+
+    /// Delete an object, honouring preconditions, and collect its dependents per `propagation`.
+    /// Returns the deleted object as it was last stored.
+    pub fn delete(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        preconditions: &Preconditions,
+        propagation: Propagation,
+    ) -> Result<Arc<Value>, ApiError> {
+        let existing = self.get(key)?;
+        if let Some(uid) = &preconditions.uid {
+            let actual = metadata_str(&existing, "uid");
+            if uid != actual {
+                return Err(ApiError::conflict_with(
+                    key.resource,
+                    &key.name,
+                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                ));
+            }
+        }
+        if let Some(rv) = &preconditions.resource_version {
+            let actual = metadata_str(&existing, "resourceVersion");
+            if rv != actual {
+                return Err(ApiError::conflict_with(
+                    key.resource,
+                    &key.name,
+                    &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"),
+                ));
+            }
+        }
+        if key.resource == Resource::Namespace {
+            let contents: Vec<ObjectKey> = self
+                .objects
+                .keys()
+                .filter(|k| k.resource.namespaced() && k.namespace == key.name)
+                .cloned()
+                .collect();
+            let controller = WriteContext {
+                client: "namespace-controller",
+                ..*ctx
+            };
+            for content in contents {
+                self.commit(&controller, Verb::Delete, content, None);
+            }
+        }
+        let deleted = self.commit(ctx, Verb::Delete, key.clone(), None);
+        self.collect_dependents(ctx, metadata_str(&deleted, "uid"), propagation, 0);
+        Ok(deleted)
+    }
+
+    fn collect_dependents(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        owner_uid: &str,
+        propagation: Propagation,
+        depth: usize,
+    ) {
+        assert!(depth < CASCADE_DEPTH_MAX, "ownerReference chain deeper than {CASCADE_DEPTH_MAX}");
+        let gc = WriteContext {
+            client: "garbage-collector",
+            ..*ctx
+        };
+        let live_uids: BTreeSet<String> = self
+            .objects
+            .values()
+            .map(|o| metadata_str(o, "uid").to_owned())
+            .collect();
+        let dependents: Vec<(ObjectKey, Arc<Value>)> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| owner_uids(o).any(|uid| uid == owner_uid))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, object) in dependents {
+            let other_owner_alive = owner_uids(&object).any(|uid| uid != owner_uid && live_uids.contains(uid));
+            if propagation == Propagation::Orphan || other_owner_alive {
+                let mut updated = (*object).clone();
+                if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"].as_str() != Some(owner_uid));
+                }
+                self.update(&gc, Verb::Update, &key, &object, updated)
+                    .expect("dropping an ownerReference keeps the object valid");
+            } else {
+                let deleted = self.commit(&gc, Verb::Delete, key, None);
+                let uid = metadata_str(&deleted, "uid").to_owned();
+                self.collect_dependents(ctx, &uid, propagation, depth + 1);
+            }
+        }
+    }
+
+    /// The shared tail of replace, patch and ownerReference removal.
+    fn update(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        verb: Verb,
+        key: &ObjectKey,
+        existing: &Arc<Value>,
+        mut object: Value,
+    ) -> Result<Arc<Value>, ApiError> {
+        let current_rv = metadata_str(existing, "resourceVersion").to_owned();
+        match object["metadata"].get("resourceVersion").and_then(Value::as_str) {
+            Some(rv) if !rv.is_empty() && rv != current_rv => {
+                return Err(ApiError::conflict(key.resource, &key.name));
+            }
+            _ => {}
+        }
+        let current_uid = metadata_str(existing, "uid").to_owned();
+        match object["metadata"].get("uid").and_then(Value::as_str) {
+            Some(uid) if !uid.is_empty() && uid != current_uid => {
+                return Err(ApiError::conflict_with(
+                    key.resource,
+                    &key.name,
+                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"),
+                ));
+            }
+            _ => {}
+        }
+        // System fields are the server's: whatever the client sent, they keep their stored values.
+        let metadata = object["metadata"].as_object_mut().expect("checked by check_body");
+        for field in ["uid", "creationTimestamp", "namespace", "generation"] {
+            match existing["metadata"].get(field) {
+                Some(value) => metadata.insert(field.into(), value.clone()),
+                None => metadata.remove(field),
+            };
+        }
+        metadata.insert("resourceVersion".into(), json!(current_rv));
+        if key.resource == Resource::Namespace {
+            object["spec"] = existing["spec"].clone();
+            object["status"] = existing["status"].clone();
+        }
+        if key.resource == Resource::Deployment && object.get("spec") != existing.get("spec") {
+            let generation = existing["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+            object["metadata"]["generation"] = json!(generation);
+        }
+        validate(key.resource, &key.name, &object)?;
+        // etcd's GuaranteedUpdate skips a write that changes nothing: no new revision, no event.
+        if object == **existing {
+            return Ok(existing.clone());
+        }
+        object["metadata"]["resourceVersion"] = json!((self.revision + 1).to_string());
+        Ok(self.commit(ctx, verb, key.clone(), Some(Arc::new(object))))
+    }
+
+    /// Apply one write at the next revision: the object map, the watch history and the commit
+    /// record. `object` is `None` for a delete. Returns the object written (or deleted).
+    fn commit(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        verb: Verb,
+        key: ObjectKey,
+        object: Option<Arc<Value>>,
+    ) -> Arc<Value> {
+        self.revision += 1;
+        let revision = self.revision;
+        let previous = self.objects.get(&key).cloned();
+        let (event_type, object) = match object {
+            Some(object) => {
+                assert_eq!(
+                    metadata_str(&object, "resourceVersion"),
+                    revision.to_string(),
+                    "a committed object carries its commit's revision"
+                );
+                self.objects.insert(key.clone(), object.clone());
+                let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
+                (event_type, object)
+            }
+            None => {
+                let removed = self.objects.remove(&key).expect("delete of a present object");
+                let mut last = (*removed).clone();
+                last["metadata"]["resourceVersion"] = json!(revision.to_string());
+                (EventType::Deleted, Arc::new(last))
+            }
+        };
+        if self.record_commits {
+            self.commits.push(Commit {
+                revision,
+                verb,
+                resource: key.resource.plural(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                client: ctx.client.to_owned(),
+                object: object.clone(),
+            });
+        }
+        self.events.push_back(Event {
+            revision,
+            event_type,
+            key,
+            object: object.clone(),
+            previous,
+        });
+        self.trim_events();
+        object
+    }
+
+    fn trim_events(&mut self) {
+        while self.events.len() > self.events_max {
+            let oldest = self.events.pop_front().expect("non-empty");
+            self.compacted_revision = oldest.revision;
+        }
+    }
+
+    fn check_not_compacted(&self, revision: u64) -> Result<(), ApiError> {
+        if revision < self.compacted_revision {
+            Err(ApiError::expired(revision, self.compacted_revision + 1))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn namespace_exists(&self, namespace: &str) -> bool {
+        self.objects
+            .contains_key(&ObjectKey::new(Resource::Namespace, "", namespace))
+    }
+
+    fn objects_of<'s>(
+        &'s self,
+        resource: Resource,
+        namespace: Option<&'s str>,
+    ) -> impl Iterator<Item = (&'s ObjectKey, &'s Arc<Value>)> + 's {
+        let start = ObjectKey::new(resource, namespace.unwrap_or(""), "");
+        self.objects
+            .range(start..)
+            .take_while(move |(k, _)| {
+                k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+    }
+}
+
+/// A string field of `metadata`, or `""`.
+pub fn metadata_str<'v>(object: &'v Value, field: &str) -> &'v str {
+    object["metadata"][field].as_str().unwrap_or("")
+}
+
+fn owner_uids(object: &Value) -> impl Iterator<Item = &str> {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str())
+}
+
+/// Check what every request body must be: an object of the expected apiVersion and kind, with
+/// `metadata` an object. Fills in `metadata` when absent.
+fn check_body(resource: Resource, mut body: Value) -> Result<Value, ApiError> {
+    let Some(fields) = body.as_object_mut() else {
+        return Err(ApiError::bad_request(format!(
+            "the body of the request must be a JSON object describing a {}",
+            resource.kind()
+        )));
+    };
+    let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = fields.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if kind.is_empty() {
+        return Err(ApiError::bad_request("Object 'Kind' is missing in the request body"));
+    }
+    if kind != resource.kind() || api_version != resource.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) and kind ({kind}) do not match the expected {} {}",
+            resource.api_version(),
+            resource.kind()
+        )));
+    }
+    match fields.entry("metadata").or_insert_with(|| Value::Object(Map::new())) {
+        Value::Object(_) => Ok(body),
+        _ => Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
+            resource.kind(),
+            resource.version(),
+            resource.kind()
+        ))),
+    }
+}
+
+fn check_namespace_matches(object: &Value, namespace: &str) -> Result<(), ApiError> {
+    match object["metadata"].get("namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() && ns != namespace => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiError> {
+    let mut causes: Vec<FieldError> = match resource {
+        Resource::Namespace => validation::validate_namespace_name(name),
+        _ => validation::validate_name(name, resource.namespaced()),
+    };
+    causes.extend(validation::validate_labels(&object["metadata"]));
+    causes.extend(match resource {
+        Resource::ConfigMap => validation::validate_configmap(object),
+        Resource::Lease => validation::validate_lease(object),
+        Resource::Namespace | Resource::Deployment => Vec::new(),
+    });
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(resource, name, &causes))
+    }
+}
+
+/// Remove strategic-merge-patch directives (`$patch`, `$setElementOrder/...`, `$retainKeys`,
+/// `$deleteFromPrimitiveList/...`), which have no meaning for the kinds served here.
+fn strip_directives(patch: &mut Value) {
+    if let Value::Object(fields) = patch {
+        fields.retain(|k, _| !k.starts_with('$'));
+        for value in fields.values_mut() {
+            strip_directives(value);
+        }
+    }
+}
+
+/// SplitMix64: a bijection on u64, so distinct revisions give distinct uids and names without a
+/// random source.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A UUIDv4-shaped uid derived from the revision of the create.
+fn uid(revision: u64) -> String {
+    let high = splitmix64(revision);
+    let low = splitmix64(revision ^ 0x5851_f42d_4c95_7f2d);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xfff,
+        8 | (low >> 62),
+        (low >> 48) & 0xfff,
+        low & 0xffff_ffff_ffff
+    )
+}
+
+/// `generateName` plus five characters from the alphabet the real server uses.
+fn generate_name(prefix: &str, revision: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // The real server truncates the prefix so the name fits in 63 characters.
+    let prefix: String = prefix.chars().take(58).collect();
+    let mut bits = splitmix64(revision ^ 0x6a09_e667_f3bc_c908);
+    let mut name = prefix;
+    for _ in 0..5 {
+        name.push(ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char);
+        bits /= ALPHABET.len() as u64;
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CTX: WriteContext<'static> = WriteContext {
+        client: "test",
+        now: "2026-11-21T00:00:00Z",
+    };
+
+    fn configmap(name: &str, data: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
+    }
+
+    fn all(resource: Resource) -> WatchFilter {
+        WatchFilter {
+            resource,
+            namespace: None,
+            labels: LabelSelector::parse("").unwrap(),
+            fields: FieldSelector::parse("").unwrap(),
+        }
+    }
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::new(Resource::ConfigMap, "default", name)
+    }
+
+    #[test]
+    fn every_write_takes_the_next_global_revision() {
+        let mut store = Store::new();
+        let start = store.revision();
+        let a = store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
+        let b = store.create(&CTX, Resource::ConfigMap, "default", configmap("b", json!({}))).unwrap();
+        assert_eq!(metadata_str(&a, "resourceVersion"), (start + 1).to_string());
+        assert_eq!(metadata_str(&b, "resourceVersion"), (start + 2).to_string());
+        let mut a2 = (*a).clone();
+        a2["data"] = json!({"k": "v"});
+        let a2 = store.replace(&CTX, &key("a"), a2).unwrap();
+        assert_eq!(metadata_str(&a2, "resourceVersion"), (start + 3).to_string());
+        assert_eq!(metadata_str(&a2, "uid"), metadata_str(&a, "uid"));
+        assert_eq!(store.revision(), start + 3);
+    }
+
+    #[test]
+    fn replace_with_a_stale_resource_version_conflicts() {
+        let mut store = Store::new();
+        let a = store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
+        let mut first = (*a).clone();
+        first["data"] = json!({"k": "1"});
+        store.replace(&CTX, &key("a"), first).unwrap();
+        let mut second = (*a).clone();
+        second["data"] = json!({"k": "2"});
+        let error = store.replace(&CTX, &key("a"), second.clone()).unwrap_err();
+        assert!(error.is_conflict(), "{error}");
+        // Without a resourceVersion the update is unconditional.
+        second["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        let written = store.replace(&CTX, &key("a"), second).unwrap();
+        assert_eq!(written["data"]["k"], "2");
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_takes_no_revision() {
+        let mut store = Store::new();
+        let a = store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({"k": "v"}))).unwrap();
+        let revision = store.revision();
+        let same = store
+            .patch(&CTX, &key("a"), PatchType::Merge, json!({"data": {"k": "v"}}))
+            .unwrap();
+        assert_eq!(store.revision(), revision);
+        assert_eq!(same, a);
+    }
+
+    #[test]
+    fn patch_resource_version_is_a_precondition() {
+        let mut store = Store::new();
+        store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
+        let error = store
+            .patch(&CTX, &key("a"), PatchType::Merge, json!({"metadata": {"resourceVersion": "1"}, "data": {"x": "y"}}))
+            .unwrap_err();
+        assert!(error.is_conflict());
+        let ok = store
+            .patch(&CTX, &key("a"), PatchType::Json, json!([{"op": "add", "path": "/data/x", "value": "y"}]))
+            .unwrap();
+        assert_eq!(ok["data"]["x"], "y");
+    }
+
+    #[test]
+    fn create_into_a_missing_namespace_is_not_found() {
+        let mut store = Store::new();
+        let error = store
+            .create(&CTX, Resource::ConfigMap, "nope", configmap("a", json!({})))
+            .unwrap_err();
+        assert_eq!(error.message, "namespaces \"nope\" not found");
+    }
+
+    #[test]
+    fn watch_history_translates_selector_transitions() {
+        let mut store = Store::new();
+        let start = store.revision();
+        let mut object = configmap("a", json!({}));
+        object["metadata"]["labels"] = json!({"app": "x"});
+        let a = store.create(&CTX, Resource::ConfigMap, "default", object).unwrap();
+        store.patch(&CTX, &key("a"), PatchType::Merge, json!({"metadata": {"labels": {"app": "y"}}})).unwrap();
+        store.patch(&CTX, &key("a"), PatchType::Merge, json!({"metadata": {"labels": {"app": "x"}}})).unwrap();
+        store.delete(&CTX, &key("a"), &Preconditions::default(), Propagation::Background).unwrap();
+        let filter = WatchFilter {
+            labels: LabelSelector::parse("app=x").unwrap(),
+            ..all(Resource::ConfigMap)
+        };
+        let types: Vec<EventType> = store
+            .events_after(start, &filter)
+            .unwrap()
+            .into_iter()
+            .map(|(t, _, _)| t)
+            .collect();
+        assert_eq!(
+            types,
+            [EventType::Added, EventType::Deleted, EventType::Added, EventType::Deleted]
+        );
+        assert_eq!(metadata_str(&a, "name"), "a");
+    }
+
+    #[test]
+    fn compaction_makes_old_revisions_expire() {
+        let mut store = Store::new().with_events_max(2);
+        let start = store.revision();
+        for name in ["a", "b", "c"] {
+            store.create(&CTX, Resource::ConfigMap, "default", configmap(name, json!({}))).unwrap();
+        }
+        let error = store.events_after(start, &all(Resource::ConfigMap)).unwrap_err();
+        assert_eq!(error.code(), 410);
+        assert_eq!(store.events_after(start + 1, &all(Resource::ConfigMap)).unwrap().len(), 2);
+        store.compact(store.revision());
+        assert!(store.events_after(start + 1, &all(Resource::ConfigMap)).is_err());
+        assert!(store.events_after(store.revision(), &all(Resource::ConfigMap)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn list_at_reconstructs_the_past() {
+        let mut store = Store::new();
+        store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({"v": "1"}))).unwrap();
+        let then = store.revision();
+        store.patch(&CTX, &key("a"), PatchType::Merge, json!({"data": {"v": "2"}})).unwrap();
+        store.create(&CTX, Resource::ConfigMap, "default", configmap("b", json!({}))).unwrap();
+        let past = store.list_at(&all(Resource::ConfigMap), then).unwrap();
+        assert_eq!(past.items.len(), 1);
+        assert_eq!(past.items[0]["data"]["v"], "1");
+        assert_eq!(store.get_at(&key("a"), then).unwrap()["data"]["v"], "1");
+        assert!(store.get_at(&key("b"), then).unwrap_err().is_not_found());
+        assert_eq!(store.list(&all(Resource::ConfigMap)).items.len(), 2);
+    }
+
+    #[test]
+    fn delete_cascades_to_dependents_whose_owners_are_gone() {
+        let mut store = Store::new();
+        let owner = store
+            .create(&CTX, Resource::Deployment, "default",
+                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}))
+            .unwrap();
+        let other = store.create(&CTX, Resource::ConfigMap, "default", configmap("other", json!({}))).unwrap();
+        let reference = |o: &Value| json!({"apiVersion": "v1", "kind": "X", "name": metadata_str(o, "name"), "uid": metadata_str(o, "uid")});
+        let mut owned = configmap("owned", json!({}));
+        owned["metadata"]["ownerReferences"] = json!([reference(&owner)]);
+        store.create(&CTX, Resource::ConfigMap, "default", owned).unwrap();
+        let mut shared = configmap("shared", json!({}));
+        shared["metadata"]["ownerReferences"] = json!([reference(&owner), reference(&other)]);
+        store.create(&CTX, Resource::ConfigMap, "default", shared).unwrap();
+        store.create(&CTX, Resource::ConfigMap, "default", configmap("free", json!({}))).unwrap();
+
+        let deployment = ObjectKey::new(Resource::Deployment, "default", "d");
+        store.delete(&CTX, &deployment, &Preconditions::default(), Propagation::Background).unwrap();
+        assert!(store.get(&key("owned")).unwrap_err().is_not_found());
+        let shared = store.get(&key("shared")).unwrap();
+        assert_eq!(shared["metadata"]["ownerReferences"].as_array().unwrap().len(), 1);
+        assert!(store.get(&key("free")).is_ok());
+    }
+
+    #[test]
+    fn delete_preconditions_conflict() {
+        let mut store = Store::new();
+        store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
+        let wrong = Preconditions { uid: Some("nope".into()), resource_version: None };
+        assert!(store.delete(&CTX, &key("a"), &wrong, Propagation::Background).unwrap_err().is_conflict());
+        let wrong = Preconditions { uid: None, resource_version: Some("1".into()) };
+        assert!(store.delete(&CTX, &key("a"), &wrong, Propagation::Background).unwrap_err().is_conflict());
+        store.delete(&CTX, &key("a"), &Preconditions::default(), Propagation::Background).unwrap();
+    }
+
+    #[test]
+    fn generated_names_and_uids_are_deterministic() {
+        assert_eq!(generate_name("x-", 7), generate_name("x-", 7));
+        assert_ne!(uid(1), uid(2));
+        assert_eq!(uid(3).len(), 36);
+    }
+}

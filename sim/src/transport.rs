@@ -1,0 +1,187 @@
+//! A `kube::Client` whose HTTP travels over the simulator's TCP, so simulated hosts run the real
+//! kube-rs client unchanged.
+//!
+//! ```no_run
+//! # fn main() -> turmoil::Result {
+//! use khaos_sim::transport::{self, ClientConfig};
+//! let mut sim = turmoil::Builder::new().build();
+//! # sim.host("apiserver", || async { Ok(()) });
+//! sim.client("candidate-0", async {
+//!     // Must be built inside the host: the client spawns a task on the host's runtime.
+//!     let client = transport::client(ClientConfig::new("apiserver:6443", "candidate-0"));
+//!     let _ = client.apiserver_version().await;
+//!     Ok(())
+//! });
+//! sim.run()
+//! # }
+//! ```
+//!
+//! Pitfalls this module takes care of: a partition drops packets silently, so every request has a
+//! timeout to its response headers and every connection a read-idle timeout; kube's base URI
+//! layer is applied; connections are dialled by host name through turmoil's DNS.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Uri, header};
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::time::Sleep;
+use tower::{BoxError, ServiceBuilder};
+
+/// Settings of a simulated client.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ClientConfig {
+    /// `host:port` of the API server inside the simulation.
+    pub server: String,
+    /// The identity sent as User-Agent, which the server records with each commit.
+    pub identity: String,
+    /// The longest wait for a response's headers (a watch's headers come at once).
+    pub request_timeout: Duration,
+    /// The longest a connection may stay silent while a read is pending (kube's default, 295 s,
+    /// outlasts the 290 s watches kube-runtime asks for).
+    pub read_timeout: Duration,
+    /// The longest a TCP connect may take.
+    pub connect_timeout: Duration,
+    /// The namespace the client uses by default.
+    pub default_namespace: String,
+}
+
+impl ClientConfig {
+    /// Defaults: 10 s request timeout, 295 s read timeout, 5 s connect timeout, namespace
+    /// `default`.
+    pub fn new(server: impl Into<String>, identity: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            server: server.into(),
+            identity: identity.into(),
+            request_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(295),
+            connect_timeout: Duration::from_secs(5),
+            default_namespace: "default".into(),
+        }
+    }
+
+    /// Set the request timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Set the read-idle timeout.
+    pub fn read_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.read_timeout = timeout;
+        self
+    }
+}
+
+/// A `kube::Client` that talks to `config.server` over simulated TCP.
+///
+/// Must be called from within a simulation host (it spawns the client's worker on that host's
+/// runtime). Panics if `config.server` or `config.identity` cannot be used in a URI or header.
+pub fn client(config: ClientConfig) -> kube::Client {
+    let base: Uri = format!("http://{}", config.server)
+        .parse()
+        .unwrap_or_else(|e| panic!("server address {:?} is not host:port: {e}", config.server));
+    let user_agent = HeaderValue::from_str(&config.identity)
+        .unwrap_or_else(|e| panic!("identity {:?} is not a valid header: {e}", config.identity));
+    let connector = Connector {
+        connect_timeout: config.connect_timeout,
+        read_timeout: config.read_timeout,
+    };
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    let service = ServiceBuilder::new()
+        .layer(kube::client::middleware::BaseUriLayer::new(base))
+        .map_request(move |mut request: Request<kube::client::Body>| {
+            request.headers_mut().insert(header::USER_AGENT, user_agent.clone());
+            request
+        })
+        .timeout(config.request_timeout)
+        .map_err(BoxError::from)
+        .service(http);
+    kube::Client::new(service, config.default_namespace)
+}
+
+/// Dials the URI's host and port through turmoil.
+#[derive(Clone, Debug)]
+struct Connector {
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = SimStream;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<SimStream>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let Connector { connect_timeout, read_timeout } = self.clone();
+        Box::pin(async move {
+            let host = uri.host().ok_or_else(|| io::Error::other(format!("no host in {uri}")))?.to_owned();
+            let port = uri.port_u16().unwrap_or(80);
+            let stream = tokio::time::timeout(connect_timeout, turmoil::net::TcpStream::connect((host, port)))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            Ok(SimStream { io: TokioIo::new(stream), read_timeout, idle: None })
+        })
+    }
+}
+
+/// A simulated TCP stream for hyper, with a read-idle timeout: when a read stays pending for
+/// `read_timeout`, it fails with `TimedOut`, which ends the request or watch that waits on it.
+struct SimStream {
+    io: TokioIo<turmoil::net::TcpStream>,
+    read_timeout: Duration,
+    idle: Option<Pin<Box<Sleep>>>,
+}
+
+impl Connection for SimStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl Read for SimStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.idle = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let timeout = this.read_timeout;
+                let idle = this.idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match idle.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.idle = None;
+                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl Write for SimStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
