@@ -8,3 +8,4 @@
 pub mod apiserver;
 pub mod transport;
 pub mod conformance;
+pub mod race;

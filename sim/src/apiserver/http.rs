@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use super::discovery;
 use super::faults::{Action, AmbiguousOutcome, Faults, HANG_MS_MAX, RequestInfo, RequestVerb};
 use super::resource::Resource;
-use super::selector::{FieldSelector, LabelSelector};
+use super::selector::{FieldSelector, LabelSelector, SelectableFields};
 use super::status::{self, ApiError};
 use super::store::{
     Commit, EventType, Listing, ObjectKey, PatchType, Preconditions, Propagation, Store,
@@ -735,8 +735,12 @@ struct ResourceRequest {
 impl ResourceRequest {
     fn filter(&self) -> Result<WatchFilter, ApiError> {
         let labels = LabelSelector::parse(self.query.get("labelSelector").unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let selectable = match self.route.resource {
+            Resource::Namespace => SelectableFields::Namespace,
+            _ => SelectableFields::ObjectMeta,
+        };
+        let fields = FieldSelector::parse_for(self.query.get("fieldSelector").unwrap_or(""), selectable)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut namespace = self.route.namespace.clone();
         if !self.route.resource.namespaced() {

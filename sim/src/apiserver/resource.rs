@@ -112,6 +112,14 @@ impl Resource {
         }
     }
 
+    /// The `Kind.group` spelling used in Invalid messages (`Lease.coordination.k8s.io`).
+    pub fn qualified_kind(self) -> String {
+        match self.group() {
+            "" => self.kind().to_owned(),
+            group => format!("{}.{group}", self.kind()),
+        }
+    }
+
     /// The resource with this group, version and plural name, if it is served.
     pub fn from_path(group: &str, version: &str, plural: &str) -> Option<Resource> {
         Resource::ALL

@@ -199,7 +199,7 @@ impl ApiError {
             details: Some(details),
             ..ApiError::new(
                 Reason::Invalid,
-                invalid_message(resource.kind(), name, causes),
+                invalid_message(&resource.qualified_kind(), name, causes),
             )
         }
     }

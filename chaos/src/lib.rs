@@ -1,0 +1,8 @@
+//! The live side of khaos and its command line: the standalone API server (`khaos serve`), the
+//! conformance runner against live servers, and the server benchmark.
+//!
+//! The binary (`src/main.rs`) only parses flags; everything it runs lives here.
+
+pub mod bench;
+pub mod live;
+pub mod serve;
