@@ -725,6 +725,7 @@ async fn watch_initial_events_end_with_a_bookmark(ctx: Ctx) -> Result<(), String
 
 async fn watch_ends_cleanly_at_timeout_seconds(ctx: Ctx) -> Result<(), String> {
     let stream = ctx.configmaps().watch(&WatchParams::default().timeout(1), "0").await.map_err(|e| e.to_string())?;
+    let stream = stream.try_filter(|e| std::future::ready(!matches!(e, WatchEvent::Bookmark(_))));
     let mut stream = std::pin::pin!(stream);
     match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
         Ok(None) => Ok(()),

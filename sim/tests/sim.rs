@@ -13,3 +13,107 @@ fn conformance_in_simulation() {
     assert!(failed.is_empty(), "conformance failures (replay: KHAOS_SEED={seed} cargo test -p khaos-sim --test sim):\n{}", failed.join("\n"));
     assert_eq!(results.len(), conformance::case_names().len(), "every case ran");
 }
+
+mod malformed_input {
+    //! Whatever arrives, the server answers with a proper Status (or a success), never a panic
+    //! or a hang.
+
+    use bytes::Bytes;
+    use http::{Method, Request};
+    use http_body_util::BodyExt;
+    use khaos_sim::apiserver::{ApiServer, ServerConfig};
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop::sample::select(vec![Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS])
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        let segment = prop::sample::select(vec![
+            "api", "apis", "v1", "v2", "namespaces", "default", "kube-system", "nope", "configmaps", "leases",
+            "coordination.k8s.io", "apps", "deployments", "x", "Bad_Name", "%zz", "%41", "", "..", "status",
+            "khaos", "watch", "openapi", "version",
+        ]);
+        prop::collection::vec(segment, 0..7).prop_map(|s| format!("/{}", s.join("/")))
+    }
+
+    fn query() -> impl Strategy<Value = String> {
+        let pair = prop::sample::select(vec![
+            "watch=true", "watch=1", "labelSelector=a%3Db", "labelSelector=a%20in%20(", "labelSelector=%21%21",
+            "fieldSelector=metadata.name%3Dx", "fieldSelector=spec.x%3D1", "resourceVersion=0", "resourceVersion=abc",
+            "resourceVersion=1", "limit=2", "limit=-1", "continue=zz", "continue=5-6161", "timeoutSeconds=0",
+            "timeoutSeconds=x", "dryRun=All", "propagationPolicy=Nope", "sendInitialEvents=true", "allowWatchBookmarks=true",
+        ]);
+        prop::collection::vec(pair, 0..4).prop_map(|p| p.join("&"))
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            Just(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"b"}}"#.to_vec()),
+            Just(br#"{"apiVersion":"v1","kind":"Lease","metadata":{"name":"x"}}"#.to_vec()),
+            Just(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad Name"}}"#.to_vec()),
+            Just(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":"oops"}"#.to_vec()),
+            Just(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":1}}"#.to_vec()),
+            Just(br#"[{"op":"remove","path":"/nope"}]"#.to_vec()),
+            Just(br#"{"data":null}"#.to_vec()),
+            Just(b"null".to_vec()),
+            Just(b"{".to_vec()),
+            "[ -~]{0,80}".prop_map(String::into_bytes),
+        ]
+    }
+
+    fn content_type() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+            "application/json-patch+json", "application/apply-patch+yaml", "text/plain", "",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #[test]
+        fn every_request_gets_a_status_or_a_success(
+            method in method(), path in path(), query in query(), body in body(), content_type in content_type()
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+            runtime.block_on(async {
+                let server = ApiServer::new(ServerConfig::default());
+                let uri = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
+                let request = Request::builder().method(method.clone()).uri(&uri).header("content-type", content_type).body(Bytes::from(body)).unwrap();
+                let response = tokio::time::timeout(Duration::from_secs(5), server.handle_bytes(request)).await
+                    .unwrap_or_else(|_| panic!("{method} {uri} hung"))
+                    .unwrap_or_else(|_| panic!("{method} {uri} dropped the connection"));
+                let code = response.status().as_u16();
+                let is_watch = response.status().is_success() && (query.contains("watch=true") || query.contains("watch=1"));
+                if is_watch {
+                    return;
+                }
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                if code >= 400 {
+                    let status: serde_json::Value = serde_json::from_slice(&bytes)
+                        .unwrap_or_else(|e| panic!("{method} {uri} -> {code} with a body that is not JSON ({e}): {bytes:?}"));
+                    assert_eq!(status["kind"], "Status", "{method} {uri}");
+                    assert_eq!(status["code"], code, "{method} {uri}");
+                    assert!(status["reason"].as_str().is_some_and(|r| !r.is_empty()), "{method} {uri}: no reason");
+                    assert!([400, 401, 404, 405, 406, 409, 410, 413, 415, 422].contains(&code), "{method} {uri} -> unexpected {code}: {status}");
+                } else {
+                    assert!(code == 200 || code == 201, "{method} {uri} -> {code}");
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_body_over_three_mebibytes_is_413() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let server = ApiServer::new(ServerConfig::default());
+            let body = Bytes::from(vec![b' '; 3 * 1024 * 1024 + 1]);
+            let request = Request::post("/api/v1/namespaces/default/configmaps").header("content-type", "application/json").body(body).unwrap();
+            let response = server.handle_bytes(request).await.unwrap();
+            assert_eq!(response.status().as_u16(), 413);
+        });
+    }
+}

@@ -236,6 +236,19 @@ impl ApiServer {
         self.respond(parts.method, parts.uri, parts.headers, body).await
     }
 
+    /// Answer one request whose body is already read (for tests, fuzzing and embedding).
+    pub async fn handle_bytes(self, request: Request<Bytes>) -> Result<Response<Body>, ConnectionDropped> {
+        let (parts, body) = request.into_parts();
+        let body = async move {
+            if body.len() > BODY_BYTES_MAX {
+                Err(ApiError::too_large(BODY_BYTES_MAX))
+            } else {
+                Ok(body)
+            }
+        };
+        self.respond(parts.method, parts.uri, parts.headers, body).await
+    }
+
     async fn respond(
         self,
         method: Method,
@@ -312,11 +325,16 @@ impl ApiServer {
         } else {
             Bytes::new()
         };
+        let include_object = match table::IncludeObject::parse(query.get("includeObject")) {
+            Ok(include_object) => include_object,
+            Err(message) => return Ok(error_response(&ApiError::bad_request(message))),
+        };
         let request = ResourceRequest {
             verb,
             route,
             query,
             client,
+            include_object,
             wants_table: headers
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
@@ -375,7 +393,7 @@ impl ApiServer {
                 if request.wants_table {
                     let now_s = unix_seconds(self.inner.config.clock.now());
                     let rv = metadata_str(&object, "resourceVersion").to_owned();
-                    return Ok((code, table::table(resource, &[(*object).clone()], &rv, now_s, table::IncludeObject::Metadata)));
+                    return Ok((code, table::table(resource, &[(*object).clone()], &rv, now_s, request.include_object)));
                 }
                 Ok((code, (*object).clone()))
             }
@@ -408,17 +426,15 @@ impl ApiServer {
                         }
                     }
                 };
-                Ok((StatusCode::OK, self.render_list(resource, listing, after.as_deref(), limit, request.wants_table)))
+                Ok((StatusCode::OK, self.render_list(request, listing, after.as_deref(), limit)))
             }
             RequestVerb::Create => {
-                let object = parse_object(body, resource)?;
-                check_content_type(&request.content_type, &["application/json"])?;
+                let object = parse_object(body, resource, &request.content_type)?;
                 let created = store.create(&ctx, resource, route.namespace.as_deref().unwrap_or(""), object)?;
                 Ok((StatusCode::CREATED, (*created).clone()))
             }
             RequestVerb::Update => {
-                check_content_type(&request.content_type, &["application/json"])?;
-                let object = parse_object(body, resource)?;
+                let object = parse_object(body, resource, &request.content_type)?;
                 Ok((StatusCode::OK, (*store.replace(&ctx, &key(), object)?).clone()))
             }
             RequestVerb::Patch => {
@@ -479,7 +495,8 @@ impl ApiServer {
         }
     }
 
-    fn render_list(&self, resource: Resource, listing: Listing, after: Option<&str>, limit: usize, wants_table: bool) -> Value {
+    fn render_list(&self, request: &ResourceRequest, listing: Listing, after: Option<&str>, limit: usize) -> Value {
+        let resource = request.route.resource;
         let items: Vec<&Arc<Value>> = listing
             .items
             .iter()
@@ -492,10 +509,10 @@ impl ApiServer {
             metadata["continue"] = json!(format_continue(listing.revision, &object_position(last)));
             metadata["remainingItemCount"] = json!(items.len() - page.len());
         }
-        if wants_table {
+        if request.wants_table {
             let now_s = unix_seconds(self.inner.config.clock.now());
             let objects: Vec<Value> = page.iter().map(|o| (***o).clone()).collect();
-            let mut table = table::table(resource, &objects, &listing.revision.to_string(), now_s, table::IncludeObject::Metadata);
+            let mut table = table::table(resource, &objects, &listing.revision.to_string(), now_s, request.include_object);
             table["metadata"] = metadata;
             return table;
         }
@@ -559,7 +576,7 @@ impl ApiServer {
             server: self.clone(),
             filter,
             tx,
-            wants_table: request.wants_table,
+            table: request.wants_table.then_some((request.include_object, true)),
             bookmarks: bookmarks_asked && plan.bookmarks,
             delay: plan.delay,
             events_left: plan.close_after_events.map(|n| n as usize),
@@ -617,7 +634,8 @@ struct Watcher {
     server: ApiServer,
     filter: WatchFilter,
     tx: mpsc::Sender<Bytes>,
-    wants_table: bool,
+    /// `Some` when the client asked for Tables; then whether the next event is the first.
+    table: Option<(table::IncludeObject, bool)>,
     bookmarks: bool,
     delay: Duration,
     events_left: Option<usize>,
@@ -700,11 +718,14 @@ impl Watcher {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let object = if self.wants_table {
-            let now_s = unix_seconds(self.server.inner.config.clock.now());
-            table::table(self.filter.resource, &[object.clone()], metadata_str(object, "resourceVersion"), now_s, table::IncludeObject::Metadata)
-        } else {
-            object.clone()
+        let object = match &mut self.table {
+            Some((include_object, first)) => {
+                let now_s = unix_seconds(self.server.inner.config.clock.now());
+                let table = table::watch_table(self.filter.resource, object, now_s, *include_object, *first);
+                *first = false;
+                table
+            }
+            None => object.clone(),
         };
         if self.tx.send(line(event_type.as_str(), &object)).await.is_err() {
             return false;
@@ -729,6 +750,7 @@ struct ResourceRequest {
     query: Query,
     client: String,
     wants_table: bool,
+    include_object: table::IncludeObject,
     content_type: String,
 }
 
@@ -864,7 +886,19 @@ fn parse_continue(token: &str) -> Result<(u64, String), ApiError> {
     Ok((revision, String::from_utf8(bytes).map_err(|_| invalid())?))
 }
 
-fn parse_object(body: &[u8], resource: Resource) -> Result<Value, ApiError> {
+/// The object in a create or replace body: JSON, or the protobuf kubectl's imperative `create`
+/// sends.
+fn parse_object(body: &[u8], resource: Resource, content_type: &str) -> Result<Value, ApiError> {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    match media_type {
+        "" | "application/json" | "*/*" => {}
+        super::protobuf::MEDIA_TYPE => {
+            return super::protobuf::decode(body).map_err(|e| {
+                ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", resource.kind(), resource.version(), resource.kind()))
+            });
+        }
+        other => return Err(ApiError::unsupported_media_type(other, &["application/json", super::protobuf::MEDIA_TYPE])),
+    }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
@@ -873,15 +907,6 @@ fn parse_object(body: &[u8], resource: Resource) -> Result<Value, ApiError> {
             resource.kind()
         ))
     })
-}
-
-fn check_content_type(content_type: &str, accepted: &[&str]) -> Result<(), ApiError> {
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if media_type.is_empty() || accepted.contains(&media_type) {
-        Ok(())
-    } else {
-        Err(ApiError::unsupported_media_type(media_type, accepted))
-    }
 }
 
 fn unix_seconds(time: SystemTime) -> i64 {

@@ -476,7 +476,15 @@ impl Store {
                 key.name
             )));
         }
-        let existing = self.get(key)?;
+        let existing = match self.get(key) {
+            Ok(existing) => existing,
+            // Leases allow create on update (their strategy's AllowCreateOnUpdate); the other kinds
+            // served here do not.
+            Err(error) if error.is_not_found() && key.resource == Resource::Lease => {
+                return self.create(ctx, key.resource, &key.namespace, object);
+            }
+            Err(error) => return Err(error),
+        };
         self.update(ctx, Verb::Update, key, &existing, object)
     }
 
