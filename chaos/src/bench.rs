@@ -4,6 +4,9 @@
 //! Client and server share this process (and the machine's cores), so the figures are a floor
 //! for the server alone; compare runs made on the same machine side by side.
 
+// A benchmark measures the real world: it reads the real monotonic clock on purpose.
+#![allow(clippy::disallowed_methods)]
+
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -48,8 +51,15 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         let (p50, p99, max) = self.watch_latency;
-        writeln!(f, "khaos bench (loopback, kube-rs clients in the same process)")?;
-        writeln!(f, "  CAS updates, {} clients, own ConfigMap each:  {:>9.0} updates/s", c.clients, self.uncontended_per_second)?;
+        writeln!(
+            f,
+            "khaos bench (loopback, kube-rs clients in the same process)"
+        )?;
+        writeln!(
+            f,
+            "  CAS updates, {} clients, own ConfigMap each:  {:>9.0} updates/s",
+            c.clients, self.uncontended_per_second
+        )?;
         writeln!(
             f,
             "  CAS updates, {} clients, one shared ConfigMap: {:>9.0} updates/s ({:.2} conflicts per success)",
@@ -97,8 +107,13 @@ pub enum BenchError {
 /// Run the benchmark against a fresh in-process server on 127.0.0.1. Must be called from within
 /// a multi-threaded tokio runtime.
 pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
-    if !(1..=256).contains(&config.clients) || !(1..=5000).contains(&config.watchers) || !(1..=100_000).contains(&config.events) {
-        return Err(BenchError::Config("--clients must be in 1..=256, --watchers in 1..=5000, --events in 1..=100000".into()));
+    if !(1..=256).contains(&config.clients)
+        || !(1..=5000).contains(&config.watchers)
+        || !(1..=100_000).contains(&config.events)
+    {
+        return Err(BenchError::Config(
+            "--clients must be in 1..=256, --watchers in 1..=5000, --events in 1..=100000".into(),
+        ));
     }
     let running = serve::bind(serve::ServeConfig {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
@@ -130,7 +145,11 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
         uncontended_per_second: uncontended as f64 / seconds,
         contended_per_second: contended as f64 / seconds,
         conflicts_per_success: conflicts as f64 / contended.max(1) as f64,
-        watch_latency: (percentile(0.5), percentile(0.99), *sorted.last().expect("at least one event")),
+        watch_latency: (
+            percentile(0.5),
+            percentile(0.99),
+            *sorted.last().expect("at least one event"),
+        ),
         watch_events: sorted.len(),
         watch_events_per_second: sorted.len() as f64 / watch_elapsed.as_secs_f64(),
         config,
@@ -139,33 +158,65 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
 
 fn configmap(name: &str, value: u64, resource_version: Option<String>) -> ConfigMap {
     ConfigMap {
-        metadata: ObjectMeta { name: Some(name.into()), resource_version, ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            resource_version,
+            ..ObjectMeta::default()
+        },
         data: Some([("value".to_string(), value.to_string())].into()),
         ..ConfigMap::default()
     }
 }
 
 /// Each client loops read-then-CAS for the configured time; returns (successes, conflicts).
-async fn cas_phase(url: &str, config: &BenchConfig, shared: bool) -> Result<(u64, u64), BenchError> {
-    let setup: Api<ConfigMap> = Api::namespaced(live::client_for_url(url, "bench-setup", None)?, "default");
+async fn cas_phase(
+    url: &str,
+    config: &BenchConfig,
+    shared: bool,
+) -> Result<(u64, u64), BenchError> {
+    let setup: Api<ConfigMap> =
+        Api::namespaced(live::client_for_url(url, "bench-setup", None)?, "default");
     let names: Vec<String> = (0..config.clients)
-        .map(|i| if shared { "bench-shared".into() } else { format!("bench-{i}") })
+        .map(|i| {
+            if shared {
+                "bench-shared".into()
+            } else {
+                format!("bench-{i}")
+            }
+        })
         .collect();
     for name in &names {
         if setup.get_opt(name).await?.is_none() {
-            setup.create(&PostParams::default(), &configmap(name, 0, None)).await?;
+            setup
+                .create(&PostParams::default(), &configmap(name, 0, None))
+                .await?;
         }
     }
     let deadline = Instant::now() + config.duration;
     let mut tasks = Vec::new();
     for (i, name) in names.into_iter().enumerate() {
-        let api: Api<ConfigMap> = Api::namespaced(live::client_for_url(url, &format!("bench-{i}"), None)?, "default");
+        let api: Api<ConfigMap> = Api::namespaced(
+            live::client_for_url(url, &format!("bench-{i}"), None)?,
+            "default",
+        );
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut conflicts) = (0u64, 0u64);
             while Instant::now() < deadline {
                 let current = api.get(&name).await?;
-                let value: u64 = current.data.as_ref().and_then(|d| d.get("value")).and_then(|v| v.parse().ok()).unwrap_or(0);
-                match api.replace(&name, &PostParams::default(), &configmap(&name, value + 1, current.metadata.resource_version)).await {
+                let value: u64 = current
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("value"))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                match api
+                    .replace(
+                        &name,
+                        &PostParams::default(),
+                        &configmap(&name, value + 1, current.metadata.resource_version),
+                    )
+                    .await
+                {
                     Ok(_) => ok += 1,
                     Err(kube::Error::Api(status)) if status.code == 409 => conflicts += 1,
                     Err(error) => return Err(error),
@@ -185,16 +236,36 @@ async fn cas_phase(url: &str, config: &BenchConfig, shared: bool) -> Result<(u64
 
 /// Every watcher follows one ConfigMap while a writer updates it; returns each delivery's latency
 /// measured from the start of the write that caused it.
-async fn watch_phase(url: &str, config: &BenchConfig) -> Result<(Vec<Duration>, Duration), BenchError> {
-    let writer: Api<ConfigMap> = Api::namespaced(live::client_for_url(url, "bench-writer", None)?, "default");
-    let created = writer.create(&PostParams::default(), &configmap("bench-watch", 0, None)).await?;
-    let start_revision = created.metadata.resource_version.clone().unwrap_or_default();
+async fn watch_phase(
+    url: &str,
+    config: &BenchConfig,
+) -> Result<(Vec<Duration>, Duration), BenchError> {
+    let writer: Api<ConfigMap> =
+        Api::namespaced(live::client_for_url(url, "bench-writer", None)?, "default");
+    let created = writer
+        .create(&PostParams::default(), &configmap("bench-watch", 0, None))
+        .await?;
+    let start_revision = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
     let origin = Instant::now();
     let mut watchers = Vec::new();
     let mut ready = Vec::new();
     for i in 0..config.watchers {
-        let api: Api<ConfigMap> = Api::namespaced(live::client_for_url(url, &format!("bench-watcher-{i}"), None)?, "default");
-        let stream = api.watch(&WatchParams::default().fields("metadata.name=bench-watch").timeout(120), &start_revision).await?;
+        let api: Api<ConfigMap> = Api::namespaced(
+            live::client_for_url(url, &format!("bench-watcher-{i}"), None)?,
+            "default",
+        );
+        let stream = api
+            .watch(
+                &WatchParams::default()
+                    .fields("metadata.name=bench-watch")
+                    .timeout(120),
+                &start_revision,
+            )
+            .await?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         ready.push(rx);
         let expected = config.events;
@@ -206,8 +277,17 @@ async fn watch_phase(url: &str, config: &BenchConfig) -> Result<(Vec<Duration>, 
             while latencies.len() < expected {
                 match tokio::time::timeout_at(deadline, stream.try_next()).await {
                     Ok(Ok(Some(WatchEvent::Modified(cm)))) => {
-                        let sent_ns: u64 = cm.data.as_ref().and_then(|d| d.get("value")).and_then(|v| v.parse().ok()).unwrap_or(0);
-                        latencies.push(origin.elapsed().saturating_sub(Duration::from_nanos(sent_ns)));
+                        let sent_ns: u64 = cm
+                            .data
+                            .as_ref()
+                            .and_then(|d| d.get("value"))
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        latencies.push(
+                            origin
+                                .elapsed()
+                                .saturating_sub(Duration::from_nanos(sent_ns)),
+                        );
                     }
                     Ok(Ok(Some(_))) => {}
                     _ => break,
@@ -224,13 +304,26 @@ async fn watch_phase(url: &str, config: &BenchConfig) -> Result<(Vec<Duration>, 
     for _ in 0..config.events {
         // The value written is the write's start time, so each watcher can compute its latency.
         let sent = origin.elapsed().as_nanos() as u64;
-        current = writer.replace("bench-watch", &PostParams::default(), &configmap("bench-watch", sent, current.metadata.resource_version.clone())).await?;
+        current = writer
+            .replace(
+                "bench-watch",
+                &PostParams::default(),
+                &configmap(
+                    "bench-watch",
+                    sent,
+                    current.metadata.resource_version.clone(),
+                ),
+            )
+            .await?;
     }
     let mut latencies = Vec::new();
     for watcher in watchers {
         let got = watcher.await.expect("a watcher panicked");
         if got.len() < config.events {
-            return Err(BenchError::WatchIncomplete { seen: got.len(), expected: config.events });
+            return Err(BenchError::WatchIncomplete {
+                seen: got.len(),
+                expected: config.events,
+            });
         }
         latencies.extend(got);
     }

@@ -33,25 +33,43 @@ pub enum ClientError {
 /// A client for the server at `url` (`http://127.0.0.1:6443`), identifying as `identity`, with an
 /// optional bearer token. kube's default retry of 429/503/504 is off, so injected faults are seen
 /// as they are. Must be called from within a tokio runtime.
-pub fn client_for_url(url: &str, identity: &str, token: Option<&str>) -> Result<kube::Client, ClientError> {
-    let uri = url.parse().map_err(|source| ClientError::Url { url: url.to_owned(), source })?;
+pub fn client_for_url(
+    url: &str,
+    identity: &str,
+    token: Option<&str>,
+) -> Result<kube::Client, ClientError> {
+    let uri = url.parse().map_err(|source| ClientError::Url {
+        url: url.to_owned(),
+        source,
+    })?;
     let mut config = kube::Config::new(uri);
     config.default_retry = false;
-    config.headers.push((header::USER_AGENT, header_value("identity", identity)?));
+    config
+        .headers
+        .push((header::USER_AGENT, header_value("identity", identity)?));
     if let Some(token) = token {
-        config.headers.push((header::AUTHORIZATION, header_value("token", &format!("Bearer {token}"))?));
+        config.headers.push((
+            header::AUTHORIZATION,
+            header_value("token", &format!("Bearer {token}"))?,
+        ));
     }
     Ok(kube::Client::try_from(config)?)
 }
 
 /// A client for the cluster KUBECONFIG points at, identifying as `identity`.
 pub async fn client_from_kubeconfig(identity: &str) -> Result<kube::Client, ClientError> {
-    let mut config = kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await?;
+    let mut config =
+        kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await?;
     config.default_retry = false;
-    config.headers.push((header::USER_AGENT, header_value("identity", identity)?));
+    config
+        .headers
+        .push((header::USER_AGENT, header_value("identity", identity)?));
     Ok(kube::Client::try_from(config)?)
 }
 
 fn header_value(what: &'static str, value: &str) -> Result<HeaderValue, ClientError> {
-    HeaderValue::from_str(value).map_err(|_| ClientError::Header { what, value: value.to_owned() })
+    HeaderValue::from_str(value).map_err(|_| ClientError::Header {
+        what,
+        value: value.to_owned(),
+    })
 }

@@ -14,7 +14,11 @@ use khaos_sim::conformance::{self, Target};
 use khaos_sim::race;
 
 #[derive(Parser)]
-#[command(name = "khaos", version, about = "Deterministic simulation and chaos testing for Kubernetes-native high availability")]
+#[command(
+    name = "khaos",
+    version,
+    about = "Deterministic simulation and chaos testing for Kubernetes-native high availability"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,17 +117,53 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Sim { seed, seeds, clients, increments, flaw, history } => run_sim(seed, seeds, clients, increments, flaw, history),
-        Command::Serve { addr, allow_remote, token, seed, faults, history, bookmark_interval_ms } => {
-            run_serve(addr, allow_remote, token, seed, faults, history, bookmark_interval_ms)
-        }
-        Command::Conformance { server, token, bookmark_interval_ms, kubeconfig, seed, case } => {
-            run_conformance(server, token, bookmark_interval_ms, kubeconfig, seed, case)
-        }
-        Command::Bench { clients, seconds, watchers, events } => runtime().and_then(|rt| {
-            rt.block_on(bench::run(bench::BenchConfig { clients, duration: Duration::from_secs(seconds), watchers, events }))
-                .map(|report| println!("{report}"))
-                .map_err(|e| e.to_string())
+        Command::Sim {
+            seed,
+            seeds,
+            clients,
+            increments,
+            flaw,
+            history,
+        } => run_sim(seed, seeds, clients, increments, flaw, history),
+        Command::Serve {
+            addr,
+            allow_remote,
+            token,
+            seed,
+            faults,
+            history,
+            bookmark_interval_ms,
+        } => run_serve(
+            addr,
+            allow_remote,
+            token,
+            seed,
+            faults,
+            history,
+            bookmark_interval_ms,
+        ),
+        Command::Conformance {
+            server,
+            token,
+            bookmark_interval_ms,
+            kubeconfig,
+            seed,
+            case,
+        } => run_conformance(server, token, bookmark_interval_ms, kubeconfig, seed, case),
+        Command::Bench {
+            clients,
+            seconds,
+            watchers,
+            events,
+        } => runtime().and_then(|rt| {
+            rt.block_on(bench::run(bench::BenchConfig {
+                clients,
+                duration: Duration::from_secs(seconds),
+                watchers,
+                events,
+            }))
+            .map(|report| println!("{report}"))
+            .map_err(|e| e.to_string())
         }),
     };
     match result {
@@ -136,12 +176,26 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("starting the runtime: {e}"))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))
 }
 
-fn run_sim(seed: Option<u64>, seeds: u64, clients: usize, increments: usize, flaw: Option<race::Flaw>, history: bool) -> Result<(), String> {
+fn run_sim(
+    seed: Option<u64>,
+    seeds: u64,
+    clients: usize,
+    increments: usize,
+    flaw: Option<race::Flaw>,
+    history: bool,
+) -> Result<(), String> {
     let first = seed.unwrap_or_else(race::draw_seed);
-    let config = race::RaceConfig { clients, increments, flaw, ..race::RaceConfig::default() };
+    let config = race::RaceConfig {
+        clients,
+        increments,
+        flaw,
+    };
     config.validate()?;
     let mut failures = Vec::new();
     for seed in first..first.saturating_add(seeds.max(1)) {
@@ -159,7 +213,11 @@ fn run_sim(seed: Option<u64>, seeds: u64, clients: usize, increments: usize, fla
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} of {} seeds violated the checker: {failures:?}", failures.len(), seeds.max(1)))
+        Err(format!(
+            "{} of {} seeds violated the checker: {failures:?}",
+            failures.len(),
+            seeds.max(1)
+        ))
     }
 }
 
@@ -175,7 +233,8 @@ fn run_serve(
     let faults = match faults {
         None => Faults::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("reading --faults {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("reading --faults {}: {e}", path.display()))?;
             serde_json::from_str(&text).map_err(|e| format!("--faults {}: {e} (see GET /khaos/v1/faults on a running server for the format)", path.display()))?
         }
     };
@@ -197,7 +256,10 @@ fn run_serve(
         println!("khaos API server listening on {url}");
         println!("  try: kubectl --server {url} get configmaps -A");
         println!("  faults: curl {url}/khaos/v1/faults  (PUT a JSON body to change them)");
-        running.run(serve::shutdown_signal()).await.map_err(|e| e.to_string())?;
+        running
+            .run(serve::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
         println!("khaos API server stopped");
         Ok(())
     })
@@ -219,7 +281,8 @@ fn run_conformance(
         }
         (Some(url), _) => runtime()?.block_on(async {
             // Check the URL and token once, before the suite, so a typo gets one clear error.
-            live::client_for_url(&url, conformance::IDENTITY, token.as_deref()).map_err(|e| e.to_string())?;
+            live::client_for_url(&url, conformance::IDENTITY, token.as_deref())
+                .map_err(|e| e.to_string())?;
             println!("conformance: {url}");
             let mut target = Target::new("standalone", true, move |identity| {
                 live::client_for_url(&url, identity, token.as_deref()).expect("checked above")
@@ -230,22 +293,42 @@ fn run_conformance(
             Ok::<_, String>(conformance::run(&target, case.as_deref(), print).await)
         })?,
         (None, true) => runtime()?.block_on(async {
-            let probe = live::client_from_kubeconfig(conformance::IDENTITY).await.map_err(|e| e.to_string())?;
-            let version = probe.apiserver_version().await.map_err(|e| format!("reaching the cluster: {e}"))?;
-            println!("conformance: cluster from KUBECONFIG ({})", version.git_version);
+            let probe = live::client_from_kubeconfig(conformance::IDENTITY)
+                .await
+                .map_err(|e| e.to_string())?;
+            let version = probe
+                .apiserver_version()
+                .await
+                .map_err(|e| format!("reaching the cluster: {e}"))?;
+            println!(
+                "conformance: cluster from KUBECONFIG ({})",
+                version.git_version
+            );
             let mut clients = Vec::new();
             for identity in [conformance::IDENTITY, conformance::FAULTY_IDENTITY] {
-                clients.push((identity, live::client_from_kubeconfig(identity).await.map_err(|e| e.to_string())?));
+                clients.push((
+                    identity,
+                    live::client_from_kubeconfig(identity)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ));
             }
             let target = Target::new("cluster", false, move |identity| {
-                clients.iter().find(|(i, _)| *i == identity).map(|(_, c)| c.clone()).unwrap_or_else(|| clients[0].1.clone())
+                clients
+                    .iter()
+                    .find(|(i, _)| *i == identity)
+                    .map(|(_, c)| c.clone())
+                    .unwrap_or_else(|| clients[0].1.clone())
             });
             Ok::<_, String>(conformance::run(&target, case.as_deref(), print).await)
         })?,
     };
     println!("{}", conformance::summary(&results));
     if results.is_empty() {
-        return Err(format!("no case matched; the cases are: {}", conformance::case_names().join(", ")));
+        return Err(format!(
+            "no case matched; the cases are: {}",
+            conformance::case_names().join(", ")
+        ));
     }
     if results.iter().any(|r| r.outcome.is_failed()) {
         return Err("conformance failures".into());

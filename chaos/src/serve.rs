@@ -31,10 +31,14 @@ pub struct ServeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// A non-loopback address without `--allow-remote`.
-    #[error("refusing to listen on {0}, which is not a loopback address: the server has no TLS and accepts writes from anyone who can reach it; pass --allow-remote if you mean it")]
+    #[error(
+        "refusing to listen on {0}, which is not a loopback address: the server has no TLS and accepts writes from anyone who can reach it; pass --allow-remote if you mean it"
+    )]
     Remote(SocketAddr),
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source} (is another server on that port? try --addr 127.0.0.1:0 for any free port)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another server on that port? try --addr 127.0.0.1:0 for any free port)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -79,7 +83,10 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|source| ServeError::History { path: path.clone(), source })?;
+                .map_err(|source| ServeError::History {
+                    path: path.clone(),
+                    source,
+                })?;
             Some((path.clone(), std::io::BufWriter::new(file)))
         }
     };
@@ -91,19 +98,34 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         record_commits: history.is_some(),
         ..ServerConfig::default()
     });
-    server.set_faults(config.faults.clone()).map_err(ServeError::Faults)?;
+    server
+        .set_faults(config.faults.clone())
+        .map_err(ServeError::Faults)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
-        .map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: config.addr,
+            source,
+        })?;
     let addr = listener.local_addr()?;
-    Ok(Running { server, addr, listener, history })
+    Ok(Running {
+        server,
+        addr,
+        listener,
+        history,
+    })
 }
 
 impl Running {
     /// Serve until `shutdown` completes, writing the history as it goes; then drop every
     /// connection and flush the history.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
-        let Running { server, listener, history, .. } = self;
+        let Running {
+            server,
+            listener,
+            history,
+            ..
+        } = self;
         let Some((path, mut writer)) = history else {
             return Ok(server.serve_tcp(listener, shutdown).await?);
         };
@@ -121,8 +143,15 @@ impl Running {
     }
 }
 
-fn write_commits(server: &ApiServer, path: &PathBuf, writer: &mut std::io::BufWriter<std::fs::File>) -> Result<(), ServeError> {
-    let error = |source| ServeError::History { path: path.clone(), source };
+fn write_commits(
+    server: &ApiServer,
+    path: &std::path::Path,
+    writer: &mut std::io::BufWriter<std::fs::File>,
+) -> Result<(), ServeError> {
+    let error = |source| ServeError::History {
+        path: path.to_path_buf(),
+        source,
+    };
     for commit in server.take_commits() {
         serde_json::to_writer(&mut *writer, &commit).map_err(|e| error(e.into()))?;
         writer.write_all(b"\n").map_err(error)?;
@@ -132,7 +161,8 @@ fn write_commits(server: &ApiServer, path: &PathBuf, writer: &mut std::io::BufWr
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler can be installed");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -1,6 +1,9 @@
 //! The standalone server as a user meets it: the `khaos serve` process on loopback, driven by the
 //! conformance suite through kube-rs, by kubectl, and by signals and bad flags.
 
+// These tests wait on real processes with the real clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +26,9 @@ impl Server {
             .spawn()
             .expect("khaos starts");
         let mut first = String::new();
-        BufReader::new(child.stdout.as_mut().expect("piped")).read_line(&mut first).expect("khaos prints its address");
+        BufReader::new(child.stdout.as_mut().expect("piped"))
+            .read_line(&mut first)
+            .expect("khaos prints its address");
         let url = first
             .trim()
             .strip_prefix("khaos API server listening on ")
@@ -33,7 +38,10 @@ impl Server {
     }
 
     fn signal(&mut self, signal: &str) {
-        let status = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
     }
 
@@ -42,10 +50,18 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().expect("waitable") {
                 let mut out = String::new();
-                self.child.stdout.as_mut().expect("piped").read_to_string(&mut out).expect("readable");
+                self.child
+                    .stdout
+                    .as_mut()
+                    .expect("piped")
+                    .read_to_string(&mut out)
+                    .expect("readable");
                 return (status, out);
             }
-            assert!(started.elapsed() < limit, "khaos did not exit within {limit:?}");
+            assert!(
+                started.elapsed() < limit,
+                "khaos did not exit within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -59,7 +75,10 @@ impl Drop for Server {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
 }
 
 #[test]
@@ -67,13 +86,24 @@ fn conformance_against_the_standalone_process() {
     let server = Server::start(&["--bookmark-interval-ms", "500"]);
     let url = server.url.clone();
     let results = runtime().block_on(async move {
-        let target = Target::new("standalone", true, move |identity| khaos::live::client_for_url(&url, identity, None).expect("a client"))
-            .with_bookmark_interval(Duration::from_millis(500));
+        let target = Target::new("standalone", true, move |identity| {
+            khaos::live::client_for_url(&url, identity, None).expect("a client")
+        })
+        .with_bookmark_interval(Duration::from_millis(500));
         conformance::run(&target, None, |r| println!("{r}")).await
     });
     println!("{}", conformance::summary(&results));
-    let failed: Vec<String> = results.iter().filter(|r| r.outcome.is_failed()).map(ToString::to_string).collect();
-    assert!(failed.is_empty(), "conformance failures against {}:\n{}", server.url, failed.join("\n"));
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome.is_failed())
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "conformance failures against {}:\n{}",
+        server.url,
+        failed.join("\n")
+    );
     assert_eq!(results.len(), conformance::case_names().len());
 }
 
@@ -93,7 +123,10 @@ fn a_token_is_required_when_set() {
         let wrong = khaos::live::client_for_url(&url, "wrong", Some("guess")).unwrap();
         assert!(wrong.apiserver_version().await.is_err());
         let right = khaos::live::client_for_url(&url, "right", Some("s3cret")).unwrap();
-        right.apiserver_version().await.expect("the right token is let in");
+        right
+            .apiserver_version()
+            .await
+            .expect("the right token is let in");
     });
 }
 
@@ -104,7 +137,10 @@ fn sigterm_and_sigint_stop_the_server_cleanly() {
         server.signal(signal);
         let (status, out) = server.wait(Duration::from_secs(10));
         assert!(status.success(), "SIG{signal}: exit {status}");
-        assert!(out.contains("khaos API server stopped"), "SIG{signal}: {out:?}");
+        assert!(
+            out.contains("khaos API server stopped"),
+            "SIG{signal}: {out:?}"
+        );
     }
 }
 
@@ -118,15 +154,24 @@ fn the_history_file_records_every_commit() {
     let url = server.url.clone();
     runtime().block_on(async move {
         use k8s_openapi::api::core::v1::ConfigMap;
-        let api: kube::Api<ConfigMap> = kube::Api::namespaced(khaos::live::client_for_url(&url, "writer-1", None).unwrap(), "default");
-        let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "h"}, "data": {"a": "1"}})).unwrap();
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(
+            khaos::live::client_for_url(&url, "writer-1", None).unwrap(),
+            "default",
+        );
+        let cm: ConfigMap = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "h"}, "data": {"a": "1"}}),
+        )
+        .unwrap();
         api.create(&Default::default(), &cm).await.unwrap();
         api.delete("h", &Default::default()).await.unwrap();
     });
     server.signal("TERM");
     server.wait(Duration::from_secs(10));
     let history = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<serde_json::Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let ours: Vec<_> = lines.iter().filter(|c| c["client"] == "writer-1").collect();
     assert_eq!(ours.len(), 2, "{history}");
     assert_eq!(ours[0]["verb"], "create");
@@ -136,7 +181,10 @@ fn the_history_file_records_every_commit() {
 }
 
 fn khaos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_khaos")).args(args).output().expect("khaos runs")
+    Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args(args)
+        .output()
+        .expect("khaos runs")
 }
 
 #[test]
@@ -148,36 +196,65 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
 
     let missing = khaos(&["serve", "--faults", "/nonexistent/faults.json"]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(!missing.status.success() && stderr.contains("/nonexistent/faults.json"), "{stderr}");
+    assert!(
+        !missing.status.success() && stderr.contains("/nonexistent/faults.json"),
+        "{stderr}"
+    );
 
     let dir = std::env::temp_dir().join(format!("khaos-flags-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("faults.json");
     std::fs::write(&bad, r#"{"errors": [{"code": 418}]}"#).unwrap();
-    let invalid = khaos(&["serve", "--addr", "127.0.0.1:0", "--faults", bad.to_str().unwrap()]);
+    let invalid = khaos(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--faults",
+        bad.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&invalid.stderr);
-    assert!(!invalid.status.success() && stderr.contains("code 418 is not one of 429, 500, 503, 504"), "{stderr}");
+    assert!(
+        !invalid.status.success() && stderr.contains("code 418 is not one of 429, 500, 503, 504"),
+        "{stderr}"
+    );
 
     let flaw = khaos(&["sim", "--flaw", "nope"]);
     let stderr = String::from_utf8_lossy(&flaw.stderr);
-    assert!(!flaw.status.success() && stderr.contains("blind-writes"), "{stderr}");
+    assert!(
+        !flaw.status.success() && stderr.contains("blind-writes"),
+        "{stderr}"
+    );
 
     let occupied = Server::start(&[]);
     let addr = occupied.url.trim_start_matches("http://").to_owned();
     let taken = khaos(&["serve", "--addr", &addr]);
     let stderr = String::from_utf8_lossy(&taken.stderr);
-    assert!(!taken.status.success() && stderr.contains("127.0.0.1:0"), "{stderr}");
+    assert!(
+        !taken.status.success() && stderr.contains("127.0.0.1:0"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn the_sim_flaw_is_caught_and_replayable() {
     let out = khaos(&["sim", "--seed", "1", "--flaw", "blind-writes"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "blind writes passed the checker: {stdout}");
+    assert!(
+        !out.status.success(),
+        "blind writes passed the checker: {stdout}"
+    );
     assert!(stdout.contains("lost update"), "{stdout}");
-    assert!(stdout.contains("replay: khaos sim --seed 1 --clients 3 --increments 20 --flaw blind-writes"), "{stdout}");
+    assert!(
+        stdout
+            .contains("replay: khaos sim --seed 1 --clients 3 --increments 20 --flaw blind-writes"),
+        "{stdout}"
+    );
     let clean = khaos(&["sim", "--seed", "1", "--seeds", "3"]);
-    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stdout));
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
 }
 
 // ---- kubectl ---------------------------------------------------------------------------------
@@ -188,7 +265,10 @@ fn kubectl_command(server: &str) -> Command {
     let home = std::env::temp_dir().join(format!("khaos-kubectl-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).expect("a temporary HOME");
     let mut command = Command::new("kubectl");
-    command.env("KUBECONFIG", "/dev/null").env("HOME", &home).args(["--server", server]);
+    command
+        .env("KUBECONFIG", "/dev/null")
+        .env("HOME", &home)
+        .args(["--server", server]);
     command
 }
 
@@ -201,7 +281,12 @@ fn kubectl(server: &str, args: &[&str]) -> Output {
 
 fn kubectl_ok(server: &str, args: &[&str]) -> String {
     let out = kubectl(server, args);
-    assert!(out.status.success(), "kubectl {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -209,14 +294,22 @@ fn kubectl_fails(server: &str, args: &[&str], expected: &str) {
     let out = kubectl(server, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "kubectl {args:?} succeeded");
-    assert!(stderr.contains(expected), "kubectl {args:?}: expected {expected:?} in {stderr:?}");
+    assert!(
+        stderr.contains(expected),
+        "kubectl {args:?}: expected {expected:?} in {stderr:?}"
+    );
 }
 
 fn have_kubectl() -> bool {
-    match Command::new("kubectl").args(["version", "--client"]).output() {
+    match Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+    {
         Ok(out) if out.status.success() => true,
         _ => {
-            println!("SKIPPED: kubectl is not installed (.ci/run installs it from Debian's kubectl or kubernetes-client package)");
+            println!(
+                "SKIPPED: kubectl is not installed (.ci/run installs it from Debian's kubectl or kubernetes-client package)"
+            );
             false
         }
     }
@@ -237,10 +330,17 @@ fn kubectl_drives_configmaps_and_leases() {
     let file = dir.join("labelled.yaml");
     std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: labelled\n  labels:\n    app: khaos\ndata:\n  k: v\n").unwrap();
     kubectl_ok(url, &["create", "-f", file.to_str().unwrap()]);
-    let got: serde_json::Value = serde_json::from_str(&kubectl_ok(url, &["get", "configmap", "demo", "-o", "json"])).unwrap();
+    let got: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        url,
+        &["get", "configmap", "demo", "-o", "json"],
+    ))
+    .unwrap();
     assert_eq!(got["data"]["a"], "b");
     let table = kubectl_ok(url, &["get", "configmaps"]);
-    assert!(table.contains("NAME") && table.contains("demo") && table.contains("labelled"), "{table}");
+    assert!(
+        table.contains("NAME") && table.contains("demo") && table.contains("labelled"),
+        "{table}"
+    );
     let selected = kubectl_ok(url, &["get", "configmaps", "-l", "app=khaos", "-o", "name"]);
     assert_eq!(selected.trim(), "configmap/labelled");
 
@@ -249,14 +349,54 @@ fn kubectl_drives_configmaps_and_leases() {
     let stale_file = dir.join("stale.yaml");
     std::fs::write(&stale_file, stale.replace("a: b", "a: replaced")).unwrap();
     kubectl_ok(url, &["replace", "-f", stale_file.to_str().unwrap()]);
-    kubectl_fails(url, &["replace", "-f", stale_file.to_str().unwrap()], "the object has been modified; please apply your changes to the latest version and try again");
+    kubectl_fails(
+        url,
+        &["replace", "-f", stale_file.to_str().unwrap()],
+        "the object has been modified; please apply your changes to the latest version and try again",
+    );
 
     // patch: strategic (the default), merge and json
-    kubectl_ok(url, &["patch", "configmap", "demo", "-p", r#"{"data":{"s":"1"}}"#]);
-    kubectl_ok(url, &["patch", "configmap", "demo", "--type", "merge", "-p", r#"{"data":{"m":"2"}}"#]);
-    kubectl_ok(url, &["patch", "configmap", "demo", "--type", "json", "-p", r#"[{"op":"add","path":"/data/j","value":"3"}]"#]);
-    let got: serde_json::Value = serde_json::from_str(&kubectl_ok(url, &["get", "configmap", "demo", "-o", "json"])).unwrap();
-    assert_eq!((got["data"]["s"].as_str(), got["data"]["m"].as_str(), got["data"]["j"].as_str()), (Some("1"), Some("2"), Some("3")));
+    kubectl_ok(
+        url,
+        &["patch", "configmap", "demo", "-p", r#"{"data":{"s":"1"}}"#],
+    );
+    kubectl_ok(
+        url,
+        &[
+            "patch",
+            "configmap",
+            "demo",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"m":"2"}}"#,
+        ],
+    );
+    kubectl_ok(
+        url,
+        &[
+            "patch",
+            "configmap",
+            "demo",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"add","path":"/data/j","value":"3"}]"#,
+        ],
+    );
+    let got: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        url,
+        &["get", "configmap", "demo", "-o", "json"],
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            got["data"]["s"].as_str(),
+            got["data"]["m"].as_str(),
+            got["data"]["j"].as_str()
+        ),
+        (Some("1"), Some("2"), Some("3"))
+    );
 
     // watch: kubectl get -w prints the writes as they happen
     let mut watch = kubectl_command(url)
@@ -266,7 +406,10 @@ fn kubectl_drives_configmaps_and_leases() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    kubectl_ok(url, &["create", "configmap", "watched", "--from-literal=x=y"]);
+    kubectl_ok(
+        url,
+        &["create", "configmap", "watched", "--from-literal=x=y"],
+    );
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
     let line = lines.next().expect("a watch line").unwrap();
     assert_eq!(line.trim(), "configmap/watched");
@@ -275,7 +418,11 @@ fn kubectl_drives_configmaps_and_leases() {
 
     // delete, and a delete of something missing says NotFound
     kubectl_ok(url, &["delete", "configmap", "demo"]);
-    kubectl_fails(url, &["delete", "configmap", "demo"], "configmaps \"demo\" not found");
+    kubectl_fails(
+        url,
+        &["delete", "configmap", "demo"],
+        "configmaps \"demo\" not found",
+    );
     kubectl_fails(url, &["get", "configmap", "demo"], "NotFound");
 
     // Leases: create from a file, get, patch, replace, delete
@@ -284,12 +431,37 @@ fn kubectl_drives_configmaps_and_leases() {
     kubectl_ok(url, &["create", "-f", lease.to_str().unwrap()]);
     let leases = kubectl_ok(url, &["get", "leases", "-l", "role=lock"]);
     assert!(leases.contains("leader"), "{leases}");
-    kubectl_ok(url, &["patch", "lease", "leader", "--type", "merge", "-p", r#"{"spec":{"holderIdentity":"b"}}"#]);
-    let got: serde_json::Value = serde_json::from_str(&kubectl_ok(url, &["get", "lease", "leader", "-o", "json"])).unwrap();
+    kubectl_ok(
+        url,
+        &[
+            "patch",
+            "lease",
+            "leader",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"holderIdentity":"b"}}"#,
+        ],
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(&kubectl_ok(url, &["get", "lease", "leader", "-o", "json"])).unwrap();
     assert_eq!(got["spec"]["holderIdentity"], "b");
-    std::fs::write(&lease, kubectl_ok(url, &["get", "lease", "leader", "-o", "yaml"]).replace("holderIdentity: b", "holderIdentity: c")).unwrap();
+    std::fs::write(
+        &lease,
+        kubectl_ok(url, &["get", "lease", "leader", "-o", "yaml"])
+            .replace("holderIdentity: b", "holderIdentity: c"),
+    )
+    .unwrap();
     kubectl_ok(url, &["replace", "-f", lease.to_str().unwrap()]);
-    kubectl_fails(url, &["replace", "-f", lease.to_str().unwrap()], "the object has been modified");
+    kubectl_fails(
+        url,
+        &["replace", "-f", lease.to_str().unwrap()],
+        "the object has been modified",
+    );
     kubectl_ok(url, &["delete", "lease", "leader"]);
-    kubectl_fails(url, &["delete", "lease", "leader"], "leases.coordination.k8s.io \"leader\" not found");
+    kubectl_fails(
+        url,
+        &["delete", "lease", "leader"],
+        "leases.coordination.k8s.io \"leader\" not found",
+    );
 }

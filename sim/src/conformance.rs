@@ -24,7 +24,10 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
+    WatchParams,
+};
 use kube::core::ObjectMeta;
 use serde_json::{Value, json};
 
@@ -51,7 +54,11 @@ pub struct Target {
 
 impl Target {
     /// A target whose clients `client_for` builds for a given identity (User-Agent).
-    pub fn new(name: &str, admin: bool, client_for: impl Fn(&str) -> kube::Client + Send + Sync + 'static) -> Target {
+    pub fn new(
+        name: &str,
+        admin: bool,
+        client_for: impl Fn(&str) -> kube::Client + Send + Sync + 'static,
+    ) -> Target {
         Target {
             name: name.to_owned(),
             admin,
@@ -118,7 +125,10 @@ impl fmt::Display for CaseResult {
 
 /// Totals of a run, with the closing line test runners print.
 pub fn summary(results: &[CaseResult]) -> String {
-    let passed = results.iter().filter(|r| r.outcome == Outcome::Passed).count();
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Passed)
+        .count();
     let failed = results.iter().filter(|r| r.outcome.is_failed()).count();
     let skipped = results.len() - passed - failed;
     format!("{passed} passed, {failed} failed, {skipped} skipped")
@@ -154,7 +164,9 @@ impl Ctx {
     }
 
     async fn set_faults(&self, faults: Value) -> Result<(), String> {
-        admin(&self.client, http::Method::PUT, "faults", faults).await.map(|_| ())
+        admin(&self.client, http::Method::PUT, "faults", faults)
+            .await
+            .map(|_| ())
     }
 
     async fn clear_faults(&self) -> Result<(), String> {
@@ -162,14 +174,22 @@ impl Ctx {
     }
 }
 
-async fn admin(client: &kube::Client, method: http::Method, path: &str, body: Value) -> Result<Value, String> {
+async fn admin(
+    client: &kube::Client,
+    method: http::Method,
+    path: &str,
+    body: Value,
+) -> Result<Value, String> {
     let request = http::Request::builder()
         .method(method)
         .uri(format!("/khaos/v1/{path}"))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&body).expect("values serialise"))
         .expect("a valid request");
-    let text = client.request_text(request).await.map_err(|e| format!("admin {path}: {e}"))?;
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(|e| format!("admin {path}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("admin {path}: {e}: {text}"))
 }
 
@@ -183,20 +203,37 @@ macro_rules! ensure {
 
 fn configmap(name: &str, data: &[(&str, &str)]) -> ConfigMap {
     ConfigMap {
-        metadata: ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() },
-        data: Some(data.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()),
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        ),
         ..ConfigMap::default()
     }
 }
 
 fn labelled(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     let mut cm = configmap(name, &[]);
-    cm.metadata.labels = Some(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect());
+    cm.metadata.labels = Some(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+    );
     cm
 }
 
 fn rv<K: kube::Resource>(object: &K) -> u64 {
-    object.meta().resource_version.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0)
+    object
+        .meta()
+        .resource_version
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The Status of an API error, or a description of what came instead.
@@ -207,7 +244,10 @@ fn api_error<T: fmt::Debug>(result: Result<T, kube::Error>) -> Result<kube::core
         Ok(value) => {
             let mut shown = format!("{value:?}");
             if shown.len() > 300 {
-                let cut = (0..=300).rev().find(|i| shown.is_char_boundary(*i)).unwrap_or(0);
+                let cut = (0..=300)
+                    .rev()
+                    .find(|i| shown.is_char_boundary(*i))
+                    .unwrap_or(0);
                 shown.truncate(cut);
                 shown.push_str("...");
             }
@@ -216,7 +256,11 @@ fn api_error<T: fmt::Debug>(result: Result<T, kube::Error>) -> Result<kube::core
     }
 }
 
-fn expect_status<T: fmt::Debug>(result: Result<T, kube::Error>, code: u16, reason: &str) -> Result<kube::core::Status, String> {
+fn expect_status<T: fmt::Debug>(
+    result: Result<T, kube::Error>,
+    code: u16,
+    reason: &str,
+) -> Result<kube::core::Status, String> {
     let status = api_error(result)?;
     ensure!(
         status.code == code && status.reason == reason,
@@ -229,8 +273,15 @@ fn expect_status<T: fmt::Debug>(result: Result<T, kube::Error>, code: u16, reaso
 }
 
 async fn names(api: &Api<ConfigMap>, selector: &str) -> Result<Vec<String>, String> {
-    let list = api.list(&ListParams::default().labels(selector)).await.map_err(|e| format!("list {selector:?}: {e}"))?;
-    Ok(list.items.into_iter().filter_map(|cm| cm.metadata.name).collect())
+    let list = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|e| format!("list {selector:?}: {e}"))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|cm| cm.metadata.name)
+        .collect())
 }
 
 /// Collect watch events until `n` have arrived or `wait` passes. Periodic bookmarks (kube asks
@@ -301,14 +352,26 @@ fn cases() -> Vec<Case> {
         case!(Verbs, false, list_resource_version_is_current),
         case!(Verbs, false, list_pages_with_limit_and_continue),
         case!(Verbs, false, replace_with_stale_resource_version_conflicts),
-        case!(Verbs, false, replace_without_resource_version_is_unconditional),
+        case!(
+            Verbs,
+            false,
+            replace_without_resource_version_is_unconditional
+        ),
         case!(Verbs, false, patch_merge_strategic_and_json),
         case!(Verbs, false, patch_resource_version_is_a_precondition),
         case!(Verbs, false, delete_preconditions_conflict),
         case!(Verbs, false, delete_missing_is_not_found),
         case!(Verbs, false, delete_cascades_to_owned_objects_only),
-        case!(Verbs, false, watch_without_resource_version_starts_with_current_state),
-        case!(Verbs, false, watch_from_resource_version_sends_later_events_in_order),
+        case!(
+            Verbs,
+            false,
+            watch_without_resource_version_starts_with_current_state
+        ),
+        case!(
+            Verbs,
+            false,
+            watch_from_resource_version_sends_later_events_in_order
+        ),
         case!(Verbs, false, watch_honours_label_and_field_selectors),
         case!(Verbs, false, watch_initial_events_end_with_a_bookmark),
         case!(Verbs, false, watch_ends_cleanly_at_timeout_seconds),
@@ -337,7 +400,11 @@ pub fn case_names() -> Vec<&'static str> {
 
 /// Run every case whose name contains `filter` (all when `None`), in order, calling `progress`
 /// after each. Each case gets a namespace of its own, deleted afterwards.
-pub async fn run(target: &Target, filter: Option<&str>, mut progress: impl FnMut(&CaseResult)) -> Vec<CaseResult> {
+pub async fn run(
+    target: &Target,
+    filter: Option<&str>,
+    mut progress: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
     let client = (target.client_for)(IDENTITY);
     let faulty = (target.client_for)(FAULTY_IDENTITY);
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -347,35 +414,60 @@ pub async fn run(target: &Target, filter: Option<&str>, mut progress: impl FnMut
             continue;
         }
         let outcome = if case.needs_admin && !target.admin {
-            Outcome::Skipped("needs khaos's fault admin endpoint, which a real cluster does not have".into())
+            Outcome::Skipped(
+                "needs khaos's fault admin endpoint, which a real cluster does not have".into(),
+            )
         } else {
             let namespace = format!("khaos-conformance-{index}-{}", case.name.len());
             let created = namespaces
-                .create(&PostParams::default(), &Namespace {
-                    metadata: ObjectMeta { name: Some(namespace.clone()), ..ObjectMeta::default() },
-                    ..Namespace::default()
-                })
+                .create(
+                    &PostParams::default(),
+                    &Namespace {
+                        metadata: ObjectMeta {
+                            name: Some(namespace.clone()),
+                            ..ObjectMeta::default()
+                        },
+                        ..Namespace::default()
+                    },
+                )
                 .await;
             match created {
                 Err(e) => Outcome::Failed(format!("could not create namespace {namespace}: {e}")),
                 Ok(_) => {
-                    let ctx = Ctx { client: client.clone(), faulty: faulty.clone(), namespace: namespace.clone(), target: target.clone() };
+                    let ctx = Ctx {
+                        client: client.clone(),
+                        faulty: faulty.clone(),
+                        namespace: namespace.clone(),
+                        target: target.clone(),
+                    };
                     let result = tokio::time::timeout(CASE_TIMEOUT, (case.run)(ctx.clone())).await;
-                    if case.needs_admin {
-                        if let Err(e) = ctx.clear_faults().await {
-                            progress(&CaseResult { name: case.name, section: case.section, outcome: Outcome::Failed(format!("clearing faults: {e}")) });
-                        }
-                    }
-                    let _ = namespaces.delete(&namespace, &DeleteParams::default()).await;
+                    // Faults left on would break every later case: a failure to clear them fails this one.
+                    let cleared = if case.needs_admin {
+                        ctx.clear_faults().await
+                    } else {
+                        Ok(())
+                    };
+                    let _ = namespaces
+                        .delete(&namespace, &DeleteParams::default())
+                        .await;
                     match result {
+                        Ok(Ok(())) if cleared.is_err() => {
+                            Outcome::Failed(format!("clearing faults: {}", cleared.unwrap_err()))
+                        }
                         Ok(Ok(())) => Outcome::Passed,
                         Ok(Err(why)) => Outcome::Failed(why),
-                        Err(_) => Outcome::Failed(format!("did not finish within {CASE_TIMEOUT:?}")),
+                        Err(_) => {
+                            Outcome::Failed(format!("did not finish within {CASE_TIMEOUT:?}"))
+                        }
                     }
                 }
             }
         };
-        let result = CaseResult { name: case.name, section: case.section, outcome };
+        let result = CaseResult {
+            name: case.name,
+            section: case.section,
+            outcome,
+        };
         progress(&result);
         results.push(result);
     }
@@ -386,47 +478,132 @@ pub async fn run(target: &Target, filter: Option<&str>, mut progress: impl FnMut
 
 async fn revisions_are_global_and_increasing(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    let a = ctx.configmaps().create(&pp, &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    let lease = Lease { metadata: ObjectMeta { name: Some("l".into()), ..ObjectMeta::default() }, ..Lease::default() };
-    let l = ctx.leases().create(&pp, &lease).await.map_err(|e| e.to_string())?;
-    let b = ctx.configmaps().create(&pp, &configmap("b", &[])).await.map_err(|e| e.to_string())?;
+    let a = ctx
+        .configmaps()
+        .create(&pp, &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some("l".into()),
+            ..ObjectMeta::default()
+        },
+        ..Lease::default()
+    };
+    let l = ctx
+        .leases()
+        .create(&pp, &lease)
+        .await
+        .map_err(|e| e.to_string())?;
+    let b = ctx
+        .configmaps()
+        .create(&pp, &configmap("b", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut a2 = a.clone();
     a2.data = Some([("k".to_string(), "v".to_string())].into());
-    let a2 = ctx.configmaps().replace("a", &pp, &a2).await.map_err(|e| e.to_string())?;
+    let a2 = ctx
+        .configmaps()
+        .replace("a", &pp, &a2)
+        .await
+        .map_err(|e| e.to_string())?;
     let revisions = [rv(&a), rv(&l), rv(&b), rv(&a2)];
-    ensure!(revisions.windows(2).all(|w| w[0] < w[1]), "resourceVersions across kinds are not strictly increasing: {revisions:?}");
-    let list = ctx.configmaps().list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-    let list_rv: u64 = list.metadata.resource_version.as_deref().unwrap_or("0").parse().map_err(|e| format!("list resourceVersion: {e}"))?;
-    ensure!(list_rv >= rv(&a2), "list resourceVersion {list_rv} is behind the last write {}", rv(&a2));
+    ensure!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "resourceVersions across kinds are not strictly increasing: {revisions:?}"
+    );
+    let list = ctx
+        .configmaps()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let list_rv: u64 = list
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .map_err(|e| format!("list resourceVersion: {e}"))?;
+    ensure!(
+        list_rv >= rv(&a2),
+        "list resourceVersion {list_rv} is behind the last write {}",
+        rv(&a2)
+    );
     Ok(())
 }
 
 async fn uid_and_creation_timestamp_never_change(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    let created = ctx.configmaps().create(&pp, &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    ensure!(created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some(), "create did not set uid and creationTimestamp: {:?}", created.metadata);
+    let created = ctx
+        .configmaps()
+        .create(&pp, &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some(),
+        "create did not set uid and creationTimestamp: {:?}",
+        created.metadata
+    );
     let mut changed = created.clone();
     changed.metadata.uid = None;
     changed.metadata.creation_timestamp = None;
     changed.data = Some([("k".to_string(), "v".to_string())].into());
-    let replaced = ctx.configmaps().replace("a", &pp, &changed).await.map_err(|e| e.to_string())?;
-    ensure!(replaced.metadata.uid == created.metadata.uid, "uid changed on replace");
-    ensure!(replaced.metadata.creation_timestamp == created.metadata.creation_timestamp, "creationTimestamp changed on replace");
-    let patched = ctx.configmaps().patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "w"}}))).await.map_err(|e| e.to_string())?;
-    ensure!(patched.metadata.uid == created.metadata.uid, "uid changed on patch");
+    let replaced = ctx
+        .configmaps()
+        .replace("a", &pp, &changed)
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        replaced.metadata.uid == created.metadata.uid,
+        "uid changed on replace"
+    );
+    ensure!(
+        replaced.metadata.creation_timestamp == created.metadata.creation_timestamp,
+        "creationTimestamp changed on replace"
+    );
+    let patched = ctx
+        .configmaps()
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "w"}})),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        patched.metadata.uid == created.metadata.uid,
+        "uid changed on patch"
+    );
     Ok(())
 }
 
 async fn create_existing_name_is_already_exists(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    ctx.configmaps().create(&pp, &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    let status = expect_status(ctx.configmaps().create(&pp, &configmap("a", &[])).await, 409, "AlreadyExists")?;
-    ensure!(status.message == "configmaps \"a\" already exists", "message: {}", status.message);
+    ctx.configmaps()
+        .create(&pp, &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = expect_status(
+        ctx.configmaps().create(&pp, &configmap("a", &[])).await,
+        409,
+        "AlreadyExists",
+    )?;
+    ensure!(
+        status.message == "configmaps \"a\" already exists",
+        "message: {}",
+        status.message
+    );
     Ok(())
 }
 
 async fn create_invalid_name_is_invalid(ctx: Ctx) -> Result<(), String> {
-    let status = expect_status(ctx.configmaps().create(&PostParams::default(), &configmap("Bad_Name", &[])).await, 422, "Invalid")?;
+    let status = expect_status(
+        ctx.configmaps()
+            .create(&PostParams::default(), &configmap("Bad_Name", &[]))
+            .await,
+        422,
+        "Invalid",
+    )?;
     ensure!(
         status.message.starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
         "message: {}",
@@ -436,8 +613,21 @@ async fn create_invalid_name_is_invalid(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn create_invalid_data_key_is_invalid(ctx: Ctx) -> Result<(), String> {
-    let status = expect_status(ctx.configmaps().create(&PostParams::default(), &configmap("a", &[("not a key", "v")])).await, 422, "Invalid")?;
-    ensure!(status.message.contains("data[not a key]"), "message does not name the key: {}", status.message);
+    let status = expect_status(
+        ctx.configmaps()
+            .create(
+                &PostParams::default(),
+                &configmap("a", &[("not a key", "v")]),
+            )
+            .await,
+        422,
+        "Invalid",
+    )?;
+    ensure!(
+        status.message.contains("data[not a key]"),
+        "message does not name the key: {}",
+        status.message
+    );
     Ok(())
 }
 
@@ -445,10 +635,23 @@ async fn create_configmap_over_one_mebibyte_is_invalid(ctx: Ctx) -> Result<(), S
     let pp = PostParams::default();
     // Exactly 1 MiB of values is allowed; one byte more is not (the server counts values).
     let at_limit = "x".repeat(1_048_576);
-    ctx.configmaps().create(&pp, &configmap("fits", &[("k", &at_limit)])).await.map_err(|e| format!("1 MiB ConfigMap refused: {e}"))?;
+    ctx.configmaps()
+        .create(&pp, &configmap("fits", &[("k", &at_limit)]))
+        .await
+        .map_err(|e| format!("1 MiB ConfigMap refused: {e}"))?;
     let over = "x".repeat(1_048_577);
-    let status = expect_status(ctx.configmaps().create(&pp, &configmap("big", &[("k", &over)])).await, 422, "Invalid")?;
-    ensure!(status.message.contains("1048576"), "message does not state the limit: {}", status.message);
+    let status = expect_status(
+        ctx.configmaps()
+            .create(&pp, &configmap("big", &[("k", &over)]))
+            .await,
+        422,
+        "Invalid",
+    )?;
+    ensure!(
+        status.message.contains("1048576"),
+        "message does not state the limit: {}",
+        status.message
+    );
     Ok(())
 }
 
@@ -456,35 +659,73 @@ async fn create_with_generate_name(ctx: Ctx) -> Result<(), String> {
     let mut cm = configmap("", &[]);
     cm.metadata.name = None;
     cm.metadata.generate_name = Some("gen-".into());
-    let a = ctx.configmaps().create(&PostParams::default(), &cm).await.map_err(|e| e.to_string())?;
-    let b = ctx.configmaps().create(&PostParams::default(), &cm).await.map_err(|e| e.to_string())?;
-    let (a, b) = (a.metadata.name.unwrap_or_default(), b.metadata.name.unwrap_or_default());
-    ensure!(a.starts_with("gen-") && a.len() == "gen-".len() + 5, "generated name {a:?}");
+    let a = ctx
+        .configmaps()
+        .create(&PostParams::default(), &cm)
+        .await
+        .map_err(|e| e.to_string())?;
+    let b = ctx
+        .configmaps()
+        .create(&PostParams::default(), &cm)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (a, b) = (
+        a.metadata.name.unwrap_or_default(),
+        b.metadata.name.unwrap_or_default(),
+    );
+    ensure!(
+        a.starts_with("gen-") && a.len() == "gen-".len() + 5,
+        "generated name {a:?}"
+    );
     ensure!(a != b, "two generated names are equal: {a}");
     Ok(())
 }
 
 async fn create_in_missing_namespace_is_not_found(ctx: Ctx) -> Result<(), String> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), "khaos-no-such-namespace");
-    let status = expect_status(api.create(&PostParams::default(), &configmap("a", &[])).await, 404, "NotFound")?;
-    ensure!(status.message == "namespaces \"khaos-no-such-namespace\" not found", "message: {}", status.message);
+    let status = expect_status(
+        api.create(&PostParams::default(), &configmap("a", &[]))
+            .await,
+        404,
+        "NotFound",
+    )?;
+    ensure!(
+        status.message == "namespaces \"khaos-no-such-namespace\" not found",
+        "message: {}",
+        status.message
+    );
     Ok(())
 }
 
 async fn get_missing_is_not_found_with_details(ctx: Ctx) -> Result<(), String> {
     let status = expect_status(ctx.configmaps().get("missing").await, 404, "NotFound")?;
-    ensure!(status.message == "configmaps \"missing\" not found", "message: {}", status.message);
+    ensure!(
+        status.message == "configmaps \"missing\" not found",
+        "message: {}",
+        status.message
+    );
     let details = status.details.ok_or("no details")?;
-    ensure!(details.name == "missing" && details.kind == "configmaps", "details: {details:?}");
+    ensure!(
+        details.name == "missing" && details.kind == "configmaps",
+        "details: {details:?}"
+    );
     let status = expect_status(ctx.leases().get("missing").await, 404, "NotFound")?;
-    ensure!(status.message == "leases.coordination.k8s.io \"missing\" not found", "message: {}", status.message);
+    ensure!(
+        status.message == "leases.coordination.k8s.io \"missing\" not found",
+        "message: {}",
+        status.message
+    );
     Ok(())
 }
 
 async fn list_label_selectors(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
     let api = ctx.configmaps();
-    for cm in [labelled("a", &[("app", "x"), ("tier", "db")]), labelled("b", &[("app", "y")]), labelled("c", &[])] {
+    for cm in [
+        labelled("a", &[("app", "x"), ("tier", "db")]),
+        labelled("b", &[("app", "y")]),
+        labelled("c", &[]),
+    ] {
         api.create(&pp, &cm).await.map_err(|e| e.to_string())?;
     }
     let cases: [(&str, &[&str]); 8] = [
@@ -499,7 +740,10 @@ async fn list_label_selectors(ctx: Ctx) -> Result<(), String> {
     ];
     for (selector, expected) in cases {
         let got = names(&api, selector).await?;
-        ensure!(got == expected, "labelSelector {selector:?}: got {got:?}, expected {expected:?}");
+        ensure!(
+            got == expected,
+            "labelSelector {selector:?}: got {got:?}, expected {expected:?}"
+        );
     }
     Ok(())
 }
@@ -507,21 +751,60 @@ async fn list_label_selectors(ctx: Ctx) -> Result<(), String> {
 async fn list_field_selector_by_name(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
     for name in ["a", "b"] {
-        ctx.configmaps().create(&pp, &configmap(name, &[])).await.map_err(|e| e.to_string())?;
+        ctx.configmaps()
+            .create(&pp, &configmap(name, &[]))
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    let list = ctx.configmaps().list(&ListParams::default().fields("metadata.name=b")).await.map_err(|e| e.to_string())?;
-    let got: Vec<_> = list.items.into_iter().filter_map(|c| c.metadata.name).collect();
+    let list = ctx
+        .configmaps()
+        .list(&ListParams::default().fields("metadata.name=b"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<_> = list
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
     ensure!(got == ["b"], "fieldSelector metadata.name=b gave {got:?}");
-    let status = expect_status(ctx.configmaps().list(&ListParams::default().fields("spec.nope=x")).await, 400, "BadRequest")?;
-    ensure!(status.message.contains("spec.nope"), "message does not name the field: {}", status.message);
+    let status = expect_status(
+        ctx.configmaps()
+            .list(&ListParams::default().fields("spec.nope=x"))
+            .await,
+        400,
+        "BadRequest",
+    )?;
+    ensure!(
+        status.message.contains("spec.nope"),
+        "message does not name the field: {}",
+        status.message
+    );
     Ok(())
 }
 
 async fn list_resource_version_is_current(ctx: Ctx) -> Result<(), String> {
-    let created = ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    let list = ctx.configmaps().list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-    let list_rv: u64 = list.metadata.resource_version.as_deref().unwrap_or("").parse().map_err(|_| "list resourceVersion is not a decimal")?;
-    ensure!(list_rv >= rv(&created), "list resourceVersion {list_rv} is older than the create {}", rv(&created));
+    let created = ctx
+        .configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let list = ctx
+        .configmaps()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let list_rv: u64 = list
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| "list resourceVersion is not a decimal")?;
+    ensure!(
+        list_rv >= rv(&created),
+        "list resourceVersion {list_rv} is older than the create {}",
+        rv(&created)
+    );
     ensure!(list.items.len() == 1, "list has {} items", list.items.len());
     Ok(())
 }
@@ -529,96 +812,256 @@ async fn list_resource_version_is_current(ctx: Ctx) -> Result<(), String> {
 async fn list_pages_with_limit_and_continue(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
     for i in 0..5 {
-        ctx.configmaps().create(&pp, &configmap(&format!("cm-{i}"), &[])).await.map_err(|e| e.to_string())?;
+        ctx.configmaps()
+            .create(&pp, &configmap(&format!("cm-{i}"), &[]))
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    let first = ctx.configmaps().list(&ListParams::default().limit(2)).await.map_err(|e| e.to_string())?;
-    ensure!(first.items.len() == 2, "first page has {} items", first.items.len());
-    let token = first.metadata.continue_.clone().ok_or("no continue token on a partial page")?;
+    let first = ctx
+        .configmaps()
+        .list(&ListParams::default().limit(2))
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        first.items.len() == 2,
+        "first page has {} items",
+        first.items.len()
+    );
+    let token = first
+        .metadata
+        .continue_
+        .clone()
+        .ok_or("no continue token on a partial page")?;
     // A write between pages must not show up: the pages are one consistent snapshot.
-    ctx.configmaps().create(&pp, &configmap("cm-late", &[])).await.map_err(|e| e.to_string())?;
-    let rest = ctx.configmaps().list(&ListParams::default().limit(10).continue_token(&token)).await.map_err(|e| e.to_string())?;
-    let names: Vec<String> = first.items.iter().chain(&rest.items).filter_map(|c| c.metadata.name.clone()).collect();
-    ensure!(names == ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"], "paged names {names:?}");
-    ensure!(rest.metadata.continue_.as_deref().unwrap_or("").is_empty(), "last page has a continue token");
+    ctx.configmaps()
+        .create(&pp, &configmap("cm-late", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let rest = ctx
+        .configmaps()
+        .list(&ListParams::default().limit(10).continue_token(&token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let names: Vec<String> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    ensure!(
+        names == ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"],
+        "paged names {names:?}"
+    );
+    ensure!(
+        rest.metadata.continue_.as_deref().unwrap_or("").is_empty(),
+        "last page has a continue token"
+    );
     Ok(())
 }
 
 async fn replace_with_stale_resource_version_conflicts(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    let created = ctx.configmaps().create(&pp, &configmap("x", &[])).await.map_err(|e| e.to_string())?;
+    let created = ctx
+        .configmaps()
+        .create(&pp, &configmap("x", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut first = created.clone();
     first.data = Some([("k".to_string(), "1".to_string())].into());
-    ctx.configmaps().replace("x", &pp, &first).await.map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .replace("x", &pp, &first)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut stale = created;
     stale.data = Some([("k".to_string(), "2".to_string())].into());
-    let status = expect_status(ctx.configmaps().replace("x", &pp, &stale).await, 409, "Conflict")?;
+    let status = expect_status(
+        ctx.configmaps().replace("x", &pp, &stale).await,
+        409,
+        "Conflict",
+    )?;
     let expected = "Operation cannot be fulfilled on configmaps \"x\": the object has been modified; please apply your changes to the latest version and try again";
     ensure!(status.message == expected, "message: {}", status.message);
     let now = ctx.configmaps().get("x").await.map_err(|e| e.to_string())?;
-    ensure!(now.data.as_ref().and_then(|d| d.get("k")).map(String::as_str) == Some("1"), "the failed replace changed the object");
+    ensure!(
+        now.data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .map(String::as_str)
+            == Some("1"),
+        "the failed replace changed the object"
+    );
     Ok(())
 }
 
 async fn replace_without_resource_version_is_unconditional(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    ctx.configmaps().create(&pp, &configmap("x", &[("k", "1")])).await.map_err(|e| e.to_string())?;
-    ctx.configmaps().patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .create(&pp, &configmap("x", &[("k", "1")]))
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "2"}})),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     let blind = configmap("x", &[("k", "3")]);
-    let replaced = ctx.configmaps().replace("x", &pp, &blind).await.map_err(|e| format!("unconditional replace: {e}"))?;
-    ensure!(replaced.data.and_then(|d| d.get("k").cloned()).as_deref() == Some("3"), "replace did not apply");
+    let replaced = ctx
+        .configmaps()
+        .replace("x", &pp, &blind)
+        .await
+        .map_err(|e| format!("unconditional replace: {e}"))?;
+    ensure!(
+        replaced.data.and_then(|d| d.get("k").cloned()).as_deref() == Some("3"),
+        "replace did not apply"
+    );
     Ok(())
 }
 
 async fn patch_merge_strategic_and_json(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    api.create(&PostParams::default(), &configmap("x", &[("a", "1"), ("b", "2")])).await.map_err(|e| e.to_string())?;
+    api.create(
+        &PostParams::default(),
+        &configmap("x", &[("a", "1"), ("b", "2")]),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let pp = PatchParams::default();
-    let merged = api.patch("x", &pp, &Patch::Merge(json!({"data": {"a": null, "c": "3"}}))).await.map_err(|e| format!("merge: {e}"))?;
+    let merged = api
+        .patch(
+            "x",
+            &pp,
+            &Patch::Merge(json!({"data": {"a": null, "c": "3"}})),
+        )
+        .await
+        .map_err(|e| format!("merge: {e}"))?;
     let data = merged.data.unwrap_or_default();
-    ensure!(!data.contains_key("a") && data.get("c").map(String::as_str) == Some("3"), "merge patch result {data:?}");
-    let strategic = api.patch("x", &pp, &Patch::Strategic(json!({"data": {"d": "4"}}))).await.map_err(|e| format!("strategic: {e}"))?;
-    ensure!(strategic.data.unwrap_or_default().get("d").map(String::as_str) == Some("4"), "strategic merge patch did not apply");
+    ensure!(
+        !data.contains_key("a") && data.get("c").map(String::as_str) == Some("3"),
+        "merge patch result {data:?}"
+    );
+    let strategic = api
+        .patch("x", &pp, &Patch::Strategic(json!({"data": {"d": "4"}})))
+        .await
+        .map_err(|e| format!("strategic: {e}"))?;
+    ensure!(
+        strategic
+            .data
+            .unwrap_or_default()
+            .get("d")
+            .map(String::as_str)
+            == Some("4"),
+        "strategic merge patch did not apply"
+    );
     let ops: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/data/d", "value": "4"},
         {"op": "replace", "path": "/data/d", "value": "5"}
-    ])).map_err(|e| e.to_string())?;
-    let jsoned = api.patch("x", &pp, &Patch::<()>::Json(ops)).await.map_err(|e| format!("json patch: {e}"))?;
-    ensure!(jsoned.data.unwrap_or_default().get("d").map(String::as_str) == Some("5"), "json patch did not apply");
-    let failing: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/data/d", "value": "nope"}])).map_err(|e| e.to_string())?;
+    ]))
+    .map_err(|e| e.to_string())?;
+    let jsoned = api
+        .patch("x", &pp, &Patch::<()>::Json(ops))
+        .await
+        .map_err(|e| format!("json patch: {e}"))?;
+    ensure!(
+        jsoned.data.unwrap_or_default().get("d").map(String::as_str) == Some("5"),
+        "json patch did not apply"
+    );
+    let failing: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/data/d", "value": "nope"}]))
+            .map_err(|e| e.to_string())?;
     let status = api_error(api.patch("x", &pp, &Patch::<()>::Json(failing)).await)?;
-    ensure!(status.code == 422 || status.code == 400 || status.code == 500, "a failing json-patch test gave {}", status.code);
+    ensure!(
+        status.code == 422 || status.code == 400 || status.code == 500,
+        "a failing json-patch test gave {}",
+        status.code
+    );
     Ok(())
 }
 
 async fn patch_resource_version_is_a_precondition(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    let created = api.create(&PostParams::default(), &configmap("x", &[])).await.map_err(|e| e.to_string())?;
-    let stale = created.metadata.resource_version.clone().unwrap_or_default();
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "1"}}))).await.map_err(|e| e.to_string())?;
+    let created = api
+        .create(&PostParams::default(), &configmap("x", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let stale = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "1"}})),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let patch = json!({"metadata": {"resourceVersion": stale}, "data": {"a": "2"}});
-    expect_status(api.patch("x", &PatchParams::default(), &Patch::Merge(patch)).await, 409, "Conflict")?;
+    expect_status(
+        api.patch("x", &PatchParams::default(), &Patch::Merge(patch))
+            .await,
+        409,
+        "Conflict",
+    )?;
     let current = api.get("x").await.map_err(|e| e.to_string())?;
     let patch = json!({"metadata": {"resourceVersion": current.metadata.resource_version}, "data": {"a": "2"}});
-    api.patch("x", &PatchParams::default(), &Patch::Merge(patch)).await.map_err(|e| format!("patch with the current resourceVersion: {e}"))?;
+    api.patch("x", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(|e| format!("patch with the current resourceVersion: {e}"))?;
     Ok(())
 }
 
 async fn delete_preconditions_conflict(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    let created = api.create(&PostParams::default(), &configmap("x", &[])).await.map_err(|e| e.to_string())?;
-    let wrong_uid = DeleteParams { preconditions: Some(Preconditions { uid: Some("00000000-0000-0000-0000-000000000000".into()), resource_version: None }), ..DeleteParams::default() };
+    let created = api
+        .create(&PostParams::default(), &configmap("x", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let wrong_uid = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some("00000000-0000-0000-0000-000000000000".into()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
     expect_status(api.delete("x", &wrong_uid).await, 409, "Conflict")?;
-    let wrong_rv = DeleteParams { preconditions: Some(Preconditions { uid: None, resource_version: Some("1".into()) }), ..DeleteParams::default() };
+    let wrong_rv = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: None,
+            resource_version: Some("1".into()),
+        }),
+        ..DeleteParams::default()
+    };
     expect_status(api.delete("x", &wrong_rv).await, 409, "Conflict")?;
-    let right = DeleteParams { preconditions: Some(Preconditions { uid: created.metadata.uid.clone(), resource_version: created.metadata.resource_version.clone() }), ..DeleteParams::default() };
-    api.delete("x", &right).await.map_err(|e| format!("delete with matching preconditions: {e}"))?;
+    let right = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: created.metadata.uid.clone(),
+            resource_version: created.metadata.resource_version.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    api.delete("x", &right)
+        .await
+        .map_err(|e| format!("delete with matching preconditions: {e}"))?;
     expect_status(api.get("x").await, 404, "NotFound")?;
     Ok(())
 }
 
 async fn delete_missing_is_not_found(ctx: Ctx) -> Result<(), String> {
-    let status = expect_status(ctx.configmaps().delete("missing", &DeleteParams::default()).await, 404, "NotFound")?;
-    ensure!(status.message == "configmaps \"missing\" not found", "message: {}", status.message);
+    let status = expect_status(
+        ctx.configmaps()
+            .delete("missing", &DeleteParams::default())
+            .await,
+        404,
+        "NotFound",
+    )?;
+    ensure!(
+        status.message == "configmaps \"missing\" not found",
+        "message: {}",
+        status.message
+    );
     Ok(())
 }
 
@@ -630,23 +1073,50 @@ async fn delete_cascades_to_owned_objects_only(ctx: Ctx) -> Result<(), String> {
         "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "owner"}},
                  "template": {"metadata": {"labels": {"app": "owner"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
     })).map_err(|e| e.to_string())?;
-    let owner = deployments.create(&PostParams::default(), &deployment).await.map_err(|e| e.to_string())?;
+    let owner = deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut owned = configmap("owned", &[]);
-    owned.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        api_version: "apps/v1".into(),
-        kind: "Deployment".into(),
-        name: "owner".into(),
-        uid: owner.metadata.uid.clone().unwrap_or_default(),
-        ..Default::default()
-    }]);
+    owned.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "owner".into(),
+            uid: owner.metadata.uid.clone().unwrap_or_default(),
+            ..Default::default()
+        },
+    ]);
     let pp = PostParams::default();
-    ctx.configmaps().create(&pp, &owned).await.map_err(|e| e.to_string())?;
-    ctx.configmaps().create(&pp, &configmap("free", &[])).await.map_err(|e| e.to_string())?;
-    deployments.delete("owner", &DeleteParams::background()).await.map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .create(&pp, &owned)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .create(&pp, &configmap("free", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    deployments
+        .delete("owner", &DeleteParams::background())
+        .await
+        .map_err(|e| e.to_string())?;
     // A real garbage collector is asynchronous: poll for a bounded time.
     for _ in 0..50 {
-        if ctx.configmaps().get_opt("owned").await.map_err(|e| e.to_string())?.is_none() {
-            ensure!(ctx.configmaps().get_opt("free").await.map_err(|e| e.to_string())?.is_some(), "an object without ownerReferences was collected");
+        if ctx
+            .configmaps()
+            .get_opt("owned")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            ensure!(
+                ctx.configmaps()
+                    .get_opt("free")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some(),
+                "an object without ownerReferences was collected"
+            );
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -657,9 +1127,16 @@ async fn delete_cascades_to_owned_objects_only(ctx: Ctx) -> Result<(), String> {
 async fn watch_without_resource_version_starts_with_current_state(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
     for name in ["a", "b"] {
-        ctx.configmaps().create(&pp, &configmap(name, &[])).await.map_err(|e| e.to_string())?;
+        ctx.configmaps()
+            .create(&pp, &configmap(name, &[]))
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    let stream = ctx.configmaps().watch(&WatchParams::default().timeout(10), "0").await.map_err(|e| e.to_string())?;
+    let stream = ctx
+        .configmaps()
+        .watch(&WatchParams::default().timeout(10), "0")
+        .await
+        .map_err(|e| e.to_string())?;
     let events = collect_events(stream, 2, Duration::from_secs(5)).await?;
     let got: Vec<String> = events.iter().map(event_summary).collect();
     ensure!(got == ["ADDED a", "ADDED b"], "initial events {got:?}");
@@ -669,15 +1146,34 @@ async fn watch_without_resource_version_starts_with_current_state(ctx: Ctx) -> R
 async fn watch_from_resource_version_sends_later_events_in_order(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
     let pp = PostParams::default();
-    let before = api.create(&pp, &configmap("before", &[])).await.map_err(|e| e.to_string())?;
+    let before = api
+        .create(&pp, &configmap("before", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
     let start = before.metadata.resource_version.clone().unwrap_or_default();
-    api.create(&pp, &configmap("x", &[])).await.map_err(|e| e.to_string())?;
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.map_err(|e| e.to_string())?;
-    api.delete("x", &DeleteParams::default()).await.map_err(|e| e.to_string())?;
-    let stream = api.watch(&WatchParams::default().timeout(10), &start).await.map_err(|e| e.to_string())?;
+    api.create(&pp, &configmap("x", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v"}})),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    api.delete("x", &DeleteParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &start)
+        .await
+        .map_err(|e| e.to_string())?;
     let events = collect_events(stream, 3, Duration::from_secs(5)).await?;
     let got: Vec<String> = events.iter().map(event_summary).collect();
-    ensure!(got == ["ADDED x", "MODIFIED x", "DELETED x"], "events after {start}: {got:?}");
+    ensure!(
+        got == ["ADDED x", "MODIFIED x", "DELETED x"],
+        "events after {start}: {got:?}"
+    );
     let revisions: Vec<u64> = events
         .iter()
         .filter_map(|e| match e {
@@ -685,38 +1181,99 @@ async fn watch_from_resource_version_sends_later_events_in_order(ctx: Ctx) -> Re
             _ => None,
         })
         .collect();
-    ensure!(revisions.windows(2).all(|w| w[0] < w[1]), "event revisions not increasing: {revisions:?}");
-    ensure!(revisions.first().is_some_and(|r| *r > rv(&before)), "an event at or before the start revision");
+    ensure!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "event revisions not increasing: {revisions:?}"
+    );
+    ensure!(
+        revisions.first().is_some_and(|r| *r > rv(&before)),
+        "an event at or before the start revision"
+    );
     Ok(())
 }
 
 async fn watch_honours_label_and_field_selectors(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    let start = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.metadata.resource_version.unwrap_or_default();
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let pp = PostParams::default();
-    api.create(&pp, &labelled("a", &[("app", "x")])).await.map_err(|e| e.to_string())?;
-    api.create(&pp, &labelled("b", &[("app", "y")])).await.map_err(|e| e.to_string())?;
+    api.create(&pp, &labelled("a", &[("app", "x")]))
+        .await
+        .map_err(|e| e.to_string())?;
+    api.create(&pp, &labelled("b", &[("app", "y")]))
+        .await
+        .map_err(|e| e.to_string())?;
     // Relabelling a out of the selector must look like a delete to a watch on app=x.
-    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "z"}}}))).await.map_err(|e| e.to_string())?;
-    let by_label = api.watch(&WatchParams::default().labels("app=x").timeout(10), &start).await.map_err(|e| e.to_string())?;
-    let got: Vec<String> = collect_events(by_label, 2, Duration::from_secs(5)).await?.iter().map(event_summary).collect();
-    ensure!(got == ["ADDED a", "DELETED a"], "label-selected events {got:?}");
-    let by_name = api.watch(&WatchParams::default().fields("metadata.name=b").timeout(10), &start).await.map_err(|e| e.to_string())?;
-    let got: Vec<String> = collect_events(by_name, 2, Duration::from_secs(2)).await?.iter().map(event_summary).collect();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "z"}}})),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let by_label = api
+        .watch(&WatchParams::default().labels("app=x").timeout(10), &start)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<String> = collect_events(by_label, 2, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    ensure!(
+        got == ["ADDED a", "DELETED a"],
+        "label-selected events {got:?}"
+    );
+    let by_name = api
+        .watch(
+            &WatchParams::default().fields("metadata.name=b").timeout(10),
+            &start,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<String> = collect_events(by_name, 2, Duration::from_secs(2))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
     ensure!(got == ["ADDED b"], "field-selected events {got:?}");
     Ok(())
 }
 
 async fn watch_initial_events_end_with_a_bookmark(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    let stream = ctx.configmaps().watch(&WatchParams::streaming_lists().timeout(10), "").await.map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = ctx
+        .configmaps()
+        .watch(&WatchParams::streaming_lists().timeout(10), "")
+        .await
+        .map_err(|e| e.to_string())?;
     let events = collect_with_bookmarks(stream, 2, Duration::from_secs(5)).await?;
     ensure!(events.len() == 2, "got {} events", events.len());
-    ensure!(event_summary(&events[0]) == "ADDED a", "first event {}", event_summary(&events[0]));
+    ensure!(
+        event_summary(&events[0]) == "ADDED a",
+        "first event {}",
+        event_summary(&events[0])
+    );
     match &events[1] {
         WatchEvent::Bookmark(b) => {
-            let end = b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str);
-            ensure!(end == Some("true"), "bookmark without the initial-events-end annotation: {:?}", b.metadata.annotations);
+            let end = b
+                .metadata
+                .annotations
+                .get("k8s.io/initial-events-end")
+                .map(String::as_str);
+            ensure!(
+                end == Some("true"),
+                "bookmark without the initial-events-end annotation: {:?}",
+                b.metadata.annotations
+            );
         }
         other => return Err(format!("expected a BOOKMARK, got {}", event_summary(other))),
     }
@@ -724,13 +1281,19 @@ async fn watch_initial_events_end_with_a_bookmark(ctx: Ctx) -> Result<(), String
 }
 
 async fn watch_ends_cleanly_at_timeout_seconds(ctx: Ctx) -> Result<(), String> {
-    let stream = ctx.configmaps().watch(&WatchParams::default().timeout(1), "0").await.map_err(|e| e.to_string())?;
+    let stream = ctx
+        .configmaps()
+        .watch(&WatchParams::default().timeout(1), "0")
+        .await
+        .map_err(|e| e.to_string())?;
     let stream = stream.try_filter(|e| std::future::ready(!matches!(e, WatchEvent::Bookmark(_))));
     let mut stream = std::pin::pin!(stream);
     match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
         Ok(None) => Ok(()),
         Ok(Some(Ok(event))) => Err(format!("unexpected event {}", event_summary(&event))),
-        Ok(Some(Err(e))) => Err(format!("stream ended with an error instead of cleanly: {e}")),
+        Ok(Some(Err(e))) => Err(format!(
+            "stream ended with an error instead of cleanly: {e}"
+        )),
         Err(_) => Err("the watch outlived timeoutSeconds=1 by 4 s".into()),
     }
 }
@@ -739,40 +1302,82 @@ async fn watch_from_compacted_revision_gets_410(ctx: Ctx) -> Result<(), String> 
     // Revision 1 is long compacted on any server that has seen some writes; khaos's compacts on
     // request, a real one every few minutes.
     if ctx.target.admin {
-        ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
+        ctx.configmaps()
+            .create(&PostParams::default(), &configmap("a", &[]))
+            .await
+            .map_err(|e| e.to_string())?;
         admin(&ctx.client, http::Method::POST, "compact", json!({})).await?;
     }
-    let stream = ctx.configmaps().watch(&WatchParams::default().timeout(10), "1").await.map_err(|e| e.to_string())?;
+    let stream = ctx
+        .configmaps()
+        .watch(&WatchParams::default().timeout(10), "1")
+        .await
+        .map_err(|e| e.to_string())?;
     let events = collect_events(stream, 1, Duration::from_secs(5)).await?;
     match events.first() {
-        Some(WatchEvent::Error(status)) if status.code == 410 && status.reason == "Expired" => Ok(()),
-        Some(other) => Err(format!("expected ERROR 410 Expired, got {}", event_summary(other))),
+        Some(WatchEvent::Error(status)) if status.code == 410 && status.reason == "Expired" => {
+            Ok(())
+        }
+        Some(other) => Err(format!(
+            "expected ERROR 410 Expired, got {}",
+            event_summary(other)
+        )),
         None => Err("no event for a watch from a compacted revision".into()),
     }
 }
 
 async fn lease_crud_and_watch(ctx: Ctx) -> Result<(), String> {
     let api = ctx.leases();
-    let start = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.metadata.resource_version.unwrap_or_default();
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let lease: Lease = serde_json::from_value(json!({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "leader"},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "leaseTransitions": 0}
-    })).map_err(|e| e.to_string())?;
-    let created = api.create(&PostParams::default(), &lease).await.map_err(|e| e.to_string())?;
+    }))
+    .map_err(|e| e.to_string())?;
+    let created = api
+        .create(&PostParams::default(), &lease)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut taken = created.clone();
     if let Some(spec) = taken.spec.as_mut() {
         spec.holder_identity = Some("b".into());
         spec.lease_transitions = Some(1);
     }
-    api.replace("leader", &PostParams::default(), &taken).await.map_err(|e| e.to_string())?;
+    api.replace("leader", &PostParams::default(), &taken)
+        .await
+        .map_err(|e| e.to_string())?;
     // A second take-over from the same read must lose.
-    expect_status(api.replace("leader", &PostParams::default(), &taken).await, 409, "Conflict")?;
-    let stream = api.watch(&WatchParams::default().timeout(10), &start).await.map_err(|e| e.to_string())?;
-    let got: Vec<String> = collect_events(stream, 2, Duration::from_secs(5)).await?.iter().map(event_summary).collect();
-    ensure!(got == ["ADDED leader", "MODIFIED leader"], "lease events {got:?}");
+    expect_status(
+        api.replace("leader", &PostParams::default(), &taken).await,
+        409,
+        "Conflict",
+    )?;
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &start)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<String> = collect_events(stream, 2, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    ensure!(
+        got == ["ADDED leader", "MODIFIED leader"],
+        "lease events {got:?}"
+    );
     let bad: Lease = serde_json::from_value(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "bad"}, "spec": {"leaseDurationSeconds": 0}})).map_err(|e| e.to_string())?;
-    expect_status(api.create(&PostParams::default(), &bad).await, 422, "Invalid")?;
+    expect_status(
+        api.create(&PostParams::default(), &bad).await,
+        422,
+        "Invalid",
+    )?;
     Ok(())
 }
 
@@ -785,106 +1390,240 @@ fn aimed(rule: Value) -> Value {
 }
 
 async fn fault_latency_delays_requests(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    ctx.set_faults(json!({"latency": [{"when": aimed(json!({})), "min_ms": 400, "max_ms": 500}]})).await?;
+    ctx.configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.set_faults(json!({"latency": [{"when": aimed(json!({})), "min_ms": 400, "max_ms": 500}]}))
+        .await?;
     let started = tokio::time::Instant::now();
-    ctx.faulty_configmaps().get("a").await.map_err(|e| e.to_string())?;
+    ctx.faulty_configmaps()
+        .get("a")
+        .await
+        .map_err(|e| e.to_string())?;
     let slow = started.elapsed();
     let started = tokio::time::Instant::now();
     ctx.configmaps().get("a").await.map_err(|e| e.to_string())?;
     let fast = started.elapsed();
-    ensure!(slow >= Duration::from_millis(400), "a request with 400-500 ms injected latency took {slow:?}");
-    ensure!(fast < Duration::from_millis(400), "a request the fault was not aimed at took {fast:?}");
+    ensure!(
+        slow >= Duration::from_millis(400),
+        "a request with 400-500 ms injected latency took {slow:?}"
+    );
+    ensure!(
+        fast < Duration::from_millis(400),
+        "a request the fault was not aimed at took {fast:?}"
+    );
     Ok(())
 }
 
 async fn fault_request_never_answers(ctx: Ctx) -> Result<(), String> {
-    ctx.set_faults(json!({"hang": [aimed(json!({"verbs": ["get"]}))]})).await?;
+    ctx.set_faults(json!({"hang": [aimed(json!({"verbs": ["get"]}))]}))
+        .await?;
     match tokio::time::timeout(Duration::from_secs(2), ctx.faulty_configmaps().get_opt("a")).await {
         Err(_) => {}
         Ok(result) => return Err(format!("a request told to hang was answered: {result:?}")),
     }
     ctx.clear_faults().await?;
-    ctx.faulty_configmaps().get_opt("a").await.map_err(|e| format!("after clearing the hang: {e}"))?;
+    ctx.faulty_configmaps()
+        .get_opt("a")
+        .await
+        .map_err(|e| format!("after clearing the hang: {e}"))?;
     Ok(())
 }
 
 async fn fault_429_with_retry_after(ctx: Ctx) -> Result<(), String> {
-    ctx.set_faults(json!({"errors": [{"when": aimed(json!({})), "code": 429, "retry_after_seconds": 3}]})).await?;
-    let status = expect_status(ctx.faulty_configmaps().list(&ListParams::default()).await, 429, "TooManyRequests")?;
+    ctx.set_faults(
+        json!({"errors": [{"when": aimed(json!({})), "code": 429, "retry_after_seconds": 3}]}),
+    )
+    .await?;
+    let status = expect_status(
+        ctx.faulty_configmaps().list(&ListParams::default()).await,
+        429,
+        "TooManyRequests",
+    )?;
     let retry = status.details.map(|d| d.retry_after_seconds);
     ensure!(retry == Some(3), "retryAfterSeconds {retry:?}");
     Ok(())
 }
 
 async fn fault_5xx_on_chosen_verbs(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    for (code, reason) in [(500, "InternalError"), (503, "ServiceUnavailable"), (504, "Timeout")] {
-        ctx.set_faults(json!({"errors": [{"when": aimed(json!({"verbs": ["patch"]})), "code": code}]})).await?;
+    ctx.configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    for (code, reason) in [
+        (500, "InternalError"),
+        (503, "ServiceUnavailable"),
+        (504, "Timeout"),
+    ] {
+        ctx.set_faults(
+            json!({"errors": [{"when": aimed(json!({"verbs": ["patch"]})), "code": code}]}),
+        )
+        .await?;
         let patch = Patch::Merge(json!({"data": {"k": code.to_string()}}));
-        expect_status(ctx.faulty_configmaps().patch("a", &PatchParams::default(), &patch).await, code, reason)?;
-        ctx.faulty_configmaps().get("a").await.map_err(|e| format!("a get while only patches fail: {e}"))?;
+        expect_status(
+            ctx.faulty_configmaps()
+                .patch("a", &PatchParams::default(), &patch)
+                .await,
+            code,
+            reason,
+        )?;
+        ctx.faulty_configmaps()
+            .get("a")
+            .await
+            .map_err(|e| format!("a get while only patches fail: {e}"))?;
     }
     let now = ctx.configmaps().get("a").await.map_err(|e| e.to_string())?;
-    ensure!(now.data.unwrap_or_default().is_empty(), "a refused patch changed the object");
+    ensure!(
+        now.data.unwrap_or_default().is_empty(),
+        "a refused patch changed the object"
+    );
     Ok(())
 }
 
 async fn fault_aimed_at_one_client_spares_others(ctx: Ctx) -> Result<(), String> {
-    ctx.set_faults(json!({"errors": [{"when": aimed(json!({})), "code": 503}]})).await?;
-    expect_status(ctx.faulty_configmaps().list(&ListParams::default()).await, 503, "ServiceUnavailable")?;
-    ctx.configmaps().list(&ListParams::default()).await.map_err(|e| format!("the spared client failed: {e}"))?;
+    ctx.set_faults(json!({"errors": [{"when": aimed(json!({})), "code": 503}]}))
+        .await?;
+    expect_status(
+        ctx.faulty_configmaps().list(&ListParams::default()).await,
+        503,
+        "ServiceUnavailable",
+    )?;
+    ctx.configmaps()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("the spared client failed: {e}"))?;
     Ok(())
 }
 
 async fn fault_reads_succeed_writes_fail(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
     ctx.set_faults(json!({"errors": [{"when": aimed(json!({"verbs": ["create", "update", "patch", "delete"]}))}]})).await?;
-    ctx.faulty_configmaps().get("a").await.map_err(|e| format!("read failed: {e}"))?;
-    ctx.faulty_configmaps().list(&ListParams::default()).await.map_err(|e| format!("list failed: {e}"))?;
-    expect_status(ctx.faulty_configmaps().create(&PostParams::default(), &configmap("b", &[])).await, 500, "InternalError")?;
-    expect_status(ctx.faulty_configmaps().delete("a", &DeleteParams::default()).await, 500, "InternalError")?;
-    ensure!(ctx.configmaps().get_opt("b").await.map_err(|e| e.to_string())?.is_none(), "a failed create committed");
+    ctx.faulty_configmaps()
+        .get("a")
+        .await
+        .map_err(|e| format!("read failed: {e}"))?;
+    ctx.faulty_configmaps()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("list failed: {e}"))?;
+    expect_status(
+        ctx.faulty_configmaps()
+            .create(&PostParams::default(), &configmap("b", &[]))
+            .await,
+        500,
+        "InternalError",
+    )?;
+    expect_status(
+        ctx.faulty_configmaps()
+            .delete("a", &DeleteParams::default())
+            .await,
+        500,
+        "InternalError",
+    )?;
+    ensure!(
+        ctx.configmaps()
+            .get_opt("b")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none(),
+        "a failed create committed"
+    );
     Ok(())
 }
 
 async fn fault_ambiguous_commit(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    for (outcome, value) in [("timeout", "1"), ("internalError", "2"), ("connectionLost", "3")] {
+    ctx.configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    for (outcome, value) in [
+        ("timeout", "1"),
+        ("internalError", "2"),
+        ("connectionLost", "3"),
+    ] {
         ctx.set_faults(json!({"ambiguous": [{"when": aimed(json!({"verbs": ["patch"]})), "outcome": outcome}]})).await?;
         let patch = Patch::Merge(json!({"data": {"k": value}}));
-        let result = ctx.faulty_configmaps().patch("a", &PatchParams::default(), &patch).await;
-        ensure!(result.is_err(), "an ambiguous commit ({outcome}) reported success");
+        let result = ctx
+            .faulty_configmaps()
+            .patch("a", &PatchParams::default(), &patch)
+            .await;
+        ensure!(
+            result.is_err(),
+            "an ambiguous commit ({outcome}) reported success"
+        );
         let now = ctx.configmaps().get("a").await.map_err(|e| e.to_string())?;
         let got = now.data.unwrap_or_default().get("k").cloned();
-        ensure!(got.as_deref() == Some(value), "the write reported as failed ({outcome}) did not commit: k={got:?}");
+        ensure!(
+            got.as_deref() == Some(value),
+            "the write reported as failed ({outcome}) did not commit: k={got:?}"
+        );
     }
     Ok(())
 }
 
 async fn fault_watch_delay(ctx: Ctx) -> Result<(), String> {
-    ctx.set_faults(json!({"watch": {"delay_ms_min": 500, "delay_ms_max": 600}})).await?;
-    let start = ctx.configmaps().list(&ListParams::default()).await.map_err(|e| e.to_string())?.metadata.resource_version.unwrap_or_default();
-    let stream = ctx.faulty_configmaps().watch(&WatchParams::default().timeout(10), &start).await.map_err(|e| e.to_string())?;
+    ctx.set_faults(json!({"watch": {"delay_ms_min": 500, "delay_ms_max": 600}}))
+        .await?;
+    let start = ctx
+        .configmaps()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let stream = ctx
+        .faulty_configmaps()
+        .watch(&WatchParams::default().timeout(10), &start)
+        .await
+        .map_err(|e| e.to_string())?;
     let written = tokio::time::Instant::now();
-    ctx.configmaps().create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
+    ctx.configmaps()
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
     let events = collect_events(stream, 1, Duration::from_secs(5)).await?;
     let waited = written.elapsed();
     ensure!(events.len() == 1, "no event within 5 s");
-    ensure!(waited >= Duration::from_millis(500), "a watch delayed 500-600 ms got its event after {waited:?}");
+    ensure!(
+        waited >= Duration::from_millis(500),
+        "a watch delayed 500-600 ms got its event after {waited:?}"
+    );
     Ok(())
 }
 
 async fn fault_watch_closed_midway(ctx: Ctx) -> Result<(), String> {
-    ctx.set_faults(json!({"watch": {"close_after_events_max": 1}})).await?;
-    let start = ctx.configmaps().list(&ListParams::default()).await.map_err(|e| e.to_string())?.metadata.resource_version.unwrap_or_default();
+    ctx.set_faults(json!({"watch": {"close_after_events_max": 1}}))
+        .await?;
+    let start = ctx
+        .configmaps()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     for name in ["a", "b", "c"] {
-        ctx.configmaps().create(&PostParams::default(), &configmap(name, &[])).await.map_err(|e| e.to_string())?;
+        ctx.configmaps()
+            .create(&PostParams::default(), &configmap(name, &[]))
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    let stream = ctx.faulty_configmaps().watch(&WatchParams::default().timeout(30), &start).await.map_err(|e| e.to_string())?;
+    let stream = ctx
+        .faulty_configmaps()
+        .watch(&WatchParams::default().timeout(30), &start)
+        .await
+        .map_err(|e| e.to_string())?;
     let events = collect_events(stream, 3, Duration::from_secs(5)).await?;
     let got: Vec<String> = events.iter().map(event_summary).collect();
-    ensure!(got == ["ADDED a"], "a watch closed after one event delivered {got:?}");
+    ensure!(
+        got == ["ADDED a"],
+        "a watch closed after one event delivered {got:?}"
+    );
     Ok(())
 }
 
@@ -894,61 +1633,148 @@ async fn fault_no_bookmarks(ctx: Ctx) -> Result<(), String> {
     };
     let wait = interval * 2 + Duration::from_millis(500);
     let watch = || async {
-        let stream = ctx.faulty_configmaps().watch(&WatchParams::default().timeout(30), "").await.map_err(|e| e.to_string())?;
+        let stream = ctx
+            .faulty_configmaps()
+            .watch(&WatchParams::default().timeout(30), "")
+            .await
+            .map_err(|e| e.to_string())?;
         collect_with_bookmarks(stream, 1, wait).await
     };
     let events = watch().await?;
-    ensure!(matches!(events.first(), Some(WatchEvent::Bookmark(_))), "no bookmark within twice the interval ({interval:?}) without the fault");
-    ctx.set_faults(json!({"watch": {"no_bookmarks": true}})).await?;
+    ensure!(
+        matches!(events.first(), Some(WatchEvent::Bookmark(_))),
+        "no bookmark within twice the interval ({interval:?}) without the fault"
+    );
+    ctx.set_faults(json!({"watch": {"no_bookmarks": true}}))
+        .await?;
     let events = watch().await?;
-    ensure!(events.is_empty(), "got {} events with bookmarks turned off", events.len());
+    ensure!(
+        events.is_empty(),
+        "got {} events with bookmarks turned off",
+        events.len()
+    );
     Ok(())
 }
 
 async fn fault_compaction_makes_resume_410(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    let created = api.create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    let resume = created.metadata.resource_version.clone().unwrap_or_default();
-    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.map_err(|e| e.to_string())?;
+    let created = api
+        .create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let resume = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v"}})),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     // Before compaction the resume works...
-    let stream = api.watch(&WatchParams::default().timeout(10), &resume).await.map_err(|e| e.to_string())?;
-    let got: Vec<String> = collect_events(stream, 1, Duration::from_secs(5)).await?.iter().map(event_summary).collect();
-    ensure!(got == ["MODIFIED a"], "resume before compaction gave {got:?}");
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &resume)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<String> = collect_events(stream, 1, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    ensure!(
+        got == ["MODIFIED a"],
+        "resume before compaction gave {got:?}"
+    );
     admin(&ctx.client, http::Method::POST, "compact", json!({})).await?;
     // ...after it, the same resume gets 410.
-    let stream = api.watch(&WatchParams::default().timeout(10), &resume).await.map_err(|e| e.to_string())?;
-    let got: Vec<String> = collect_events(stream, 1, Duration::from_secs(5)).await?.iter().map(event_summary).collect();
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &resume)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<String> = collect_events(stream, 1, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
     ensure!(got == ["ERROR 410"], "resume after compaction gave {got:?}");
     Ok(())
 }
 
 async fn fault_stale_cached_reads(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    api.create(&PostParams::default(), &configmap("a", &[("v", "1")])).await.map_err(|e| e.to_string())?;
-    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}}))).await.map_err(|e| e.to_string())?;
-    ctx.set_faults(json!({"stale_reads": {"lag_revisions_min": 1, "lag_revisions_max": 1}})).await?;
-    let stale = api.list(&ListParams::default().match_any()).await.map_err(|e| e.to_string())?;
-    let v = stale.items.first().and_then(|c| c.data.as_ref()).and_then(|d| d.get("v")).cloned();
-    ensure!(v.as_deref() == Some("1"), "a resourceVersion=0 list one revision behind saw v={v:?}");
-    let fresh = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-    let v = fresh.items.first().and_then(|c| c.data.as_ref()).and_then(|d| d.get("v")).cloned();
+    api.create(&PostParams::default(), &configmap("a", &[("v", "1")]))
+        .await
+        .map_err(|e| e.to_string())?;
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    ctx.set_faults(json!({"stale_reads": {"lag_revisions_min": 1, "lag_revisions_max": 1}}))
+        .await?;
+    let stale = api
+        .list(&ListParams::default().match_any())
+        .await
+        .map_err(|e| e.to_string())?;
+    let v = stale
+        .items
+        .first()
+        .and_then(|c| c.data.as_ref())
+        .and_then(|d| d.get("v"))
+        .cloned();
+    ensure!(
+        v.as_deref() == Some("1"),
+        "a resourceVersion=0 list one revision behind saw v={v:?}"
+    );
+    let fresh = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let v = fresh
+        .items
+        .first()
+        .and_then(|c| c.data.as_ref())
+        .and_then(|d| d.get("v"))
+        .cloned();
     ensure!(v.as_deref() == Some("2"), "a consistent list saw v={v:?}");
     let fresh = api.get("a").await.map_err(|e| e.to_string())?;
-    ensure!(fresh.data.unwrap_or_default().get("v").map(String::as_str) == Some("2"), "a plain get was stale");
+    ensure!(
+        fresh.data.unwrap_or_default().get("v").map(String::as_str) == Some("2"),
+        "a plain get was stale"
+    );
     Ok(())
 }
 
 async fn fault_restart_drops_watches_keeps_store(ctx: Ctx) -> Result<(), String> {
     let api = ctx.configmaps();
-    api.create(&PostParams::default(), &configmap("a", &[])).await.map_err(|e| e.to_string())?;
-    let stream = api.watch(&WatchParams::default().timeout(60), "").await.map_err(|e| e.to_string())?;
+    api.create(&PostParams::default(), &configmap("a", &[]))
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = api
+        .watch(&WatchParams::default().timeout(60), "")
+        .await
+        .map_err(|e| e.to_string())?;
     let mut stream = std::pin::pin!(stream);
     let first = stream.try_next().await.map_err(|e| e.to_string())?;
-    ensure!(first.as_ref().map(event_summary).as_deref() == Some("ADDED a"), "first event {:?}", first.as_ref().map(event_summary));
+    ensure!(
+        first.as_ref().map(event_summary).as_deref() == Some("ADDED a"),
+        "first event {:?}",
+        first.as_ref().map(event_summary)
+    );
     admin(&ctx.client, http::Method::POST, "restart", json!({})).await?;
     match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
         Err(_) => return Err("the watch survived a restart".into()),
-        Ok(Some(Ok(event))) => return Err(format!("the watch delivered {} after a restart", event_summary(&event))),
+        Ok(Some(Ok(event))) => {
+            return Err(format!(
+                "the watch delivered {} after a restart",
+                event_summary(&event)
+            ));
+        }
         Ok(None | Some(Err(_))) => {}
     }
     // The store survives: a fresh request (on a fresh connection) sees the object.
@@ -970,14 +1796,20 @@ pub const SIMULATED_SERVER: &str = "apiserver:6443";
 
 /// Run the suite inside a turmoil simulation seeded with `seed`: the API server on one host, the
 /// suite's kube-rs clients on another, talking over simulated TCP.
-pub fn run_simulated(seed: u64, filter: Option<String>, progress: impl FnMut(&CaseResult) + 'static) -> Vec<CaseResult> {
+pub fn run_simulated(
+    seed: u64,
+    filter: Option<String>,
+    progress: impl FnMut(&CaseResult) + 'static,
+) -> Vec<CaseResult> {
     use crate::apiserver::{ApiServer, Clock, ServerConfig};
     use std::sync::Mutex;
 
     let bookmark_interval = Duration::from_secs(1);
     let server = ApiServer::new(ServerConfig {
         seed,
-        clock: Clock::Simulated { epoch: std::time::UNIX_EPOCH + Duration::from_secs(1_795_248_000) },
+        clock: Clock::Simulated {
+            epoch: std::time::UNIX_EPOCH + Duration::from_secs(1_795_248_000),
+        },
         bookmark_interval,
         ..ServerConfig::default()
     });
@@ -990,7 +1822,10 @@ pub fn run_simulated(seed: u64, filter: Option<String>, progress: impl FnMut(&Ca
     let out = results.clone();
     sim.client("conformance", async move {
         let target = Target::new("simulated", true, |identity| {
-            crate::transport::client(crate::transport::ClientConfig::new(SIMULATED_SERVER, identity))
+            crate::transport::client(crate::transport::ClientConfig::new(
+                SIMULATED_SERVER,
+                identity,
+            ))
         })
         .with_bookmark_interval(bookmark_interval);
         let got = run(&target, filter.as_deref(), progress).await;
@@ -1000,6 +1835,5 @@ pub fn run_simulated(seed: u64, filter: Option<String>, progress: impl FnMut(&Ca
     if let Err(error) = sim.run() {
         panic!("the simulation failed (seed {seed}): {error}");
     }
-    let results = results.lock().expect("not poisoned").clone();
-    results
+    results.lock().expect("not poisoned").clone()
 }

@@ -6,6 +6,6 @@
 //! - [`transport`]: `kube::Client` over turmoil's TCP.
 
 pub mod apiserver;
-pub mod transport;
 pub mod conformance;
 pub mod race;
+pub mod transport;

@@ -24,7 +24,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::apiserver::{AmbiguousOutcome, AmbiguousRule, ApiServer, Clock, ErrorRule, Faults, LatencyRule, RequestVerb, Rule, ServerConfig};
+use crate::apiserver::{
+    AmbiguousOutcome, AmbiguousRule, ApiServer, Clock, ErrorRule, Faults, LatencyRule, RequestVerb,
+    Rule, ServerConfig,
+};
 use crate::transport::{self, ClientConfig};
 
 const COUNTER: &str = "counter";
@@ -49,7 +52,9 @@ impl FromStr for Flaw {
     fn from_str(s: &str) -> Result<Flaw, String> {
         match s {
             "blind-writes" => Ok(Flaw::BlindWrites),
-            other => Err(format!("unknown flaw {other:?}; the flaws are: blind-writes")),
+            other => Err(format!(
+                "unknown flaw {other:?}; the flaws are: blind-writes"
+            )),
         }
     }
 }
@@ -67,7 +72,11 @@ pub struct RaceConfig {
 
 impl Default for RaceConfig {
     fn default() -> Self {
-        RaceConfig { clients: 3, increments: 20, flaw: None }
+        RaceConfig {
+            clients: 3,
+            increments: 20,
+            flaw: None,
+        }
     }
 }
 
@@ -78,7 +87,10 @@ impl RaceConfig {
             return Err(format!("--clients {} is outside 1..=64", self.clients));
         }
         if !(1..=10_000).contains(&self.increments) {
-            return Err(format!("--increments {} is outside 1..=10000", self.increments));
+            return Err(format!(
+                "--increments {} is outside 1..=10000",
+                self.increments
+            ));
         }
         Ok(())
     }
@@ -101,20 +113,35 @@ impl FaultPlan {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b68_616f_735f_7261);
         let mut server = Faults::default();
         if rng.random_bool(0.5) {
-            server.latency.push(LatencyRule { min_ms: 0, max_ms: rng.random_range(1..=100), ..LatencyRule::default() });
+            server.latency.push(LatencyRule {
+                min_ms: 0,
+                max_ms: rng.random_range(1..=100),
+                ..LatencyRule::default()
+            });
         }
         if rng.random_bool(0.5) {
             let code = [429, 500, 503, 504][rng.random_range(0..4)];
-            let rule = Rule::verbs(&[RequestVerb::Get, RequestVerb::Update]).with_probability(rng.random_range(0.01..0.2));
-            server.errors.push(ErrorRule { code, ..ErrorRule::on(rule) });
+            let rule = Rule::verbs(&[RequestVerb::Get, RequestVerb::Update])
+                .with_probability(rng.random_range(0.01..0.2));
+            server.errors.push(ErrorRule {
+                code,
+                ..ErrorRule::on(rule)
+            });
         }
         if rng.random_bool(0.5) {
-            let outcome = [AmbiguousOutcome::ConnectionLost, AmbiguousOutcome::Timeout, AmbiguousOutcome::InternalError][rng.random_range(0..3)];
-            let rule = Rule::verbs(&[RequestVerb::Update]).with_probability(rng.random_range(0.01..0.2));
+            let outcome = [
+                AmbiguousOutcome::ConnectionLost,
+                AmbiguousOutcome::Timeout,
+                AmbiguousOutcome::InternalError,
+            ][rng.random_range(0..3)];
+            let rule =
+                Rule::verbs(&[RequestVerb::Update]).with_probability(rng.random_range(0.01..0.2));
             server.ambiguous.push(AmbiguousRule { rule, outcome });
         }
         if rng.random_bool(0.25) {
-            server.hang.push(Rule::verbs(&[RequestVerb::Update]).with_probability(0.02));
+            server
+                .hang
+                .push(Rule::verbs(&[RequestVerb::Update]).with_probability(0.02));
         }
         let mut partitions = Vec::new();
         if rng.random_bool(0.5) {
@@ -130,7 +157,11 @@ impl FaultPlan {
                 restarts.push(Duration::from_millis(rng.random_range(0..20_000)));
             }
         }
-        FaultPlan { server, partitions, restarts }
+        FaultPlan {
+            server,
+            partitions,
+            restarts,
+        }
     }
 
     /// One line naming what is on.
@@ -154,7 +185,11 @@ impl FaultPlan {
         if !self.restarts.is_empty() {
             on.push("restarts");
         }
-        if on.is_empty() { "none".into() } else { on.join(",") }
+        if on.is_empty() {
+            "none".into()
+        } else {
+            on.join(",")
+        }
     }
 }
 
@@ -192,7 +227,11 @@ impl RaceReport {
             self.ambiguous,
             self.final_value,
             self.elapsed.as_secs_f64(),
-            if self.verdict.is_ok() { "ok" } else { "VIOLATION" }
+            if self.verdict.is_ok() {
+                "ok"
+            } else {
+                "VIOLATION"
+            }
         )
     }
 
@@ -210,6 +249,7 @@ impl RaceReport {
 }
 
 /// Draw a fresh seed from the operating system (the only unseeded randomness, printed at once).
+#[allow(clippy::disallowed_methods)] // The one unseeded draw: it picks the seed, which is printed.
 pub fn draw_seed() -> u64 {
     rand::rng().random()
 }
@@ -231,7 +271,9 @@ pub fn run(seed: u64, config: &RaceConfig) -> RaceReport {
     let plan = FaultPlan::draw(seed, config.clients);
     let server = ApiServer::new(ServerConfig {
         seed,
-        clock: Clock::Simulated { epoch: std::time::UNIX_EPOCH + Duration::from_secs(1_795_248_000) },
+        clock: Clock::Simulated {
+            epoch: std::time::UNIX_EPOCH + Duration::from_secs(1_795_248_000),
+        },
         record_commits: true,
         ..ServerConfig::default()
     });
@@ -240,21 +282,28 @@ pub fn run(seed: u64, config: &RaceConfig) -> RaceReport {
         let counter = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": COUNTER}, "data": {KEY: "0"}});
         store.create(&ctx, crate::apiserver::Resource::ConfigMap, "default", counter).expect("a valid counter");
     });
-    server.set_faults(plan.server.clone()).expect("drawn faults are valid");
+    server
+        .set_faults(plan.server.clone())
+        .expect("drawn faults are valid");
 
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .simulation_duration(SIMULATED_DURATION_MAX)
         .build();
     let host_server = server.clone();
-    sim.host("apiserver", move || host_server.clone().serve_simulated(6443));
+    sim.host("apiserver", move || {
+        host_server.clone().serve_simulated(6443)
+    });
     let operations: Arc<Mutex<Vec<Operation>>> = Arc::default();
     for index in 0..config.clients {
         let identity = format!("client-{index}");
         let operations = operations.clone();
         let (increments, flaw) = (config.increments, config.flaw);
         sim.client(identity.clone(), async move {
-            let client = transport::client(ClientConfig::new("apiserver:6443", &identity).request_timeout(Duration::from_secs(2)));
+            let client = transport::client(
+                ClientConfig::new("apiserver:6443", &identity)
+                    .request_timeout(Duration::from_secs(2)),
+            );
             let api: Api<ConfigMap> = Api::namespaced(client, "default");
             for _ in 0..increments {
                 increment(&api, &identity, flaw, &operations).await;
@@ -306,7 +355,12 @@ pub fn run(seed: u64, config: &RaceConfig) -> RaceReport {
     let commits = server.take_commits();
     let mut history = String::new();
     for operation in &operations {
-        writeln!(history, "{}", serde_json::to_string(&json!({"op": operation})).expect("serialises")).expect("writing to a String");
+        writeln!(
+            history,
+            "{}",
+            serde_json::to_string(&json!({"op": operation})).expect("serialises")
+        )
+        .expect("writing to a String");
     }
     for commit in &commits {
         let value = commit.object["data"][KEY].as_str().unwrap_or("");
@@ -323,11 +377,26 @@ pub fn run(seed: u64, config: &RaceConfig) -> RaceReport {
     let verdict = outcome
         .map_err(|e| format!("the simulation failed: {e}"))
         .and_then(|()| check(&operations, &commits, final_value));
-    RaceReport { seed, config: config.clone(), plan, history, acknowledged, ambiguous, final_value, elapsed, verdict }
+    RaceReport {
+        seed,
+        config: config.clone(),
+        plan,
+        history,
+        acknowledged,
+        ambiguous,
+        final_value,
+        elapsed,
+        verdict,
+    }
 }
 
 /// One increment: read, write value + 1 with the read's resourceVersion, until acknowledged.
-async fn increment(api: &Api<ConfigMap>, identity: &str, flaw: Option<Flaw>, operations: &Mutex<Vec<Operation>>) {
+async fn increment(
+    api: &Api<ConfigMap>,
+    identity: &str,
+    flaw: Option<Flaw>,
+    operations: &Mutex<Vec<Operation>>,
+) {
     let record = |kind: &'static str, read_revision: &str, value: u64, error: Option<String>| {
         let at_ms = turmoil::sim_elapsed().unwrap_or_default().as_millis();
         operations.lock().expect("not poisoned").push(Operation {
@@ -344,10 +413,23 @@ async fn increment(api: &Api<ConfigMap>, identity: &str, flaw: Option<Flaw>, ope
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let read_revision = current.metadata.resource_version.clone().unwrap_or_default();
-        let value: u64 = current.data.as_ref().and_then(|d| d.get(KEY)).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let read_revision = current
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        let value: u64 = current
+            .data
+            .as_ref()
+            .and_then(|d| d.get(KEY))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut next = ConfigMap {
-            metadata: ObjectMeta { name: Some(COUNTER.into()), resource_version: Some(read_revision.clone()), ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                name: Some(COUNTER.into()),
+                resource_version: Some(read_revision.clone()),
+                ..ObjectMeta::default()
+            },
             data: Some([(KEY.to_string(), (value + 1).to_string())].into()),
             ..ConfigMap::default()
         };
@@ -361,7 +443,12 @@ async fn increment(api: &Api<ConfigMap>, identity: &str, flaw: Option<Flaw>, ope
                 return;
             }
             Err(kube::Error::Api(status)) if status.code == 409 || status.code == 429 => {
-                record("fail", &read_revision, value + 1, Some(status.reason.clone()));
+                record(
+                    "fail",
+                    &read_revision,
+                    value + 1,
+                    Some(status.reason.clone()),
+                );
             }
             Err(error) => {
                 // Timeout, 5xx, connection lost: the write may have committed.
@@ -374,30 +461,51 @@ async fn increment(api: &Api<ConfigMap>, identity: &str, flaw: Option<Flaw>, ope
 
 /// The checker: no lost update, every acknowledged write committed exactly as acknowledged, and
 /// the final value within what the clients' records allow.
-fn check(operations: &[Operation], commits: &[crate::apiserver::Commit], final_value: u64) -> Result<(), String> {
+fn check(
+    operations: &[Operation],
+    commits: &[crate::apiserver::Commit],
+    final_value: u64,
+) -> Result<(), String> {
     let mut previous: Option<(u64, u64)> = None;
     for commit in commits.iter().filter(|c| c.name == COUNTER) {
-        let value: u64 = commit.object["data"][KEY].as_str().and_then(|v| v.parse().ok()).ok_or_else(|| format!("commit at revision {} has no counter value", commit.revision))?;
-        if let Some((revision, before)) = previous {
-            if value != before + 1 {
-                return Err(format!(
-                    "lost update: the commit at revision {} by {} wrote {value} over {before} (written at revision {revision}); every committed increment must add exactly one",
-                    commit.revision, commit.client
-                ));
-            }
+        let value: u64 = commit.object["data"][KEY]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "commit at revision {} has no counter value",
+                    commit.revision
+                )
+            })?;
+        if let Some((revision, before)) = previous
+            && value != before + 1
+        {
+            return Err(format!(
+                "lost update: the commit at revision {} by {} wrote {value} over {before} (written at revision {revision}); every committed increment must add exactly one",
+                commit.revision, commit.client
+            ));
         }
         previous = Some((commit.revision, value));
     }
     for ok in operations.iter().filter(|o| o.kind == "ok") {
-        let committed = commits.iter().any(|c| c.client == ok.client && c.object["data"][KEY].as_str() == Some(ok.value.to_string().as_str()));
+        let committed = commits.iter().any(|c| {
+            c.client == ok.client
+                && c.object["data"][KEY].as_str() == Some(ok.value.to_string().as_str())
+        });
         if !committed {
-            return Err(format!("{} was told its write of {} succeeded (read at revision {}), but no such commit exists", ok.client, ok.value, ok.read_revision));
+            return Err(format!(
+                "{} was told its write of {} succeeded (read at revision {}), but no such commit exists",
+                ok.client, ok.value, ok.read_revision
+            ));
         }
     }
     let acknowledged = operations.iter().filter(|o| o.kind == "ok").count() as u64;
     let ambiguous = operations.iter().filter(|o| o.kind == "info").count() as u64;
     if final_value < acknowledged || final_value > acknowledged + ambiguous {
-        return Err(format!("final value {final_value} is outside [acknowledged {acknowledged}, acknowledged + ambiguous {}]", acknowledged + ambiguous));
+        return Err(format!(
+            "final value {final_value} is outside [acknowledged {acknowledged}, acknowledged + ambiguous {}]",
+            acknowledged + ambiguous
+        ));
     }
     Ok(())
 }

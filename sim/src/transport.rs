@@ -97,7 +97,9 @@ pub fn client(config: ClientConfig) -> kube::Client {
     let service = ServiceBuilder::new()
         .layer(kube::client::middleware::BaseUriLayer::new(base))
         .map_request(move |mut request: Request<kube::client::Body>| {
-            request.headers_mut().insert(header::USER_AGENT, user_agent.clone());
+            request
+                .headers_mut()
+                .insert(header::USER_AGENT, user_agent.clone());
             request
         })
         .timeout(config.request_timeout)
@@ -123,14 +125,27 @@ impl tower::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let Connector { connect_timeout, read_timeout } = self.clone();
+        let Connector {
+            connect_timeout,
+            read_timeout,
+        } = self.clone();
         Box::pin(async move {
-            let host = uri.host().ok_or_else(|| io::Error::other(format!("no host in {uri}")))?.to_owned();
+            let host = uri
+                .host()
+                .ok_or_else(|| io::Error::other(format!("no host in {uri}")))?
+                .to_owned();
             let port = uri.port_u16().unwrap_or(80);
-            let stream = tokio::time::timeout(connect_timeout, turmoil::net::TcpStream::connect((host, port)))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-            Ok(SimStream { io: TokioIo::new(stream), read_timeout, idle: None })
+            let stream = tokio::time::timeout(
+                connect_timeout,
+                turmoil::net::TcpStream::connect((host, port)),
+            )
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            Ok(SimStream {
+                io: TokioIo::new(stream),
+                read_timeout,
+                idle: None,
+            })
         })
     }
 }
@@ -150,7 +165,11 @@ impl Connection for SimStream {
 }
 
 impl Read for SimStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(result) => {
@@ -159,11 +178,16 @@ impl Read for SimStream {
             }
             Poll::Pending => {
                 let timeout = this.read_timeout;
-                let idle = this.idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                let idle = this
+                    .idle
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match idle.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         this.idle = None;
-                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")))
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "read timed out",
+                        )))
                     }
                     Poll::Pending => Poll::Pending,
                 }
@@ -173,7 +197,11 @@ impl Read for SimStream {
 }
 
 impl Write for SimStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 

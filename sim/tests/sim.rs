@@ -5,13 +5,28 @@ use khaos_sim::conformance;
 
 #[test]
 fn conformance_in_simulation() {
-    let seed = std::env::var("KHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed = std::env::var("KHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let filter = std::env::var("KHAOS_CASE").ok();
     let results = conformance::run_simulated(seed, filter, |r| println!("{r}"));
     println!("{}", conformance::summary(&results));
-    let failed: Vec<_> = results.iter().filter(|r| r.outcome.is_failed()).map(|r| r.to_string()).collect();
-    assert!(failed.is_empty(), "conformance failures (replay: KHAOS_SEED={seed} cargo test -p khaos-sim --test sim):\n{}", failed.join("\n"));
-    assert_eq!(results.len(), conformance::case_names().len(), "every case ran");
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome.is_failed())
+        .map(|r| r.to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "conformance failures (replay: KHAOS_SEED={seed} cargo test -p khaos-sim --test sim):\n{}",
+        failed.join("\n")
+    );
+    assert_eq!(
+        results.len(),
+        conformance::case_names().len(),
+        "every case ran"
+    );
 }
 
 mod malformed_input {
@@ -26,24 +41,69 @@ mod malformed_input {
     use std::time::Duration;
 
     fn method() -> impl Strategy<Value = Method> {
-        prop::sample::select(vec![Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS])
+        prop::sample::select(vec![
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+        ])
     }
 
     fn path() -> impl Strategy<Value = String> {
         let segment = prop::sample::select(vec![
-            "api", "apis", "v1", "v2", "namespaces", "default", "kube-system", "nope", "configmaps", "leases",
-            "coordination.k8s.io", "apps", "deployments", "x", "Bad_Name", "%zz", "%41", "", "..", "status",
-            "khaos", "watch", "openapi", "version",
+            "api",
+            "apis",
+            "v1",
+            "v2",
+            "namespaces",
+            "default",
+            "kube-system",
+            "nope",
+            "configmaps",
+            "leases",
+            "coordination.k8s.io",
+            "apps",
+            "deployments",
+            "x",
+            "Bad_Name",
+            "%zz",
+            "%41",
+            "",
+            "..",
+            "status",
+            "khaos",
+            "watch",
+            "openapi",
+            "version",
         ]);
         prop::collection::vec(segment, 0..7).prop_map(|s| format!("/{}", s.join("/")))
     }
 
     fn query() -> impl Strategy<Value = String> {
         let pair = prop::sample::select(vec![
-            "watch=true", "watch=1", "labelSelector=a%3Db", "labelSelector=a%20in%20(", "labelSelector=%21%21",
-            "fieldSelector=metadata.name%3Dx", "fieldSelector=spec.x%3D1", "resourceVersion=0", "resourceVersion=abc",
-            "resourceVersion=1", "limit=2", "limit=-1", "continue=zz", "continue=5-6161", "timeoutSeconds=0",
-            "timeoutSeconds=x", "dryRun=All", "propagationPolicy=Nope", "sendInitialEvents=true", "allowWatchBookmarks=true",
+            "watch=true",
+            "watch=1",
+            "labelSelector=a%3Db",
+            "labelSelector=a%20in%20(",
+            "labelSelector=%21%21",
+            "fieldSelector=metadata.name%3Dx",
+            "fieldSelector=spec.x%3D1",
+            "resourceVersion=0",
+            "resourceVersion=abc",
+            "resourceVersion=1",
+            "limit=2",
+            "limit=-1",
+            "continue=zz",
+            "continue=5-6161",
+            "timeoutSeconds=0",
+            "timeoutSeconds=x",
+            "dryRun=All",
+            "propagationPolicy=Nope",
+            "sendInitialEvents=true",
+            "allowWatchBookmarks=true",
         ]);
         prop::collection::vec(pair, 0..4).prop_map(|p| p.join("&"))
     }
@@ -66,8 +126,13 @@ mod malformed_input {
 
     fn content_type() -> impl Strategy<Value = &'static str> {
         prop::sample::select(vec![
-            "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
-            "application/json-patch+json", "application/apply-patch+yaml", "text/plain", "",
+            "application/json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/json-patch+json",
+            "application/apply-patch+yaml",
+            "text/plain",
+            "",
         ])
     }
 
@@ -107,13 +172,66 @@ mod malformed_input {
 
     #[test]
     fn a_body_over_three_mebibytes_is_413() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let server = ApiServer::new(ServerConfig::default());
             let body = Bytes::from(vec![b' '; 3 * 1024 * 1024 + 1]);
-            let request = Request::post("/api/v1/namespaces/default/configmaps").header("content-type", "application/json").body(body).unwrap();
+            let request = Request::post("/api/v1/namespaces/default/configmaps")
+                .header("content-type", "application/json")
+                .body(body)
+                .unwrap();
             let response = server.handle_bytes(request).await.unwrap();
             assert_eq!(response.status().as_u16(), 413);
         });
+    }
+}
+
+mod race {
+    //! The CAS race: determinism, the checker on a sweep, and the checker firing on a flaw.
+
+    use khaos_sim::race::{self, Flaw, RaceConfig};
+
+    fn small() -> RaceConfig {
+        RaceConfig { clients: 3, increments: 8, flaw: None }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_history_byte_for_byte() {
+        for seed in [2, 7, 9] {
+            let first = race::run(seed, &small());
+            let second = race::run(seed, &small());
+            assert!(!first.history.is_empty());
+            if first.history != second.history {
+                let line = first.history.lines().zip(second.history.lines()).position(|(a, b)| a != b);
+                panic!("seed {seed} diverged at history line {line:?}");
+            }
+        }
+        assert_ne!(race::run(2, &small()).history, race::run(3, &small()).history);
+    }
+
+    #[test]
+    fn a_seed_sweep_under_faults_keeps_every_acknowledged_increment() {
+        let mut classes = std::collections::BTreeSet::new();
+        for seed in 1..=40 {
+            let report = race::run(seed, &small());
+            assert!(report.verdict.is_ok(), "{}\n{:?}\nreplay: {}", report.summary(), report.verdict, report.replay_command());
+            classes.extend(report.plan.describe().split(',').map(str::to_owned));
+        }
+        // The sweep is only worth something if the seeds switched the fault classes on.
+        for class in ["latency", "errors", "ambiguous-commits", "hangs", "partitions", "restarts"] {
+            assert!(classes.contains(class), "no seed in 1..=40 switched on {class}: {classes:?}");
+        }
+    }
+
+    #[test]
+    fn blind_writes_are_caught_as_lost_updates() {
+        let config = RaceConfig { flaw: Some(Flaw::BlindWrites), ..small() };
+        let caught = (1..=10).filter(|seed| race::run(*seed, &config).verdict.is_err()).count();
+        assert!(caught >= 5, "blind writes caught on only {caught} of 10 seeds");
+        let report = race::run(1, &config);
+        insta::assert_snapshot!("blind_writes_seed_1", format!("{}\n{}\nreplay: {}", report.summary(), report.verdict.as_ref().unwrap_err(), report.replay_command()));
     }
 }

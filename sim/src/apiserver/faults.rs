@@ -128,7 +128,8 @@ impl Rule {
 
     fn matches(&self, request: &RequestInfo<'_>) -> bool {
         (self.verbs.is_empty() || self.verbs.contains(&request.verb))
-            && (self.clients.is_empty() || self.clients.iter().any(|c| request.client.starts_with(c)))
+            && (self.clients.is_empty()
+                || self.clients.iter().any(|c| request.client.starts_with(c)))
     }
 
     /// Whether the rule hits this request. Draws from `rng` only for matching requests with a
@@ -153,7 +154,7 @@ impl Rule {
 }
 
 /// Extra latency on matching requests, uniform in `[min_ms, max_ms]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LatencyRule {
     /// Which requests (`"when"` in JSON).
@@ -163,16 +164,6 @@ pub struct LatencyRule {
     pub min_ms: u64,
     /// The most added latency.
     pub max_ms: u64,
-}
-
-impl Default for LatencyRule {
-    fn default() -> Self {
-        LatencyRule {
-            rule: Rule::default(),
-            min_ms: 0,
-            max_ms: 0,
-        }
-    }
 }
 
 /// An error answer instead of the real one: 429, 500, 503 or 504.
@@ -377,13 +368,13 @@ impl Faults {
                 self.watch.delay_ms_min, self.watch.delay_ms_max
             ));
         }
-        if let Some(stale) = &self.stale_reads {
-            if stale.lag_revisions_min > stale.lag_revisions_max {
-                return Err(format!(
-                    "stale_reads: lag_revisions_min {} is above lag_revisions_max {}",
-                    stale.lag_revisions_min, stale.lag_revisions_max
-                ));
-            }
+        if let Some(stale) = &self.stale_reads
+            && stale.lag_revisions_min > stale.lag_revisions_max
+        {
+            return Err(format!(
+                "stale_reads: lag_revisions_min {} is above lag_revisions_max {}",
+                stale.lag_revisions_min, stale.lag_revisions_max
+            ));
         }
         if self.watch.close_after_events_max == Some(0) {
             return Err("watch.close_after_events_max must be at least 1".into());
@@ -436,7 +427,9 @@ impl Faults {
     /// revisions; `None` when reads are fresh.
     pub fn stale_revision(&self, rng: &mut impl Rng, current: u64, compacted: u64) -> Option<u64> {
         let stale = self.stale_reads.as_ref()?;
-        let lag = rng.random_range(stale.lag_revisions_min.min(stale.lag_revisions_max)..=stale.lag_revisions_max);
+        let lag = rng.random_range(
+            stale.lag_revisions_min.min(stale.lag_revisions_max)..=stale.lag_revisions_max,
+        );
         Some(current.saturating_sub(lag).max(compacted))
     }
 }
@@ -456,23 +449,41 @@ mod tests {
     fn no_faults_always_proceeds() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let decision = Faults::none().decide(&mut rng, &UPDATE);
-        assert_eq!(decision, Decision { latency: Duration::ZERO, action: Action::Proceed });
+        assert_eq!(
+            decision,
+            Decision {
+                latency: Duration::ZERO,
+                action: Action::Proceed
+            }
+        );
     }
 
     #[test]
     fn decisions_replay_from_the_seed() {
         let faults = Faults {
-            latency: vec![LatencyRule { min_ms: 1, max_ms: 500, ..LatencyRule::default() }],
-            errors: vec![ErrorRule { code: 429, ..ErrorRule::on(Rule::always().with_probability(0.3)) }],
+            latency: vec![LatencyRule {
+                min_ms: 1,
+                max_ms: 500,
+                ..LatencyRule::default()
+            }],
+            errors: vec![ErrorRule {
+                code: 429,
+                ..ErrorRule::on(Rule::always().with_probability(0.3))
+            }],
             ..Faults::default()
         };
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..100).map(|_| faults.decide(&mut rng, &UPDATE)).collect::<Vec<_>>()
+            (0..100)
+                .map(|_| faults.decide(&mut rng, &UPDATE))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));
-        let failures = run(9).iter().filter(|d| matches!(d.action, Action::Fail(_))).count();
+        let failures = run(9)
+            .iter()
+            .filter(|d| matches!(d.action, Action::Fail(_)))
+            .count();
         assert!((10..=50).contains(&failures), "{failures} of 100 at p=0.3");
     }
 
@@ -480,34 +491,65 @@ mod tests {
     fn writes_fail_spares_reads_and_other_clients() {
         let faults = Faults::writes_fail(&["a"]);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        assert!(matches!(faults.decide(&mut rng, &UPDATE).action, Action::Fail(ref e) if e.code() == 500));
-        let get = RequestInfo { verb: RequestVerb::Get, client: "a" };
+        assert!(
+            matches!(faults.decide(&mut rng, &UPDATE).action, Action::Fail(ref e) if e.code() == 500)
+        );
+        let get = RequestInfo {
+            verb: RequestVerb::Get,
+            client: "a",
+        };
         assert_eq!(faults.decide(&mut rng, &get).action, Action::Proceed);
-        let other = RequestInfo { verb: RequestVerb::Update, client: "b" };
+        let other = RequestInfo {
+            verb: RequestVerb::Update,
+            client: "b",
+        };
         assert_eq!(faults.decide(&mut rng, &other).action, Action::Proceed);
     }
 
     #[test]
     fn ambiguous_commits_only_touch_writes() {
         let faults = Faults {
-            ambiguous: vec![AmbiguousRule { rule: Rule::always(), outcome: AmbiguousOutcome::Timeout }],
+            ambiguous: vec![AmbiguousRule {
+                rule: Rule::always(),
+                outcome: AmbiguousOutcome::Timeout,
+            }],
             ..Faults::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        assert_eq!(faults.decide(&mut rng, &UPDATE).action, Action::CommitThenLose(AmbiguousOutcome::Timeout));
-        let list = RequestInfo { verb: RequestVerb::List, client: "a" };
+        assert_eq!(
+            faults.decide(&mut rng, &UPDATE).action,
+            Action::CommitThenLose(AmbiguousOutcome::Timeout)
+        );
+        let list = RequestInfo {
+            verb: RequestVerb::List,
+            client: "a",
+        };
         assert_eq!(faults.decide(&mut rng, &list).action, Action::Proceed);
     }
 
     #[test]
     fn validation_names_the_bad_setting() {
         let faults = Faults {
-            errors: vec![ErrorRule { code: 418, ..ErrorRule::default() }],
+            errors: vec![ErrorRule {
+                code: 418,
+                ..ErrorRule::default()
+            }],
             ..Faults::default()
         };
-        assert_eq!(faults.validate().unwrap_err(), "errors[0]: code 418 is not one of 429, 500, 503, 504");
-        let faults = Faults { hang: vec![Rule::always().with_probability(2.0)], ..Faults::default() };
-        assert!(faults.validate().unwrap_err().starts_with("hang[0]: probability 2"));
+        assert_eq!(
+            faults.validate().unwrap_err(),
+            "errors[0]: code 418 is not one of 429, 500, 503, 504"
+        );
+        let faults = Faults {
+            hang: vec![Rule::always().with_probability(2.0)],
+            ..Faults::default()
+        };
+        assert!(
+            faults
+                .validate()
+                .unwrap_err()
+                .starts_with("hang[0]: probability 2")
+        );
     }
 
     #[test]
@@ -520,14 +562,27 @@ mod tests {
         assert_eq!(faults.errors[0].code, 503);
         assert_eq!(faults.errors[0].rule.verbs, [RequestVerb::Update]);
         let error = serde_json::from_str::<Faults>(r#"{"errorz": []}"#).unwrap_err();
-        assert!(error.to_string().contains("unknown field `errorz`"), "{error}");
-        let error = serde_json::from_str::<Faults>(r#"{"errors": [{"when": {"verb": ["get"]}}]}"#).unwrap_err();
-        assert!(error.to_string().contains("unknown field `verb`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `errorz`"),
+            "{error}"
+        );
+        let error = serde_json::from_str::<Faults>(r#"{"errors": [{"when": {"verb": ["get"]}}]}"#)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `verb`"),
+            "{error}"
+        );
     }
 
     #[test]
     fn stale_reads_never_reach_before_compaction() {
-        let faults = Faults { stale_reads: Some(StaleReads { lag_revisions_min: 0, lag_revisions_max: 100 }), ..Faults::default() };
+        let faults = Faults {
+            stale_reads: Some(StaleReads {
+                lag_revisions_min: 0,
+                lag_revisions_max: 100,
+            }),
+            ..Faults::default()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..100 {
             let revision = faults.stale_revision(&mut rng, 50, 40).unwrap();

@@ -221,7 +221,10 @@ impl ApiServer {
     }
 
     /// Answer one request.
-    pub async fn handle(self, request: Request<Incoming>) -> Result<Response<Body>, ConnectionDropped> {
+    pub async fn handle(
+        self,
+        request: Request<Incoming>,
+    ) -> Result<Response<Body>, ConnectionDropped> {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, BODY_BYTES_MAX);
         let body = async move {
@@ -230,14 +233,20 @@ impl ApiServer {
                 Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                     Err(ApiError::too_large(BODY_BYTES_MAX))
                 }
-                Err(error) => Err(ApiError::bad_request(format!("reading the request body: {error}"))),
+                Err(error) => Err(ApiError::bad_request(format!(
+                    "reading the request body: {error}"
+                ))),
             }
         };
-        self.respond(parts.method, parts.uri, parts.headers, body).await
+        self.respond(parts.method, parts.uri, parts.headers, body)
+            .await
     }
 
     /// Answer one request whose body is already read (for tests, fuzzing and embedding).
-    pub async fn handle_bytes(self, request: Request<Bytes>) -> Result<Response<Body>, ConnectionDropped> {
+    pub async fn handle_bytes(
+        self,
+        request: Request<Bytes>,
+    ) -> Result<Response<Body>, ConnectionDropped> {
         let (parts, body) = request.into_parts();
         let body = async move {
             if body.len() > BODY_BYTES_MAX {
@@ -246,7 +255,8 @@ impl ApiServer {
                 Ok(body)
             }
         };
-        self.respond(parts.method, parts.uri, parts.headers, body).await
+        self.respond(parts.method, parts.uri, parts.headers, body)
+            .await
     }
 
     async fn respond(
@@ -258,7 +268,9 @@ impl ApiServer {
     ) -> Result<Response<Body>, ConnectionDropped> {
         if let Some(token) = &self.inner.config.token {
             let expected = format!("Bearer {token}");
-            let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
             if given != Some(expected.as_str()) {
                 return Ok(error_response(&ApiError::unauthorized()));
             }
@@ -303,7 +315,13 @@ impl ApiServer {
         let decision = {
             let mut state = self.state();
             let State { faults, rng, .. } = &mut *state;
-            faults.decide(rng, &RequestInfo { verb, client: &client })
+            faults.decide(
+                rng,
+                &RequestInfo {
+                    verb,
+                    client: &client,
+                },
+            )
         };
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
@@ -365,9 +383,16 @@ impl ApiServer {
     }
 
     /// Run a non-watch request against the store.
-    fn execute(&self, request: &ResourceRequest, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+    fn execute(
+        &self,
+        request: &ResourceRequest,
+        body: &[u8],
+    ) -> Result<(StatusCode, Value), ApiError> {
         let now = rfc3339(self.inner.config.clock.now());
-        let ctx = WriteContext { client: &request.client, now: &now };
+        let ctx = WriteContext {
+            client: &request.client,
+            now: &now,
+        };
         let route = &request.route;
         let resource = route.resource;
         let dry_run = request.query.get("dryRun").is_some_and(|v| v == "All");
@@ -381,11 +406,20 @@ impl ApiServer {
         } else {
             store
         };
-        let key = || ObjectKey::new(resource, route.namespace.as_deref().unwrap_or(""), route.name.as_deref().unwrap_or(""));
+        let key = || {
+            ObjectKey::new(
+                resource,
+                route.namespace.as_deref().unwrap_or(""),
+                route.name.as_deref().unwrap_or(""),
+            )
+        };
         match request.verb {
             RequestVerb::Get => {
                 let rv = request.query.get("resourceVersion").unwrap_or("");
-                let object = match (rv, faults.stale_revision(rng, store.revision(), store.compacted_revision())) {
+                let object = match (
+                    rv,
+                    faults.stale_revision(rng, store.revision(), store.compacted_revision()),
+                ) {
                     ("0", Some(stale)) => store.get_at(&key(), stale)?,
                     _ => store.get(&key())?,
                 };
@@ -393,7 +427,16 @@ impl ApiServer {
                 if request.wants_table {
                     let now_s = unix_seconds(self.inner.config.clock.now());
                     let rv = metadata_str(&object, "resourceVersion").to_owned();
-                    return Ok((code, table::table(resource, &[(*object).clone()], &rv, now_s, request.include_object)));
+                    return Ok((
+                        code,
+                        table::table(
+                            resource,
+                            &[(*object).clone()],
+                            &rv,
+                            now_s,
+                            request.include_object,
+                        ),
+                    ));
                 }
                 Ok((code, (*object).clone()))
             }
@@ -401,7 +444,9 @@ impl ApiServer {
                 let filter = request.filter()?;
                 let rv = request.query.get("resourceVersion").unwrap_or("");
                 let limit: usize = match request.query.get("limit") {
-                    Some(limit) => limit.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {limit:?}")))?,
+                    Some(limit) => limit
+                        .parse()
+                        .map_err(|_| ApiError::bad_request(format!("invalid limit {limit:?}")))?,
                     None => 0,
                 };
                 let (listing, after) = match request.query.get("continue") {
@@ -413,7 +458,11 @@ impl ApiServer {
                         (listing, Some(after))
                     }
                     _ => {
-                        let stale = faults.stale_revision(rng, store.revision(), store.compacted_revision());
+                        let stale = faults.stale_revision(
+                            rng,
+                            store.revision(),
+                            store.compacted_revision(),
+                        );
                         match (rv, stale) {
                             ("0", Some(stale)) => (store.list_at(&filter, stale)?, None),
                             _ => match (rv, request.query.get("resourceVersionMatch")) {
@@ -426,52 +475,79 @@ impl ApiServer {
                         }
                     }
                 };
-                Ok((StatusCode::OK, self.render_list(request, listing, after.as_deref(), limit)))
+                Ok((
+                    StatusCode::OK,
+                    self.render_list(request, listing, after.as_deref(), limit),
+                ))
             }
             RequestVerb::Create => {
                 let object = parse_object(body, resource, &request.content_type)?;
-                let created = store.create(&ctx, resource, route.namespace.as_deref().unwrap_or(""), object)?;
+                let created = store.create(
+                    &ctx,
+                    resource,
+                    route.namespace.as_deref().unwrap_or(""),
+                    object,
+                )?;
                 Ok((StatusCode::CREATED, (*created).clone()))
             }
             RequestVerb::Update => {
                 let object = parse_object(body, resource, &request.content_type)?;
-                Ok((StatusCode::OK, (*store.replace(&ctx, &key(), object)?).clone()))
+                Ok((
+                    StatusCode::OK,
+                    (*store.replace(&ctx, &key(), object)?).clone(),
+                ))
             }
             RequestVerb::Patch => {
                 let patch_type = match request.content_type.split(';').next().unwrap_or("").trim() {
                     "application/json-patch+json" => PatchType::Json,
                     "application/merge-patch+json" => PatchType::Merge,
                     "application/strategic-merge-patch+json" => PatchType::StrategicMerge,
-                    "application/apply-patch+yaml" | "application/apply-patch+json" => PatchType::Apply,
+                    "application/apply-patch+yaml" | "application/apply-patch+json" => {
+                        PatchType::Apply
+                    }
                     other => {
-                        return Err(ApiError::unsupported_media_type(other, &[
-                            "application/json-patch+json",
-                            "application/merge-patch+json",
-                            "application/apply-patch+yaml",
-                            "application/strategic-merge-patch+json",
-                        ]));
+                        return Err(ApiError::unsupported_media_type(
+                            other,
+                            &[
+                                "application/json-patch+json",
+                                "application/merge-patch+json",
+                                "application/apply-patch+yaml",
+                                "application/strategic-merge-patch+json",
+                            ],
+                        ));
                     }
                 };
                 let patch: Value = serde_json::from_slice(body)
                     .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                if patch_type == PatchType::Apply && request.query.get("fieldManager").is_none_or(str::is_empty) {
-                    return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+                if patch_type == PatchType::Apply
+                    && request.query.get("fieldManager").is_none_or(str::is_empty)
+                {
+                    return Err(ApiError::bad_request(
+                        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                    ));
                 }
                 let existed = store.get(&key()).is_ok();
                 let patched = store.patch(&ctx, &key(), patch_type, patch)?;
-                let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
+                let code = if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
                 Ok((code, (*patched).clone()))
             }
             RequestVerb::Delete => {
                 let options: Value = if body.is_empty() {
                     json!({})
                 } else {
-                    serde_json::from_slice(body)
-                        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+                    serde_json::from_slice(body).map_err(|e| {
+                        ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                    })?
                 };
                 let preconditions = Preconditions {
                     uid: options["preconditions"]["uid"].as_str().map(str::to_owned),
-                    resource_version: options["preconditions"]["resourceVersion"].as_str().map(str::to_owned),
+                    resource_version: options["preconditions"]["resourceVersion"]
+                        .as_str()
+                        .map(str::to_owned),
                 };
                 let policy = options["propagationPolicy"]
                     .as_str()
@@ -481,28 +557,43 @@ impl ApiServer {
                     "Background" => Propagation::Background,
                     "Foreground" => Propagation::Foreground,
                     "Orphan" => Propagation::Orphan,
-                    other => return Err(ApiError::bad_request(format!(
-                        "propagationPolicy: Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
-                    ))),
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "propagationPolicy: Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+                        )));
+                    }
                 };
                 let deleted = store.delete(&ctx, &key(), &preconditions, propagation)?;
                 if resource == Resource::Namespace {
                     return Ok((StatusCode::OK, (*deleted).clone()));
                 }
-                Ok((StatusCode::OK, status::delete_success(resource, &key().name, metadata_str(&deleted, "uid"))))
+                Ok((
+                    StatusCode::OK,
+                    status::delete_success(resource, &key().name, metadata_str(&deleted, "uid")),
+                ))
             }
             RequestVerb::Watch => unreachable!("watches are streamed by ApiServer::watch"),
         }
     }
 
-    fn render_list(&self, request: &ResourceRequest, listing: Listing, after: Option<&str>, limit: usize) -> Value {
+    fn render_list(
+        &self,
+        request: &ResourceRequest,
+        listing: Listing,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Value {
         let resource = request.route.resource;
         let items: Vec<&Arc<Value>> = listing
             .items
             .iter()
             .filter(|o| after.is_none_or(|after| object_position(o).as_str() > after))
             .collect();
-        let (page, more) = if limit > 0 && items.len() > limit { (&items[..limit], true) } else { (&items[..], false) };
+        let (page, more) = if limit > 0 && items.len() > limit {
+            (&items[..limit], true)
+        } else {
+            (&items[..], false)
+        };
         let mut metadata = json!({ "resourceVersion": listing.revision.to_string() });
         if more {
             let last = page.last().expect("a page before more items is not empty");
@@ -512,7 +603,13 @@ impl ApiServer {
         if request.wants_table {
             let now_s = unix_seconds(self.inner.config.clock.now());
             let objects: Vec<Value> = page.iter().map(|o| (***o).clone()).collect();
-            let mut table = table::table(resource, &objects, &listing.revision.to_string(), now_s, request.include_object);
+            let mut table = table::table(
+                resource,
+                &objects,
+                &listing.revision.to_string(),
+                now_s,
+                request.include_object,
+            );
             table["metadata"] = metadata;
             return table;
         }
@@ -541,7 +638,10 @@ impl ApiServer {
         let filter = request.filter()?;
         let query = &request.query;
         let timeout = match query.get("timeoutSeconds") {
-            Some(s) => Duration::from_secs(s.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?),
+            Some(s) => Duration::from_secs(
+                s.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?,
+            ),
             None => self.inner.config.watch_timeout_default,
         };
         let bookmarks_asked = query.flag("allowWatchBookmarks");
@@ -559,7 +659,10 @@ impl ApiServer {
             let State { store, faults, rng } = &mut *state;
             let plan = faults.watch_plan(rng);
             let (start, initial) = if rv.is_empty() || rv == "0" || send_initial_events {
-                let listing = match (rv.as_str(), faults.stale_revision(rng, store.revision(), store.compacted_revision())) {
+                let listing = match (
+                    rv.as_str(),
+                    faults.stale_revision(rng, store.revision(), store.compacted_revision()),
+                ) {
                     ("0", Some(stale)) => store.list_at(&filter, stale)?,
                     _ => store.list(&filter),
                 };
@@ -576,14 +679,18 @@ impl ApiServer {
             server: self.clone(),
             filter,
             tx,
-            table: request.wants_table.then_some((request.include_object, true)),
+            table: request
+                .wants_table
+                .then_some((request.include_object, true)),
             bookmarks: bookmarks_asked && plan.bookmarks,
             delay: plan.delay,
             events_left: plan.close_after_events.map(|n| n as usize),
         };
         tokio::spawn(watcher.run(start, initial, send_initial_events, timeout));
         let mut rx = rx;
-        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))));
+        let stream = futures::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        });
         Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -594,18 +701,34 @@ impl ApiServer {
 
     fn admin(&self, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
         match (method, path) {
-            (&Method::GET, "faults") => json_response(StatusCode::OK, &serde_json::to_value(self.faults()).expect("faults serialise")),
+            (&Method::GET, "faults") => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(self.faults()).expect("faults serialise"),
+            ),
             (&Method::PUT, "faults") => {
                 let faults: Faults = match serde_json::from_slice(body) {
                     Ok(faults) => faults,
-                    Err(error) => return error_response(&ApiError::bad_request(format!("faults: {error}; GET /khaos/v1/faults shows the format"))),
+                    Err(error) => {
+                        return error_response(&ApiError::bad_request(format!(
+                            "faults: {error}; GET /khaos/v1/faults shows the format"
+                        )));
+                    }
                 };
                 match self.set_faults(faults) {
-                    Ok(()) => json_response(StatusCode::OK, &serde_json::to_value(self.faults()).expect("faults serialise")),
-                    Err(error) => error_response(&ApiError::new(super::status::Reason::Invalid, format!("faults: {error}"))),
+                    Ok(()) => json_response(
+                        StatusCode::OK,
+                        &serde_json::to_value(self.faults()).expect("faults serialise"),
+                    ),
+                    Err(error) => error_response(&ApiError::new(
+                        super::status::Reason::Invalid,
+                        format!("faults: {error}"),
+                    )),
                 }
             }
-            (&Method::POST, "compact") => json_response(StatusCode::OK, &json!({ "compactedRevision": self.compact() })),
+            (&Method::POST, "compact") => json_response(
+                StatusCode::OK,
+                &json!({ "compactedRevision": self.compact() }),
+            ),
             (&Method::POST, "restart") => {
                 // Answer first, then drop every connection (this one included) a moment later.
                 let server = self.clone();
@@ -617,13 +740,18 @@ impl ApiServer {
             }
             (&Method::GET, "state") => {
                 let state = self.state();
-                json_response(StatusCode::OK, &json!({
-                    "revision": state.store.revision(),
-                    "compactedRevision": state.store.compacted_revision(),
-                    "generation": *self.inner.generation.borrow(),
-                }))
+                json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "revision": state.store.revision(),
+                        "compactedRevision": state.store.compacted_revision(),
+                        "generation": *self.inner.generation.borrow(),
+                    }),
+                )
             }
-            (_, "faults" | "compact" | "restart" | "state") => error_response(&ApiError::method_not_allowed()),
+            (_, "faults" | "compact" | "restart" | "state") => {
+                error_response(&ApiError::method_not_allowed())
+            }
             _ => error_response(&ApiError::path_not_found()),
         }
     }
@@ -642,7 +770,13 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(mut self, start: Result<u64, ApiError>, initial: Vec<Arc<Value>>, initial_end_bookmark: bool, timeout: Duration) {
+    async fn run(
+        mut self,
+        start: Result<u64, ApiError>,
+        initial: Vec<Arc<Value>>,
+        initial_end_bookmark: bool,
+        timeout: Duration,
+    ) {
         let mut generation = self.server.inner.generation.subscribe();
         let mut revisions = self.server.inner.revision.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -721,13 +855,24 @@ impl Watcher {
         let object = match &mut self.table {
             Some((include_object, first)) => {
                 let now_s = unix_seconds(self.server.inner.config.clock.now());
-                let table = table::watch_table(self.filter.resource, object, now_s, *include_object, *first);
+                let table = table::watch_table(
+                    self.filter.resource,
+                    object,
+                    now_s,
+                    *include_object,
+                    *first,
+                );
                 *first = false;
                 table
             }
             None => object.clone(),
         };
-        if self.tx.send(line(event_type.as_str(), &object)).await.is_err() {
+        if self
+            .tx
+            .send(line(event_type.as_str(), &object))
+            .await
+            .is_err()
+        {
             return false;
         }
         if let Some(left) = &mut self.events_left {
@@ -738,7 +883,8 @@ impl Watcher {
 }
 
 fn line(event_type: &str, object: &Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(&json!({ "type": event_type, "object": object })).expect("values serialise");
+    let mut bytes = serde_json::to_vec(&json!({ "type": event_type, "object": object }))
+        .expect("values serialise");
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -762,13 +908,19 @@ impl ResourceRequest {
             Resource::Namespace => SelectableFields::Namespace,
             _ => SelectableFields::ObjectMeta,
         };
-        let fields = FieldSelector::parse_for(self.query.get("fieldSelector").unwrap_or(""), selectable)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let fields =
+            FieldSelector::parse_for(self.query.get("fieldSelector").unwrap_or(""), selectable)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut namespace = self.route.namespace.clone();
         if !self.route.resource.namespaced() {
             namespace = None;
         }
-        Ok(WatchFilter { resource: self.route.resource, namespace, labels, fields })
+        Ok(WatchFilter {
+            resource: self.route.resource,
+            namespace,
+            labels,
+            fields,
+        })
     }
 }
 
@@ -782,7 +934,11 @@ struct Route {
 
 impl Route {
     fn parse(path: &str) -> Option<Route> {
-        let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
+        let segments: Vec<&str> = path
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .split('/')
+            .collect();
         let (group, version, rest) = match segments.as_slice() {
             ["api", version, rest @ ..] => ("", *version, rest),
             ["apis", group, version, rest @ ..] => (*group, *version, rest),
@@ -827,7 +983,10 @@ impl Query {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -843,7 +1002,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(byte) => {
                         out.push(byte);
                         i += 2;
@@ -859,11 +1021,16 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn parse_revision(rv: &str) -> Result<u64, ApiError> {
-    rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+    rv.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
 }
 
 fn object_position(object: &Value) -> String {
-    format!("{}/{}", metadata_str(object, "namespace"), metadata_str(object, "name"))
+    format!(
+        "{}/{}",
+        metadata_str(object, "namespace"),
+        metadata_str(object, "name")
+    )
 }
 
 fn format_continue(revision: u64, after: &str) -> String {
@@ -894,10 +1061,20 @@ fn parse_object(body: &[u8], resource: Resource, content_type: &str) -> Result<V
         "" | "application/json" | "*/*" => {}
         super::protobuf::MEDIA_TYPE => {
             return super::protobuf::decode(body).map_err(|e| {
-                ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", resource.kind(), resource.version(), resource.kind()))
+                ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {e}",
+                    resource.kind(),
+                    resource.version(),
+                    resource.kind()
+                ))
             });
         }
-        other => return Err(ApiError::unsupported_media_type(other, &["application/json", super::protobuf::MEDIA_TYPE])),
+        other => {
+            return Err(ApiError::unsupported_media_type(
+                other,
+                &["application/json", super::protobuf::MEDIA_TYPE],
+            ));
+        }
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -910,7 +1087,8 @@ fn parse_object(body: &[u8], resource: Resource, content_type: &str) -> Result<V
 }
 
 fn unix_seconds(time: SystemTime) -> i64 {
-    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
@@ -932,9 +1110,14 @@ fn text_response(code: StatusCode, text: &'static str) -> Response<Body> {
 
 /// The `Status` response for an error, with `Retry-After` when the error carries one.
 pub fn error_response(error: &ApiError) -> Response<Body> {
-    let mut response = json_response(StatusCode::from_u16(error.code()).expect("valid code"), &error.to_status());
+    let mut response = json_response(
+        StatusCode::from_u16(error.code()).expect("valid code"),
+        &error.to_status(),
+    );
     if let Some(seconds) = error.retry_after_seconds {
-        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
     }
     response
 }
@@ -949,13 +1132,21 @@ impl ApiServer {
         loop {
             let (stream, _) = listener.accept().await?;
             let server = self.clone();
-            tokio::spawn(async move { server.serve_connection(hyper_util::rt::TokioIo::new(stream)).await });
+            tokio::spawn(async move {
+                server
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream))
+                    .await
+            });
         }
     }
 
     /// Accept connections on a real TCP listener and serve them until `shutdown` completes; then
     /// stop accepting and drop every open connection and watch.
-    pub async fn serve_tcp(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn serve_tcp(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

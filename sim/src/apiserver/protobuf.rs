@@ -17,7 +17,9 @@ const FIELDS_MAX: usize = 100_000;
 
 /// Decode a protobuf request body into the JSON object it stands for.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
-    let envelope = body.strip_prefix(b"k8s\0").ok_or("a protobuf body must start with the magic k8s\\0")?;
+    let envelope = body
+        .strip_prefix(b"k8s\0")
+        .ok_or("a protobuf body must start with the magic k8s\\0")?;
     let mut type_meta = None;
     let mut raw = None;
     for (number, field) in fields(envelope)? {
@@ -108,18 +110,28 @@ fn fields(bytes: &[u8]) -> Result<Vec<(u64, Field<'_>)>, String> {
         let field = match key & 7 {
             0 => Field::Varint(varint(bytes, &mut at)?),
             2 => {
-                let length = usize::try_from(varint(bytes, &mut at)?).map_err(|_| "protobuf length overflows")?;
-                let end = at.checked_add(length).filter(|end| *end <= bytes.len()).ok_or("truncated protobuf field")?;
+                let length = usize::try_from(varint(bytes, &mut at)?)
+                    .map_err(|_| "protobuf length overflows")?;
+                let end = at
+                    .checked_add(length)
+                    .filter(|end| *end <= bytes.len())
+                    .ok_or("truncated protobuf field")?;
                 let field = Field::Bytes(&bytes[at..end]);
                 at = end;
                 field
             }
             1 => {
-                at = at.checked_add(8).filter(|a| *a <= bytes.len()).ok_or("truncated protobuf field")?;
+                at = at
+                    .checked_add(8)
+                    .filter(|a| *a <= bytes.len())
+                    .ok_or("truncated protobuf field")?;
                 Field::Fixed
             }
             5 => {
-                at = at.checked_add(4).filter(|a| *a <= bytes.len()).ok_or("truncated protobuf field")?;
+                at = at
+                    .checked_add(4)
+                    .filter(|a| *a <= bytes.len())
+                    .ok_or("truncated protobuf field")?;
                 Field::Fixed
             }
             other => return Err(format!("unsupported protobuf wire type {other}")),
@@ -188,7 +200,9 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -216,10 +230,27 @@ mod tests {
 
     #[test]
     fn decodes_what_kubectl_create_configmap_sends() {
-        let meta = [field(1, b"demo"), field(3, b""), field(11, &entry_bytes("app", b"x"))].concat();
-        let configmap = [field(1, &meta), field(2, &entry_bytes("a", b"b")), field(3, &entry_bytes("bin", b"\x00\x01"))].concat();
+        let meta = [
+            field(1, b"demo"),
+            field(3, b""),
+            field(11, &entry_bytes("app", b"x")),
+        ]
+        .concat();
+        let configmap = [
+            field(1, &meta),
+            field(2, &entry_bytes("a", b"b")),
+            field(3, &entry_bytes("bin", b"\x00\x01")),
+        ]
+        .concat();
         let type_meta = [field(1, b"v1"), field(2, b"ConfigMap")].concat();
-        let body = [b"k8s\0".to_vec(), field(1, &type_meta), field(2, &configmap), field(3, b""), field(4, b"")].concat();
+        let body = [
+            b"k8s\0".to_vec(),
+            field(1, &type_meta),
+            field(2, &configmap),
+            field(3, b""),
+            field(4, b""),
+        ]
+        .concat();
         assert_eq!(
             decode(&body).unwrap(),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "demo", "labels": {"app": "x"}},

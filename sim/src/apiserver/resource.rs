@@ -146,6 +146,9 @@ mod tests {
     #[test]
     fn qualified_names_match_kubernetes_messages() {
         assert_eq!(Resource::ConfigMap.qualified_plural(), "configmaps");
-        assert_eq!(Resource::Lease.qualified_plural(), "leases.coordination.k8s.io");
+        assert_eq!(
+            Resource::Lease.qualified_plural(),
+            "leases.coordination.k8s.io"
+        );
     }
 }

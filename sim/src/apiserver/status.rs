@@ -185,7 +185,10 @@ impl ApiError {
 
     /// 422 for an object that failed validation; `causes` must not be empty.
     pub fn invalid(resource: Resource, name: &str, causes: &[FieldError]) -> ApiError {
-        assert!(!causes.is_empty(), "an Invalid error needs at least one cause");
+        assert!(
+            !causes.is_empty(),
+            "an Invalid error needs at least one cause"
+        );
         let mut details = json!({ "name": name });
         if !resource.group().is_empty() {
             details["group"] = json!(resource.group());
@@ -345,7 +348,10 @@ mod tests {
         );
         assert_eq!(status["code"], 409);
         assert_eq!(status["reason"], "Conflict");
-        assert_eq!(status["details"], json!({"name": "x", "kind": "configmaps"}));
+        assert_eq!(
+            status["details"],
+            json!({"name": "x", "kind": "configmaps"})
+        );
     }
 
     #[test]

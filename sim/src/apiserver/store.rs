@@ -64,7 +64,13 @@ impl fmt::Display for ObjectKey {
         if self.namespace.is_empty() {
             write!(f, "{}/{}", self.resource.plural(), self.name)
         } else {
-            write!(f, "{}/{}/{}", self.resource.plural(), self.namespace, self.name)
+            write!(
+                f,
+                "{}/{}/{}",
+                self.resource.plural(),
+                self.namespace,
+                self.name
+            )
         }
     }
 }
@@ -420,13 +426,13 @@ impl Store {
         let mut object = check_body(resource, body)?;
         let namespace = if resource.namespaced() { namespace } else { "" };
         check_namespace_matches(&object, namespace)?;
-        let metadata = object["metadata"].as_object_mut().expect("checked by check_body");
+        let metadata = object["metadata"]
+            .as_object_mut()
+            .expect("checked by check_body");
         let name = match metadata.get("name").and_then(Value::as_str) {
             Some(name) if !name.is_empty() => name.to_owned(),
             _ => match metadata.get("generateName").and_then(Value::as_str) {
-                Some(prefix) if !prefix.is_empty() => {
-                    generate_name(prefix, self.revision + 1)
-                }
+                Some(prefix) if !prefix.is_empty() => generate_name(prefix, self.revision + 1),
                 _ => String::new(),
             },
         };
@@ -515,7 +521,9 @@ impl Store {
                 json_patch::patch(&mut object, &operations).map_err(|e| {
                     ApiError::new(
                         super::status::Reason::Invalid,
-                        format!("the server rejected our request due to an error in our request: {e}"),
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
                     )
                 })?;
             }
@@ -557,7 +565,9 @@ impl Store {
                 return Err(ApiError::conflict_with(
                     key.resource,
                     &key.name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                    ),
                 ));
             }
         }
@@ -567,7 +577,9 @@ impl Store {
                 return Err(ApiError::conflict_with(
                     key.resource,
                     &key.name,
-                    &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"),
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                    ),
                 ));
             }
         }
@@ -598,7 +610,10 @@ impl Store {
         propagation: Propagation,
         depth: usize,
     ) {
-        assert!(depth < CASCADE_DEPTH_MAX, "ownerReference chain deeper than {CASCADE_DEPTH_MAX}");
+        assert!(
+            depth < CASCADE_DEPTH_MAX,
+            "ownerReference chain deeper than {CASCADE_DEPTH_MAX}"
+        );
         let gc = WriteContext {
             client: "garbage-collector",
             ..*ctx
@@ -615,7 +630,8 @@ impl Store {
             .map(|(k, o)| (k.clone(), o.clone()))
             .collect();
         for (key, object) in dependents {
-            let other_owner_alive = owner_uids(&object).any(|uid| uid != owner_uid && live_uids.contains(uid));
+            let other_owner_alive =
+                owner_uids(&object).any(|uid| uid != owner_uid && live_uids.contains(uid));
             if propagation == Propagation::Orphan || other_owner_alive {
                 let mut updated = (*object).clone();
                 if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
@@ -641,7 +657,10 @@ impl Store {
         mut object: Value,
     ) -> Result<Arc<Value>, ApiError> {
         let current_rv = metadata_str(existing, "resourceVersion").to_owned();
-        match object["metadata"].get("resourceVersion").and_then(Value::as_str) {
+        match object["metadata"]
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+        {
             Some(rv) if !rv.is_empty() && rv != current_rv => {
                 return Err(ApiError::conflict(key.resource, &key.name));
             }
@@ -653,13 +672,17 @@ impl Store {
                 return Err(ApiError::conflict_with(
                     key.resource,
                     &key.name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"
+                    ),
                 ));
             }
             _ => {}
         }
         // System fields are the server's: whatever the client sent, they keep their stored values.
-        let metadata = object["metadata"].as_object_mut().expect("checked by check_body");
+        let metadata = object["metadata"]
+            .as_object_mut()
+            .expect("checked by check_body");
         for field in ["uid", "creationTimestamp", "namespace", "generation"] {
             match existing["metadata"].get(field) {
                 Some(value) => metadata.insert(field.into(), value.clone()),
@@ -704,11 +727,18 @@ impl Store {
                     "a committed object carries its commit's revision"
                 );
                 self.objects.insert(key.clone(), object.clone());
-                let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
+                let event_type = if previous.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
                 (event_type, object)
             }
             None => {
-                let removed = self.objects.remove(&key).expect("delete of a present object");
+                let removed = self
+                    .objects
+                    .remove(&key)
+                    .expect("delete of a present object");
                 let mut last = (*removed).clone();
                 last["metadata"]["resourceVersion"] = json!(revision.to_string());
                 (EventType::Deleted, Arc::new(last))
@@ -762,11 +792,9 @@ impl Store {
         namespace: Option<&'s str>,
     ) -> impl Iterator<Item = (&'s ObjectKey, &'s Arc<Value>)> + 's {
         let start = ObjectKey::new(resource, namespace.unwrap_or(""), "");
-        self.objects
-            .range(start..)
-            .take_while(move |(k, _)| {
-                k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
-            })
+        self.objects.range(start..).take_while(move |(k, _)| {
+            k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
+        })
     }
 }
 
@@ -793,9 +821,14 @@ fn check_body(resource: Resource, mut body: Value) -> Result<Value, ApiError> {
         )));
     };
     let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("");
-    let api_version = fields.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = fields
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if kind.is_empty() {
-        return Err(ApiError::bad_request("Object 'Kind' is missing in the request body"));
+        return Err(ApiError::bad_request(
+            "Object 'Kind' is missing in the request body",
+        ));
     }
     if kind != resource.kind() || api_version != resource.api_version() {
         return Err(ApiError::bad_request(format!(
@@ -804,7 +837,10 @@ fn check_body(resource: Resource, mut body: Value) -> Result<Value, ApiError> {
             resource.kind()
         )));
     }
-    match fields.entry("metadata").or_insert_with(|| Value::Object(Map::new())) {
+    match fields
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
         Value::Object(_) => Ok(body),
         _ => Err(ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
@@ -921,14 +957,31 @@ mod tests {
     fn every_write_takes_the_next_global_revision() {
         let mut store = Store::new();
         let start = store.revision();
-        let a = store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
-        let b = store.create(&CTX, Resource::ConfigMap, "default", configmap("b", json!({}))).unwrap();
+        let a = store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("a", json!({})),
+            )
+            .unwrap();
+        let b = store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("b", json!({})),
+            )
+            .unwrap();
         assert_eq!(metadata_str(&a, "resourceVersion"), (start + 1).to_string());
         assert_eq!(metadata_str(&b, "resourceVersion"), (start + 2).to_string());
         let mut a2 = (*a).clone();
         a2["data"] = json!({"k": "v"});
         let a2 = store.replace(&CTX, &key("a"), a2).unwrap();
-        assert_eq!(metadata_str(&a2, "resourceVersion"), (start + 3).to_string());
+        assert_eq!(
+            metadata_str(&a2, "resourceVersion"),
+            (start + 3).to_string()
+        );
         assert_eq!(metadata_str(&a2, "uid"), metadata_str(&a, "uid"));
         assert_eq!(store.revision(), start + 3);
     }
@@ -936,7 +989,14 @@ mod tests {
     #[test]
     fn replace_with_a_stale_resource_version_conflicts() {
         let mut store = Store::new();
-        let a = store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
+        let a = store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("a", json!({})),
+            )
+            .unwrap();
         let mut first = (*a).clone();
         first["data"] = json!({"k": "1"});
         store.replace(&CTX, &key("a"), first).unwrap();
@@ -945,7 +1005,10 @@ mod tests {
         let error = store.replace(&CTX, &key("a"), second.clone()).unwrap_err();
         assert!(error.is_conflict(), "{error}");
         // Without a resourceVersion the update is unconditional.
-        second["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        second["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
         let written = store.replace(&CTX, &key("a"), second).unwrap();
         assert_eq!(written["data"]["k"], "2");
     }
@@ -953,10 +1016,22 @@ mod tests {
     #[test]
     fn a_write_that_changes_nothing_takes_no_revision() {
         let mut store = Store::new();
-        let a = store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({"k": "v"}))).unwrap();
+        let a = store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("a", json!({"k": "v"})),
+            )
+            .unwrap();
         let revision = store.revision();
         let same = store
-            .patch(&CTX, &key("a"), PatchType::Merge, json!({"data": {"k": "v"}}))
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"data": {"k": "v"}}),
+            )
             .unwrap();
         assert_eq!(store.revision(), revision);
         assert_eq!(same, a);
@@ -965,13 +1040,30 @@ mod tests {
     #[test]
     fn patch_resource_version_is_a_precondition() {
         let mut store = Store::new();
-        store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
+        store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("a", json!({})),
+            )
+            .unwrap();
         let error = store
-            .patch(&CTX, &key("a"), PatchType::Merge, json!({"metadata": {"resourceVersion": "1"}, "data": {"x": "y"}}))
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"metadata": {"resourceVersion": "1"}, "data": {"x": "y"}}),
+            )
             .unwrap_err();
         assert!(error.is_conflict());
         let ok = store
-            .patch(&CTX, &key("a"), PatchType::Json, json!([{"op": "add", "path": "/data/x", "value": "y"}]))
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Json,
+                json!([{"op": "add", "path": "/data/x", "value": "y"}]),
+            )
             .unwrap();
         assert_eq!(ok["data"]["x"], "y");
     }
@@ -991,10 +1083,33 @@ mod tests {
         let start = store.revision();
         let mut object = configmap("a", json!({}));
         object["metadata"]["labels"] = json!({"app": "x"});
-        let a = store.create(&CTX, Resource::ConfigMap, "default", object).unwrap();
-        store.patch(&CTX, &key("a"), PatchType::Merge, json!({"metadata": {"labels": {"app": "y"}}})).unwrap();
-        store.patch(&CTX, &key("a"), PatchType::Merge, json!({"metadata": {"labels": {"app": "x"}}})).unwrap();
-        store.delete(&CTX, &key("a"), &Preconditions::default(), Propagation::Background).unwrap();
+        let a = store
+            .create(&CTX, Resource::ConfigMap, "default", object)
+            .unwrap();
+        store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"metadata": {"labels": {"app": "y"}}}),
+            )
+            .unwrap();
+        store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"metadata": {"labels": {"app": "x"}}}),
+            )
+            .unwrap();
+        store
+            .delete(
+                &CTX,
+                &key("a"),
+                &Preconditions::default(),
+                Propagation::Background,
+            )
+            .unwrap();
         let filter = WatchFilter {
             labels: LabelSelector::parse("app=x").unwrap(),
             ..all(Resource::ConfigMap)
@@ -1007,7 +1122,12 @@ mod tests {
             .collect();
         assert_eq!(
             types,
-            [EventType::Added, EventType::Deleted, EventType::Added, EventType::Deleted]
+            [
+                EventType::Added,
+                EventType::Deleted,
+                EventType::Added,
+                EventType::Deleted
+            ]
         );
         assert_eq!(metadata_str(&a, "name"), "a");
     }
@@ -1017,23 +1137,68 @@ mod tests {
         let mut store = Store::new().with_events_max(2);
         let start = store.revision();
         for name in ["a", "b", "c"] {
-            store.create(&CTX, Resource::ConfigMap, "default", configmap(name, json!({}))).unwrap();
+            store
+                .create(
+                    &CTX,
+                    Resource::ConfigMap,
+                    "default",
+                    configmap(name, json!({})),
+                )
+                .unwrap();
         }
-        let error = store.events_after(start, &all(Resource::ConfigMap)).unwrap_err();
+        let error = store
+            .events_after(start, &all(Resource::ConfigMap))
+            .unwrap_err();
         assert_eq!(error.code(), 410);
-        assert_eq!(store.events_after(start + 1, &all(Resource::ConfigMap)).unwrap().len(), 2);
+        assert_eq!(
+            store
+                .events_after(start + 1, &all(Resource::ConfigMap))
+                .unwrap()
+                .len(),
+            2
+        );
         store.compact(store.revision());
-        assert!(store.events_after(start + 1, &all(Resource::ConfigMap)).is_err());
-        assert!(store.events_after(store.revision(), &all(Resource::ConfigMap)).unwrap().is_empty());
+        assert!(
+            store
+                .events_after(start + 1, &all(Resource::ConfigMap))
+                .is_err()
+        );
+        assert!(
+            store
+                .events_after(store.revision(), &all(Resource::ConfigMap))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn list_at_reconstructs_the_past() {
         let mut store = Store::new();
-        store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({"v": "1"}))).unwrap();
+        store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("a", json!({"v": "1"})),
+            )
+            .unwrap();
         let then = store.revision();
-        store.patch(&CTX, &key("a"), PatchType::Merge, json!({"data": {"v": "2"}})).unwrap();
-        store.create(&CTX, Resource::ConfigMap, "default", configmap("b", json!({}))).unwrap();
+        store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"data": {"v": "2"}}),
+            )
+            .unwrap();
+        store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("b", json!({})),
+            )
+            .unwrap();
         let past = store.list_at(&all(Resource::ConfigMap), then).unwrap();
         assert_eq!(past.items.len(), 1);
         assert_eq!(past.items[0]["data"]["v"], "1");
@@ -1049,33 +1214,94 @@ mod tests {
             .create(&CTX, Resource::Deployment, "default",
                     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}))
             .unwrap();
-        let other = store.create(&CTX, Resource::ConfigMap, "default", configmap("other", json!({}))).unwrap();
+        let other = store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("other", json!({})),
+            )
+            .unwrap();
         let reference = |o: &Value| json!({"apiVersion": "v1", "kind": "X", "name": metadata_str(o, "name"), "uid": metadata_str(o, "uid")});
         let mut owned = configmap("owned", json!({}));
         owned["metadata"]["ownerReferences"] = json!([reference(&owner)]);
-        store.create(&CTX, Resource::ConfigMap, "default", owned).unwrap();
+        store
+            .create(&CTX, Resource::ConfigMap, "default", owned)
+            .unwrap();
         let mut shared = configmap("shared", json!({}));
         shared["metadata"]["ownerReferences"] = json!([reference(&owner), reference(&other)]);
-        store.create(&CTX, Resource::ConfigMap, "default", shared).unwrap();
-        store.create(&CTX, Resource::ConfigMap, "default", configmap("free", json!({}))).unwrap();
+        store
+            .create(&CTX, Resource::ConfigMap, "default", shared)
+            .unwrap();
+        store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("free", json!({})),
+            )
+            .unwrap();
 
         let deployment = ObjectKey::new(Resource::Deployment, "default", "d");
-        store.delete(&CTX, &deployment, &Preconditions::default(), Propagation::Background).unwrap();
+        store
+            .delete(
+                &CTX,
+                &deployment,
+                &Preconditions::default(),
+                Propagation::Background,
+            )
+            .unwrap();
         assert!(store.get(&key("owned")).unwrap_err().is_not_found());
         let shared = store.get(&key("shared")).unwrap();
-        assert_eq!(shared["metadata"]["ownerReferences"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            shared["metadata"]["ownerReferences"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(store.get(&key("free")).is_ok());
     }
 
     #[test]
     fn delete_preconditions_conflict() {
         let mut store = Store::new();
-        store.create(&CTX, Resource::ConfigMap, "default", configmap("a", json!({}))).unwrap();
-        let wrong = Preconditions { uid: Some("nope".into()), resource_version: None };
-        assert!(store.delete(&CTX, &key("a"), &wrong, Propagation::Background).unwrap_err().is_conflict());
-        let wrong = Preconditions { uid: None, resource_version: Some("1".into()) };
-        assert!(store.delete(&CTX, &key("a"), &wrong, Propagation::Background).unwrap_err().is_conflict());
-        store.delete(&CTX, &key("a"), &Preconditions::default(), Propagation::Background).unwrap();
+        store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("a", json!({})),
+            )
+            .unwrap();
+        let wrong = Preconditions {
+            uid: Some("nope".into()),
+            resource_version: None,
+        };
+        assert!(
+            store
+                .delete(&CTX, &key("a"), &wrong, Propagation::Background)
+                .unwrap_err()
+                .is_conflict()
+        );
+        let wrong = Preconditions {
+            uid: None,
+            resource_version: Some("1".into()),
+        };
+        assert!(
+            store
+                .delete(&CTX, &key("a"), &wrong, Propagation::Background)
+                .unwrap_err()
+                .is_conflict()
+        );
+        store
+            .delete(
+                &CTX,
+                &key("a"),
+                &Preconditions::default(),
+                Propagation::Background,
+            )
+            .unwrap();
     }
 
     #[test]

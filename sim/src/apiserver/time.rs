@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `time` as `YYYY-MM-DDTHH:MM:SSZ` in UTC (seconds precision, as metav1.Time serialises).
 /// Times before 1970 are clamped to the epoch.
 pub fn rfc3339(time: SystemTime) -> String {
-    let seconds = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     let days = (seconds / 86_400) as i64;
     let of_day = seconds % 86_400;
     let (year, month, day) = civil_from_days(days);
