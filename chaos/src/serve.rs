@@ -134,6 +134,7 @@ impl Running {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let result = loop {
             tokio::select! {
+                biased;
                 result = &mut serving => break result,
                 _ = tick.tick() => write_commits(&server, &path, &mut writer)?,
             }
