@@ -195,7 +195,11 @@ mod race {
     use khaos_sim::race::{self, Flaw, RaceConfig};
 
     fn small() -> RaceConfig {
-        RaceConfig { clients: 3, increments: 8, flaw: None }
+        RaceConfig {
+            clients: 3,
+            increments: 8,
+            flaw: None,
+        }
     }
 
     #[test]
@@ -205,11 +209,18 @@ mod race {
             let second = race::run(seed, &small());
             assert!(!first.history.is_empty());
             if first.history != second.history {
-                let line = first.history.lines().zip(second.history.lines()).position(|(a, b)| a != b);
+                let line = first
+                    .history
+                    .lines()
+                    .zip(second.history.lines())
+                    .position(|(a, b)| a != b);
                 panic!("seed {seed} diverged at history line {line:?}");
             }
         }
-        assert_ne!(race::run(2, &small()).history, race::run(3, &small()).history);
+        assert_ne!(
+            race::run(2, &small()).history,
+            race::run(3, &small()).history
+        );
     }
 
     #[test]
@@ -217,21 +228,53 @@ mod race {
         let mut classes = std::collections::BTreeSet::new();
         for seed in 1..=40 {
             let report = race::run(seed, &small());
-            assert!(report.verdict.is_ok(), "{}\n{:?}\nreplay: {}", report.summary(), report.verdict, report.replay_command());
+            assert!(
+                report.verdict.is_ok(),
+                "{}\n{:?}\nreplay: {}",
+                report.summary(),
+                report.verdict,
+                report.replay_command()
+            );
             classes.extend(report.plan.describe().split(',').map(str::to_owned));
         }
         // The sweep is only worth something if the seeds switched the fault classes on.
-        for class in ["latency", "errors", "ambiguous-commits", "hangs", "partitions", "restarts"] {
-            assert!(classes.contains(class), "no seed in 1..=40 switched on {class}: {classes:?}");
+        for class in [
+            "latency",
+            "errors",
+            "ambiguous-commits",
+            "hangs",
+            "partitions",
+            "restarts",
+        ] {
+            assert!(
+                classes.contains(class),
+                "no seed in 1..=40 switched on {class}: {classes:?}"
+            );
         }
     }
 
     #[test]
     fn blind_writes_are_caught_as_lost_updates() {
-        let config = RaceConfig { flaw: Some(Flaw::BlindWrites), ..small() };
-        let caught = (1..=10).filter(|seed| race::run(*seed, &config).verdict.is_err()).count();
-        assert!(caught >= 5, "blind writes caught on only {caught} of 10 seeds");
+        let config = RaceConfig {
+            flaw: Some(Flaw::BlindWrites),
+            ..small()
+        };
+        let caught = (1..=10)
+            .filter(|seed| race::run(*seed, &config).verdict.is_err())
+            .count();
+        assert!(
+            caught >= 5,
+            "blind writes caught on only {caught} of 10 seeds"
+        );
         let report = race::run(1, &config);
-        insta::assert_snapshot!("blind_writes_seed_1", format!("{}\n{}\nreplay: {}", report.summary(), report.verdict.as_ref().unwrap_err(), report.replay_command()));
+        insta::assert_snapshot!(
+            "blind_writes_seed_1",
+            format!(
+                "{}\n{}\nreplay: {}",
+                report.summary(),
+                report.verdict.as_ref().unwrap_err(),
+                report.replay_command()
+            )
+        );
     }
 }

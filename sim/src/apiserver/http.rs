@@ -127,7 +127,8 @@ pub struct ConnectionDropped;
 impl ApiServer {
     /// A server with an empty store (plus the default namespaces) and no faults.
     pub fn new(config: ServerConfig) -> ApiServer {
-        let mut store = Store::new().with_events_max(config.events_max);
+        let mut store =
+            Store::new_at(&rfc3339(config.clock.now())).with_events_max(config.events_max);
         if config.record_commits {
             store = store.with_commit_record();
         }
@@ -279,6 +280,25 @@ impl ApiServer {
         let query = Query::parse(uri.query().unwrap_or(""));
         if matches!(path, "/healthz" | "/livez" | "/readyz") {
             return Ok(text_response(StatusCode::OK, "ok"));
+        }
+        if path == "/" && method == Method::GET {
+            let paths = [
+                "/api",
+                "/api/v1",
+                "/apis",
+                "/apis/apps",
+                "/apis/apps/v1",
+                "/apis/coordination.k8s.io",
+                "/apis/coordination.k8s.io/v1",
+                "/healthz",
+                "/khaos/v1/faults",
+                "/khaos/v1/state",
+                "/livez",
+                "/openapi/v3",
+                "/readyz",
+                "/version",
+            ];
+            return Ok(json_response(StatusCode::OK, &json!({ "paths": paths })));
         }
         if let Some(admin) = path.strip_prefix("/khaos/v1/") {
             let body = match body.await {

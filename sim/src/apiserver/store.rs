@@ -246,9 +246,15 @@ impl Default for Store {
 }
 
 impl Store {
-    /// A store with the namespaces a fresh cluster has (`default`, `kube-system`, `kube-public`,
-    /// `kube-node-lease`), created at revision 1..=4 by `khaos-bootstrap`.
+    /// A store with the namespaces a fresh cluster has (`default`, `kube-node-lease`,
+    /// `kube-public`, `kube-system`), created at revisions 1..=4 by `khaos-bootstrap`, stamped
+    /// 2026-01-01; see [`Store::new_at`].
     pub fn new() -> Store {
+        Store::new_at("2026-01-01T00:00:00Z")
+    }
+
+    /// [`Store::new`], with the bootstrap namespaces created at `now` (RFC 3339).
+    pub fn new_at(now: &str) -> Store {
         let mut store = Store {
             revision: 0,
             objects: BTreeMap::new(),
@@ -260,7 +266,7 @@ impl Store {
         };
         let ctx = WriteContext {
             client: "khaos-bootstrap",
-            now: "2026-01-01T00:00:00Z",
+            now,
         };
         for name in ["default", "kube-node-lease", "kube-public", "kube-system"] {
             store
