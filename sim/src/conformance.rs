@@ -163,6 +163,24 @@ impl Ctx {
         Api::namespaced(self.faulty.clone(), &self.namespace)
     }
 
+    /// Create a ConfigMap in the case's namespace.
+    async fn create(&self, configmap: &ConfigMap) -> Result<ConfigMap, String> {
+        self.configmaps()
+            .create(&PostParams::default(), configmap)
+            .await
+            .map_err(|e| format!("create: {e}"))
+    }
+
+    /// The current revision, as a list reports it.
+    async fn list_revision(&self) -> Result<String, String> {
+        let list = self
+            .configmaps()
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("list: {e}"))?;
+        Ok(list.metadata.resource_version.unwrap_or_default())
+    }
+
     async fn set_faults(&self, faults: Value) -> Result<(), String> {
         admin(&self.client, http::Method::PUT, "faults", faults)
             .await
@@ -270,6 +288,16 @@ fn expect_status<T: fmt::Debug>(
         status.message
     );
     Ok(status)
+}
+
+/// A merge patch through `api`.
+async fn merge<K>(api: &Api<K>, name: &str, patch: Value) -> Result<K, String>
+where
+    K: Clone + serde::de::DeserializeOwned + fmt::Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(|e| format!("merge patch of {name}: {e}"))
 }
 
 async fn names(api: &Api<ConfigMap>, selector: &str) -> Result<Vec<String>, String> {
@@ -478,11 +506,7 @@ pub async fn run(
 
 async fn revisions_are_global_and_increasing(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    let a = ctx
-        .configmaps()
-        .create(&pp, &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    let a = ctx.create(&configmap("a", &[])).await?;
     let lease = Lease {
         metadata: ObjectMeta {
             name: Some("l".into()),
@@ -495,11 +519,7 @@ async fn revisions_are_global_and_increasing(ctx: Ctx) -> Result<(), String> {
         .create(&pp, &lease)
         .await
         .map_err(|e| e.to_string())?;
-    let b = ctx
-        .configmaps()
-        .create(&pp, &configmap("b", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    let b = ctx.create(&configmap("b", &[])).await?;
     let mut a2 = a.clone();
     a2.data = Some([("k".to_string(), "v".to_string())].into());
     let a2 = ctx
@@ -534,11 +554,7 @@ async fn revisions_are_global_and_increasing(ctx: Ctx) -> Result<(), String> {
 
 async fn uid_and_creation_timestamp_never_change(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    let created = ctx
-        .configmaps()
-        .create(&pp, &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    let created = ctx.create(&configmap("a", &[])).await?;
     ensure!(
         created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some(),
         "create did not set uid and creationTimestamp: {:?}",
@@ -579,10 +595,7 @@ async fn uid_and_creation_timestamp_never_change(ctx: Ctx) -> Result<(), String>
 
 async fn create_existing_name_is_already_exists(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    ctx.configmaps()
-        .create(&pp, &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     let status = expect_status(
         ctx.configmaps().create(&pp, &configmap("a", &[])).await,
         409,
@@ -659,16 +672,8 @@ async fn create_with_generate_name(ctx: Ctx) -> Result<(), String> {
     let mut cm = configmap("", &[]);
     cm.metadata.name = None;
     cm.metadata.generate_name = Some("gen-".into());
-    let a = ctx
-        .configmaps()
-        .create(&PostParams::default(), &cm)
-        .await
-        .map_err(|e| e.to_string())?;
-    let b = ctx
-        .configmaps()
-        .create(&PostParams::default(), &cm)
-        .await
-        .map_err(|e| e.to_string())?;
+    let a = ctx.create(&cm).await?;
+    let b = ctx.create(&cm).await?;
     let (a, b) = (
         a.metadata.name.unwrap_or_default(),
         b.metadata.name.unwrap_or_default(),
@@ -749,12 +754,8 @@ async fn list_label_selectors(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn list_field_selector_by_name(ctx: Ctx) -> Result<(), String> {
-    let pp = PostParams::default();
     for name in ["a", "b"] {
-        ctx.configmaps()
-            .create(&pp, &configmap(name, &[]))
-            .await
-            .map_err(|e| e.to_string())?;
+        ctx.create(&configmap(name, &[])).await?;
     }
     let list = ctx
         .configmaps()
@@ -783,11 +784,7 @@ async fn list_field_selector_by_name(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn list_resource_version_is_current(ctx: Ctx) -> Result<(), String> {
-    let created = ctx
-        .configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    let created = ctx.create(&configmap("a", &[])).await?;
     let list = ctx
         .configmaps()
         .list(&ListParams::default())
@@ -810,12 +807,8 @@ async fn list_resource_version_is_current(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn list_pages_with_limit_and_continue(ctx: Ctx) -> Result<(), String> {
-    let pp = PostParams::default();
     for i in 0..5 {
-        ctx.configmaps()
-            .create(&pp, &configmap(&format!("cm-{i}"), &[]))
-            .await
-            .map_err(|e| e.to_string())?;
+        ctx.create(&configmap(&format!("cm-{i}"), &[])).await?;
     }
     let first = ctx
         .configmaps()
@@ -833,10 +826,7 @@ async fn list_pages_with_limit_and_continue(ctx: Ctx) -> Result<(), String> {
         .clone()
         .ok_or("no continue token on a partial page")?;
     // A write between pages must not show up: the pages are one consistent snapshot.
-    ctx.configmaps()
-        .create(&pp, &configmap("cm-late", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("cm-late", &[])).await?;
     let rest = ctx
         .configmaps()
         .list(&ListParams::default().limit(10).continue_token(&token))
@@ -861,11 +851,7 @@ async fn list_pages_with_limit_and_continue(ctx: Ctx) -> Result<(), String> {
 
 async fn replace_with_stale_resource_version_conflicts(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    let created = ctx
-        .configmaps()
-        .create(&pp, &configmap("x", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    let created = ctx.create(&configmap("x", &[])).await?;
     let mut first = created.clone();
     first.data = Some([("k".to_string(), "1".to_string())].into());
     ctx.configmaps()
@@ -895,18 +881,8 @@ async fn replace_with_stale_resource_version_conflicts(ctx: Ctx) -> Result<(), S
 
 async fn replace_without_resource_version_is_unconditional(ctx: Ctx) -> Result<(), String> {
     let pp = PostParams::default();
-    ctx.configmaps()
-        .create(&pp, &configmap("x", &[("k", "1")]))
-        .await
-        .map_err(|e| e.to_string())?;
-    ctx.configmaps()
-        .patch(
-            "x",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"k": "2"}})),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("x", &[("k", "1")])).await?;
+    merge(&ctx.configmaps(), "x", json!({"data": {"k": "2"}})).await?;
     let blind = configmap("x", &[("k", "3")]);
     let replaced = ctx
         .configmaps()
@@ -991,13 +967,7 @@ async fn patch_resource_version_is_a_precondition(ctx: Ctx) -> Result<(), String
         .resource_version
         .clone()
         .unwrap_or_default();
-    api.patch(
-        "x",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"a": "1"}})),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    merge(&api, "x", json!({"data": {"a": "1"}})).await?;
     let patch = json!({"metadata": {"resourceVersion": stale}, "data": {"a": "2"}});
     expect_status(
         api.patch("x", &PatchParams::default(), &Patch::Merge(patch))
@@ -1087,15 +1057,8 @@ async fn delete_cascades_to_owned_objects_only(ctx: Ctx) -> Result<(), String> {
             ..Default::default()
         },
     ]);
-    let pp = PostParams::default();
-    ctx.configmaps()
-        .create(&pp, &owned)
-        .await
-        .map_err(|e| e.to_string())?;
-    ctx.configmaps()
-        .create(&pp, &configmap("free", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&owned).await?;
+    ctx.create(&configmap("free", &[])).await?;
     deployments
         .delete("owner", &DeleteParams::background())
         .await
@@ -1125,12 +1088,8 @@ async fn delete_cascades_to_owned_objects_only(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn watch_without_resource_version_starts_with_current_state(ctx: Ctx) -> Result<(), String> {
-    let pp = PostParams::default();
     for name in ["a", "b"] {
-        ctx.configmaps()
-            .create(&pp, &configmap(name, &[]))
-            .await
-            .map_err(|e| e.to_string())?;
+        ctx.create(&configmap(name, &[])).await?;
     }
     let stream = ctx
         .configmaps()
@@ -1154,13 +1113,7 @@ async fn watch_from_resource_version_sends_later_events_in_order(ctx: Ctx) -> Re
     api.create(&pp, &configmap("x", &[]))
         .await
         .map_err(|e| e.to_string())?;
-    api.patch(
-        "x",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "v"}})),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    merge(&api, "x", json!({"data": {"k": "v"}})).await?;
     api.delete("x", &DeleteParams::default())
         .await
         .map_err(|e| e.to_string())?;
@@ -1209,13 +1162,7 @@ async fn watch_honours_label_and_field_selectors(ctx: Ctx) -> Result<(), String>
         .await
         .map_err(|e| e.to_string())?;
     // Relabelling a out of the selector must look like a delete to a watch on app=x.
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"labels": {"app": "z"}}})),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    merge(&api, "a", json!({"metadata": {"labels": {"app": "z"}}})).await?;
     let by_label = api
         .watch(&WatchParams::default().labels("app=x").timeout(10), &start)
         .await
@@ -1246,10 +1193,7 @@ async fn watch_honours_label_and_field_selectors(ctx: Ctx) -> Result<(), String>
 }
 
 async fn watch_initial_events_end_with_a_bookmark(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     let stream = ctx
         .configmaps()
         .watch(&WatchParams::streaming_lists().timeout(10), "")
@@ -1302,10 +1246,7 @@ async fn watch_from_compacted_revision_gets_410(ctx: Ctx) -> Result<(), String> 
     // Revision 1 is long compacted on any server that has seen some writes; khaos's compacts on
     // request, a real one every few minutes.
     if ctx.target.admin {
-        ctx.configmaps()
-            .create(&PostParams::default(), &configmap("a", &[]))
-            .await
-            .map_err(|e| e.to_string())?;
+        ctx.create(&configmap("a", &[])).await?;
         admin(&ctx.client, http::Method::POST, "compact", json!({})).await?;
     }
     let stream = ctx
@@ -1390,10 +1331,7 @@ fn aimed(rule: Value) -> Value {
 }
 
 async fn fault_latency_delays_requests(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     ctx.set_faults(json!({"latency": [{"when": aimed(json!({})), "min_ms": 400, "max_ms": 500}]}))
         .await?;
     let started = tokio::time::Instant::now();
@@ -1447,10 +1385,7 @@ async fn fault_429_with_retry_after(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn fault_5xx_on_chosen_verbs(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     for (code, reason) in [
         (500, "InternalError"),
         (503, "ServiceUnavailable"),
@@ -1497,10 +1432,7 @@ async fn fault_aimed_at_one_client_spares_others(ctx: Ctx) -> Result<(), String>
 }
 
 async fn fault_reads_succeed_writes_fail(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     ctx.set_faults(json!({"errors": [{"when": aimed(json!({"verbs": ["create", "update", "patch", "delete"]}))}]})).await?;
     ctx.faulty_configmaps()
         .get("a")
@@ -1536,10 +1468,7 @@ async fn fault_reads_succeed_writes_fail(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn fault_ambiguous_commit(ctx: Ctx) -> Result<(), String> {
-    ctx.configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     for (outcome, value) in [
         ("timeout", "1"),
         ("internalError", "2"),
@@ -1568,24 +1497,14 @@ async fn fault_ambiguous_commit(ctx: Ctx) -> Result<(), String> {
 async fn fault_watch_delay(ctx: Ctx) -> Result<(), String> {
     ctx.set_faults(json!({"watch": {"delay_ms_min": 500, "delay_ms_max": 600}}))
         .await?;
-    let start = ctx
-        .configmaps()
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| e.to_string())?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
+    let start = ctx.list_revision().await?;
     let stream = ctx
         .faulty_configmaps()
         .watch(&WatchParams::default().timeout(10), &start)
         .await
         .map_err(|e| e.to_string())?;
     let written = tokio::time::Instant::now();
-    ctx.configmaps()
-        .create(&PostParams::default(), &configmap("a", &[]))
-        .await
-        .map_err(|e| e.to_string())?;
+    ctx.create(&configmap("a", &[])).await?;
     let events = collect_events(stream, 1, Duration::from_secs(5)).await?;
     let waited = written.elapsed();
     ensure!(events.len() == 1, "no event within 5 s");
@@ -1599,19 +1518,9 @@ async fn fault_watch_delay(ctx: Ctx) -> Result<(), String> {
 async fn fault_watch_closed_midway(ctx: Ctx) -> Result<(), String> {
     ctx.set_faults(json!({"watch": {"close_after_events_max": 1}}))
         .await?;
-    let start = ctx
-        .configmaps()
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| e.to_string())?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
+    let start = ctx.list_revision().await?;
     for name in ["a", "b", "c"] {
-        ctx.configmaps()
-            .create(&PostParams::default(), &configmap(name, &[]))
-            .await
-            .map_err(|e| e.to_string())?;
+        ctx.create(&configmap(name, &[])).await?;
     }
     let stream = ctx
         .faulty_configmaps()
@@ -1667,13 +1576,7 @@ async fn fault_compaction_makes_resume_410(ctx: Ctx) -> Result<(), String> {
         .resource_version
         .clone()
         .unwrap_or_default();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "v"}})),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    merge(&api, "a", json!({"data": {"k": "v"}})).await?;
     // Before compaction the resume works...
     let stream = api
         .watch(&WatchParams::default().timeout(10), &resume)
@@ -1708,13 +1611,7 @@ async fn fault_stale_cached_reads(ctx: Ctx) -> Result<(), String> {
     api.create(&PostParams::default(), &configmap("a", &[("v", "1")]))
         .await
         .map_err(|e| e.to_string())?;
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"v": "2"}})),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    merge(&api, "a", json!({"data": {"v": "2"}})).await?;
     ctx.set_faults(json!({"stale_reads": {"lag_revisions_min": 1, "lag_revisions_max": 1}}))
         .await?;
     let stale = api

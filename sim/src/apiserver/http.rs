@@ -436,12 +436,9 @@ impl ApiServer {
         match request.verb {
             RequestVerb::Get => {
                 let rv = request.query.get("resourceVersion").unwrap_or("");
-                let object = match (
-                    rv,
-                    faults.stale_revision(rng, store.revision(), store.compacted_revision()),
-                ) {
-                    ("0", Some(stale)) => store.get_at(&key(), stale)?,
-                    _ => store.get(&key())?,
+                let object = match cached_read(rv, faults, rng, store) {
+                    Some(stale) => store.get_at(&key(), stale)?,
+                    None => store.get(&key())?,
                 };
                 let code = StatusCode::OK;
                 if request.wants_table {
@@ -477,23 +474,16 @@ impl ApiServer {
                         })?;
                         (listing, Some(after))
                     }
-                    _ => {
-                        let stale = faults.stale_revision(
-                            rng,
-                            store.revision(),
-                            store.compacted_revision(),
-                        );
-                        match (rv, stale) {
-                            ("0", Some(stale)) => (store.list_at(&filter, stale)?, None),
-                            _ => match (rv, request.query.get("resourceVersionMatch")) {
-                                (rv, Some("Exact")) if !rv.is_empty() => {
-                                    let revision = parse_revision(rv)?;
-                                    (store.list_at(&filter, revision)?, None)
-                                }
-                                _ => (store.list(&filter), None),
-                            },
-                        }
-                    }
+                    _ => match cached_read(rv, faults, rng, store) {
+                        Some(stale) => (store.list_at(&filter, stale)?, None),
+                        None => match (rv, request.query.get("resourceVersionMatch")) {
+                            (rv, Some("Exact")) if !rv.is_empty() => {
+                                let revision = parse_revision(rv)?;
+                                (store.list_at(&filter, revision)?, None)
+                            }
+                            _ => (store.list(&filter), None),
+                        },
+                    },
                 };
                 Ok((
                     StatusCode::OK,
@@ -679,12 +669,9 @@ impl ApiServer {
             let State { store, faults, rng } = &mut *state;
             let plan = faults.watch_plan(rng);
             let (start, initial) = if rv.is_empty() || rv == "0" || send_initial_events {
-                let listing = match (
-                    rv.as_str(),
-                    faults.stale_revision(rng, store.revision(), store.compacted_revision()),
-                ) {
-                    ("0", Some(stale)) => store.list_at(&filter, stale)?,
-                    _ => store.list(&filter),
+                let listing = match cached_read(&rv, faults, rng, store) {
+                    Some(stale) => store.list_at(&filter, stale)?,
+                    None => store.list(&filter),
                 };
                 (Ok(listing.revision), listing.items)
             } else {
@@ -1038,6 +1025,15 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The revision a read is served at from the (possibly lagging) cache: only `resourceVersion=0`
+/// reads may be stale, and only when the stale-reads fault is on.
+fn cached_read(rv: &str, faults: &Faults, rng: &mut ChaCha8Rng, store: &Store) -> Option<u64> {
+    if rv != "0" {
+        return None;
+    }
+    faults.stale_revision(rng, store.revision(), store.compacted_revision())
 }
 
 fn parse_revision(rv: &str) -> Result<u64, ApiError> {
