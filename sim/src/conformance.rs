@@ -1091,14 +1091,33 @@ async fn watch_without_resource_version_starts_with_current_state(ctx: Ctx) -> R
     for name in ["a", "b"] {
         ctx.create(&configmap(name, &[])).await?;
     }
-    let stream = ctx
-        .configmaps()
-        .watch(&WatchParams::default().timeout(10), "0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let events = collect_events(stream, 2, Duration::from_secs(5)).await?;
-    let got: Vec<String> = events.iter().map(event_summary).collect();
-    ensure!(got == ["ADDED a", "ADDED b"], "initial events {got:?}");
+    // Unset and "0" both start with synthetic ADDED events for what exists, then go on live.
+    for start in ["", "0"] {
+        let stream = ctx
+            .configmaps()
+            .watch(&WatchParams::default().timeout(10), start)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = std::pin::pin!(stream);
+        let initial = collect_events(&mut stream, 2, Duration::from_secs(5)).await?;
+        let got: Vec<String> = initial.iter().map(event_summary).collect();
+        ensure!(
+            got == ["ADDED a", "ADDED b"],
+            "initial events from {start:?}: {got:?}"
+        );
+        let name = format!("live{}", start.len());
+        ctx.create(&configmap(&name, &[])).await?;
+        let live = collect_events(&mut stream, 1, Duration::from_secs(5)).await?;
+        let got: Vec<String> = live.iter().map(event_summary).collect();
+        ensure!(
+            got == [format!("ADDED {name}")],
+            "live events from {start:?}: {got:?}"
+        );
+        ctx.configmaps()
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
