@@ -73,6 +73,10 @@ enum Command {
         /// How often watches that ask for bookmarks get one, in milliseconds.
         #[arg(long, default_value_t = 60_000)]
         bookmark_interval_ms: u64,
+        /// Watch events kept before the oldest are compacted away (a resume from before them
+        /// gets 410 Expired).
+        #[arg(long, default_value_t = khaos_sim::apiserver::store::EVENTS_MAX_DEFAULT)]
+        watch_history_max: usize,
     },
     /// Run the conformance suite through kube-rs: in the simulator (default), against a server
     /// URL, or against the cluster KUBECONFIG points at.
@@ -133,15 +137,19 @@ fn main() -> ExitCode {
             faults,
             history,
             bookmark_interval_ms,
-        } => run_serve(
-            addr,
-            allow_remote,
-            token,
-            seed,
-            faults,
-            history,
-            bookmark_interval_ms,
-        ),
+            watch_history_max,
+        } => read_faults(faults).and_then(|faults| {
+            run_serve(serve::ServeConfig {
+                addr,
+                allow_remote,
+                token,
+                seed,
+                faults,
+                history,
+                bookmark_interval: Duration::from_millis(bookmark_interval_ms),
+                watch_history_max,
+            })
+        }),
         Command::Conformance {
             server,
             token,
@@ -221,35 +229,27 @@ fn run_sim(
     }
 }
 
-fn run_serve(
-    addr: SocketAddr,
-    allow_remote: bool,
-    token: Option<String>,
-    seed: u64,
-    faults: Option<PathBuf>,
-    history: Option<PathBuf>,
-    bookmark_interval_ms: u64,
-) -> Result<(), String> {
-    let faults = match faults {
-        None => Faults::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("reading --faults {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("--faults {}: {e} (see GET /khaos/v1/faults on a running server for the format)", path.display()))?
-        }
+fn read_faults(path: Option<PathBuf>) -> Result<Faults, String> {
+    let Some(path) = path else {
+        return Ok(Faults::default());
     };
-    if bookmark_interval_ms == 0 {
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("reading --faults {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "--faults {}: {e} (see GET /khaos/v1/faults on a running server for the format)",
+            path.display()
+        )
+    })
+}
+
+fn run_serve(config: serve::ServeConfig) -> Result<(), String> {
+    if config.bookmark_interval.is_zero() {
         return Err("--bookmark-interval-ms must be at least 1".into());
     }
-    let config = serve::ServeConfig {
-        addr,
-        allow_remote,
-        token,
-        seed,
-        faults,
-        history,
-        bookmark_interval: Duration::from_millis(bookmark_interval_ms),
-    };
+    if config.watch_history_max == 0 {
+        return Err("--watch-history-max must be at least 1".into());
+    }
     runtime()?.block_on(async {
         let running = serve::bind(config).await.map_err(|e| e.to_string())?;
         let url = format!("http://{}", running.addr);

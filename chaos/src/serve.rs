@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub history: Option<PathBuf>,
     /// How often watches that ask for bookmarks get one.
     pub bookmark_interval: Duration,
+    /// How many watch events the server keeps before compacting the oldest (etcd's history).
+    pub watch_history_max: usize,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -96,6 +98,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         clock: Clock::System,
         bookmark_interval: config.bookmark_interval,
         record_commits: history.is_some(),
+        events_max: config.watch_history_max,
         ..ServerConfig::default()
     });
     server

@@ -465,3 +465,46 @@ fn kubectl_drives_configmaps_and_leases() {
         "leases.coordination.k8s.io \"leader\" not found",
     );
 }
+
+#[test]
+fn the_kubeconfig_mode_runs_against_whatever_kubeconfig_names() {
+    // A "real cluster" stand-in: khaos serve, with a short watch history so that revision 1 is
+    // compacted away as it is on a real cluster, reached only through a kubeconfig file.
+    let server = Server::start(&["--watch-history-max", "20"]);
+    let dir = std::env::temp_dir().join(format!("khaos-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args(["conformance", "--kubeconfig"])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("cluster from KUBECONFIG (v1.32.0-khaos)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("skipped fault_latency_delays_requests: needs khaos's fault admin endpoint"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok      watch_from_compacted_revision_gets_410"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", 0 failed, 13 skipped"), "{stdout}");
+}
