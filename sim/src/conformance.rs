@@ -139,8 +139,44 @@ type CaseFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 struct Case {
     name: &'static str,
     section: Section,
-    needs_admin: bool,
+    needs: Needs,
     run: fn(Ctx) -> CaseFuture,
+}
+
+/// What a case needs of the target beyond the Kubernetes API.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// Nothing: runs against any server, real clusters included.
+    Nothing,
+    /// khaos's fault admin endpoint.
+    Admin,
+    /// The admin endpoint and a known bookmark interval short enough to wait for twice.
+    FastBookmarks,
+}
+
+/// The longest bookmark interval the periodic-bookmark case waits for (twice, within
+/// [`CASE_TIMEOUT`]).
+const BOOKMARK_INTERVAL_MAX: Duration = Duration::from_secs(5);
+
+impl Needs {
+    /// Why `target` cannot run the case, if it cannot.
+    fn unmet(self, target: &Target) -> Option<String> {
+        if self != Needs::Nothing && !target.admin {
+            return Some(
+                "needs khaos's fault admin endpoint, which a real cluster does not have".into(),
+            );
+        }
+        if self == Needs::FastBookmarks
+            && !target
+                .bookmark_interval
+                .is_some_and(|i| i <= BOOKMARK_INTERVAL_MAX)
+        {
+            return Some(format!(
+                "needs a bookmark interval of at most {BOOKMARK_INTERVAL_MAX:?}: serve with --bookmark-interval-ms 500 and pass the same flag here"
+            ));
+        }
+        None
+    }
 }
 
 /// What a case gets: clients and a namespace of its own.
@@ -358,7 +394,7 @@ macro_rules! case {
         Case {
             name: stringify!($name),
             section: Section::$section,
-            needs_admin: $admin,
+            needs: $admin,
             run: |ctx| Box::pin($name(ctx)),
         }
     };
@@ -366,58 +402,102 @@ macro_rules! case {
 
 fn cases() -> Vec<Case> {
     vec![
-        case!(Verbs, false, revisions_are_global_and_increasing),
-        case!(Verbs, false, uid_and_creation_timestamp_never_change),
-        case!(Verbs, false, create_existing_name_is_already_exists),
-        case!(Verbs, false, create_invalid_name_is_invalid),
-        case!(Verbs, false, create_invalid_data_key_is_invalid),
-        case!(Verbs, false, create_configmap_over_one_mebibyte_is_invalid),
-        case!(Verbs, false, create_with_generate_name),
-        case!(Verbs, false, create_in_missing_namespace_is_not_found),
-        case!(Verbs, false, get_missing_is_not_found_with_details),
-        case!(Verbs, false, list_label_selectors),
-        case!(Verbs, false, list_field_selector_by_name),
-        case!(Verbs, false, list_resource_version_is_current),
-        case!(Verbs, false, list_pages_with_limit_and_continue),
-        case!(Verbs, false, replace_with_stale_resource_version_conflicts),
+        case!(Verbs, Needs::Nothing, revisions_are_global_and_increasing),
         case!(
             Verbs,
-            false,
+            Needs::Nothing,
+            uid_and_creation_timestamp_never_change
+        ),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            create_existing_name_is_already_exists
+        ),
+        case!(Verbs, Needs::Nothing, create_invalid_name_is_invalid),
+        case!(Verbs, Needs::Nothing, create_invalid_data_key_is_invalid),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            create_configmap_over_one_mebibyte_is_invalid
+        ),
+        case!(Verbs, Needs::Nothing, create_with_generate_name),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            create_in_missing_namespace_is_not_found
+        ),
+        case!(Verbs, Needs::Nothing, get_missing_is_not_found_with_details),
+        case!(Verbs, Needs::Nothing, list_label_selectors),
+        case!(Verbs, Needs::Nothing, list_field_selector_by_name),
+        case!(Verbs, Needs::Nothing, list_resource_version_is_current),
+        case!(Verbs, Needs::Nothing, list_pages_with_limit_and_continue),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            replace_with_stale_resource_version_conflicts
+        ),
+        case!(
+            Verbs,
+            Needs::Nothing,
             replace_without_resource_version_is_unconditional
         ),
-        case!(Verbs, false, patch_merge_strategic_and_json),
-        case!(Verbs, false, patch_resource_version_is_a_precondition),
-        case!(Verbs, false, delete_preconditions_conflict),
-        case!(Verbs, false, delete_missing_is_not_found),
-        case!(Verbs, false, delete_cascades_to_owned_objects_only),
+        case!(Verbs, Needs::Nothing, patch_merge_strategic_and_json),
         case!(
             Verbs,
-            false,
+            Needs::Nothing,
+            patch_resource_version_is_a_precondition
+        ),
+        case!(Verbs, Needs::Nothing, delete_preconditions_conflict),
+        case!(Verbs, Needs::Nothing, delete_missing_is_not_found),
+        case!(Verbs, Needs::Nothing, delete_cascades_to_owned_objects_only),
+        case!(
+            Verbs,
+            Needs::Nothing,
             watch_without_resource_version_starts_with_current_state
         ),
         case!(
             Verbs,
-            false,
+            Needs::Nothing,
             watch_from_resource_version_sends_later_events_in_order
         ),
-        case!(Verbs, false, watch_honours_label_and_field_selectors),
-        case!(Verbs, false, watch_initial_events_end_with_a_bookmark),
-        case!(Verbs, false, watch_ends_cleanly_at_timeout_seconds),
-        case!(Verbs, false, watch_from_compacted_revision_gets_410),
-        case!(Verbs, false, lease_crud_and_watch),
-        case!(Faults, true, fault_latency_delays_requests),
-        case!(Faults, true, fault_request_never_answers),
-        case!(Faults, true, fault_429_with_retry_after),
-        case!(Faults, true, fault_5xx_on_chosen_verbs),
-        case!(Faults, true, fault_aimed_at_one_client_spares_others),
-        case!(Faults, true, fault_reads_succeed_writes_fail),
-        case!(Faults, true, fault_ambiguous_commit),
-        case!(Faults, true, fault_watch_delay),
-        case!(Faults, true, fault_watch_closed_midway),
-        case!(Faults, true, fault_no_bookmarks),
-        case!(Faults, true, fault_compaction_makes_resume_410),
-        case!(Faults, true, fault_stale_cached_reads),
-        case!(Faults, true, fault_restart_drops_watches_keeps_store),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            watch_honours_label_and_field_selectors
+        ),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            watch_initial_events_end_with_a_bookmark
+        ),
+        case!(Verbs, Needs::Nothing, watch_ends_cleanly_at_timeout_seconds),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            watch_from_compacted_revision_gets_410
+        ),
+        case!(Verbs, Needs::Nothing, lease_crud_and_watch),
+        case!(Faults, Needs::Admin, fault_latency_delays_requests),
+        case!(Faults, Needs::Admin, fault_request_never_answers),
+        case!(Faults, Needs::Admin, fault_429_with_retry_after),
+        case!(Faults, Needs::Admin, fault_5xx_on_chosen_verbs),
+        case!(
+            Faults,
+            Needs::Admin,
+            fault_aimed_at_one_client_spares_others
+        ),
+        case!(Faults, Needs::Admin, fault_reads_succeed_writes_fail),
+        case!(Faults, Needs::Admin, fault_ambiguous_commit),
+        case!(Faults, Needs::Admin, fault_watch_delay),
+        case!(Faults, Needs::Admin, fault_watch_closed_midway),
+        case!(Faults, Needs::FastBookmarks, fault_no_bookmarks),
+        case!(Faults, Needs::Admin, fault_compaction_makes_resume_410),
+        case!(Faults, Needs::Admin, fault_stale_cached_reads),
+        case!(
+            Faults,
+            Needs::Admin,
+            fault_restart_drops_watches_keeps_store
+        ),
     ]
 }
 
@@ -441,10 +521,8 @@ pub async fn run(
         if filter.is_some_and(|f| !case.name.contains(f)) {
             continue;
         }
-        let outcome = if case.needs_admin && !target.admin {
-            Outcome::Skipped(
-                "needs khaos's fault admin endpoint, which a real cluster does not have".into(),
-            )
+        let outcome = if let Some(reason) = case.needs.unmet(target) {
+            Outcome::Skipped(reason)
         } else {
             let namespace = format!("khaos-conformance-{index}-{}", case.name.len());
             let created = namespaces
@@ -470,7 +548,7 @@ pub async fn run(
                     };
                     let result = tokio::time::timeout(CASE_TIMEOUT, (case.run)(ctx.clone())).await;
                     // Faults left on would break every later case: a failure to clear them fails this one.
-                    let cleared = if case.needs_admin {
+                    let cleared = if case.needs != Needs::Nothing {
                         ctx.clear_faults().await
                     } else {
                         Ok(())
@@ -1556,9 +1634,10 @@ async fn fault_watch_closed_midway(ctx: Ctx) -> Result<(), String> {
 }
 
 async fn fault_no_bookmarks(ctx: Ctx) -> Result<(), String> {
-    let Some(interval) = ctx.target.bookmark_interval else {
-        return Err("the target did not declare its bookmark interval".into());
-    };
+    let interval = ctx
+        .target
+        .bookmark_interval
+        .expect("checked by Needs::FastBookmarks");
     let wait = interval * 2 + Duration::from_millis(500);
     let watch = || async {
         let stream = ctx
