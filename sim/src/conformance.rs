@@ -167,9 +167,9 @@ impl Needs {
             );
         }
         if self == Needs::FastBookmarks
-            && !target
+            && target
                 .bookmark_interval
-                .is_some_and(|i| i <= BOOKMARK_INTERVAL_MAX)
+                .is_none_or(|i| i > BOOKMARK_INTERVAL_MAX)
         {
             return Some(format!(
                 "needs a bookmark interval of at most {BOOKMARK_INTERVAL_MAX:?}: serve with --bookmark-interval-ms 500 and pass the same flag here"
