@@ -430,7 +430,24 @@ fn kubectl_drives_configmaps_and_leases() {
     std::fs::write(&lease, "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: leader\n  labels:\n    role: lock\nspec:\n  holderIdentity: a\n  leaseDurationSeconds: 15\n").unwrap();
     kubectl_ok(url, &["create", "-f", lease.to_str().unwrap()]);
     let leases = kubectl_ok(url, &["get", "leases", "-l", "role=lock"]);
-    assert!(leases.contains("leader"), "{leases}");
+    assert!(
+        leases.contains("leader") && leases.contains("HOLDER"),
+        "{leases}"
+    );
+    let mut watch = kubectl_command(url)
+        .args([
+            "get",
+            "leases",
+            "--watch-only",
+            "--no-headers",
+            "-o",
+            "custom-columns=NAME:.metadata.name,HOLDER:.spec.holderIdentity",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
     kubectl_ok(
         url,
         &[
@@ -443,6 +460,18 @@ fn kubectl_drives_configmaps_and_leases() {
             r#"{"spec":{"holderIdentity":"b"}}"#,
         ],
     );
+    let line = BufReader::new(watch.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("a watch line")
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["leader", "b"],
+        "{line}"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
     let got: serde_json::Value =
         serde_json::from_str(&kubectl_ok(url, &["get", "lease", "leader", "-o", "json"])).unwrap();
     assert_eq!(got["spec"]["holderIdentity"], "b");
