@@ -278,3 +278,55 @@ mod race {
         );
     }
 }
+
+mod pagination {
+    //! See the continue-token order bug: positions compare as (namespace, name), not as strings.
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use khaos_sim::apiserver::{ApiServer, Resource, ServerConfig, WriteContext};
+    use serde_json::{Value, json};
+
+    async fn get(server: &ApiServer, uri: &str) -> Value {
+        let response = server
+            .clone()
+            .handle_bytes(Request::get(uri).body(Bytes::new()).unwrap())
+            .await
+            .unwrap();
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn pages_across_namespaces_whose_names_share_a_prefix() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = ApiServer::new(ServerConfig::default());
+            server.with_store(|store| {
+                let ctx = WriteContext { client: "test", now: "2026-11-21T00:00:00Z" };
+                for namespace in ["a", "a-b"] {
+                    store.create(&ctx, Resource::Namespace, "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})).unwrap();
+                    for name in ["x", "y"] {
+                        store.create(&ctx, Resource::ConfigMap, namespace, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})).unwrap();
+                    }
+                }
+            });
+            let mut seen = Vec::new();
+            let mut token = String::new();
+            for _ in 0..10 {
+                let page = get(&server, &format!("/api/v1/configmaps?limit=1&continue={token}")).await;
+                for item in page["items"].as_array().unwrap() {
+                    seen.push(format!("{}/{}", item["metadata"]["namespace"].as_str().unwrap(), item["metadata"]["name"].as_str().unwrap()));
+                }
+                match page["metadata"]["continue"].as_str() {
+                    Some(next) => token = next.to_owned(),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, ["a/x", "a/y", "a-b/x", "a-b/y"]);
+        });
+    }
+}

@@ -597,7 +597,7 @@ impl ApiServer {
         let items: Vec<&Arc<Value>> = listing
             .items
             .iter()
-            .filter(|o| after.is_none_or(|after| object_position(o).as_str() > after))
+            .filter(|o| after.is_none_or(|after| position_after(o, after)))
             .collect();
         let (page, more) = if limit > 0 && items.len() > limit {
             (&items[..limit], true)
@@ -1041,12 +1041,23 @@ fn parse_revision(rv: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
 }
 
+/// Where an object sits in list order, as the continue token spells it: `namespace/name`.
 fn object_position(object: &Value) -> String {
     format!(
         "{}/{}",
         metadata_str(object, "namespace"),
         metadata_str(object, "name")
     )
+}
+
+/// Whether `object` comes after the position `after` in list order, which is (namespace, name)
+/// order; comparing the joined strings would not be (`a-b/x` sorts before `a/y`).
+fn position_after(object: &Value, after: &str) -> bool {
+    let (namespace, name) = after.split_once('/').unwrap_or(("", after));
+    (
+        metadata_str(object, "namespace"),
+        metadata_str(object, "name"),
+    ) > (namespace, name)
 }
 
 fn format_continue(revision: u64, after: &str) -> String {
