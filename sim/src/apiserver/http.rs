@@ -676,8 +676,20 @@ impl ApiServer {
                 (Ok(listing.revision), listing.items)
             } else {
                 let revision = parse_revision(&rv)?;
-                let start = store.events_after(revision, &filter).map(|_| revision);
-                (start, Vec::new())
+                if revision > store.revision() {
+                    // The watch cache waits a moment for the revision, then gives up like this.
+                    let mut error = ApiError::new(
+                        super::status::Reason::Timeout,
+                        format!(
+                            "Too large resource version: {revision}, current: {}",
+                            store.revision()
+                        ),
+                    );
+                    error.details = Some(json!({ "retryAfterSeconds": 1 }));
+                    error.retry_after_seconds = Some(1);
+                    return Err(error);
+                }
+                (store.check_resume(revision).map(|()| revision), Vec::new())
             };
             (start, initial, plan)
         };
@@ -794,8 +806,9 @@ impl Watcher {
                 return;
             }
         };
+        let started = tokio::time::Instant::now();
         for object in initial {
-            if !self.send(EventType::Added, &object).await {
+            if !self.send(EventType::Added, &object, started).await {
                 return;
             }
         }
@@ -807,37 +820,46 @@ impl Watcher {
             }
         }
         let bookmark_interval = self.server.inner.config.bookmark_interval;
-        let mut next_bookmark = tokio::time::Instant::now() + bookmark_interval;
+        let mut next_bookmark = started + bookmark_interval;
         loop {
             revisions.borrow_and_update();
-            let events = self.server.state().store.events_after(last, &self.filter);
-            match events {
-                Ok(events) => {
-                    for (event_type, object, revision) in events {
-                        if !self.send(event_type, &object).await {
+            let scanned = self.server.state().store.events_after(last, &self.filter);
+            let seen = tokio::time::Instant::now();
+            match scanned {
+                Ok((events, through)) => {
+                    for event in events {
+                        if !self.send(event.event_type, &event.object, seen).await {
                             return;
                         }
-                        last = revision;
                     }
+                    // The watch stands at the revision the scan covered, matched or not, so
+                    // unrelated writes and compaction behind it never expire a live watch.
+                    last = through;
                 }
                 Err(error) => {
                     let _ = self.tx.send(line("ERROR", &error.to_status())).await;
                     return;
                 }
             }
+            if self.bookmarks && tokio::time::Instant::now() >= next_bookmark {
+                // At the revision delivered through, never beyond: a client may resume from it.
+                if self
+                    .tx
+                    .send(line("BOOKMARK", &self.bookmark(last)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                next_bookmark = tokio::time::Instant::now() + bookmark_interval;
+            }
             tokio::select! {
                 biased;
                 _ = generation.changed() => return,
-                _ = tokio::time::sleep_until(deadline) => return,
-                changed = revisions.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep_until(next_bookmark), if self.bookmarks => {
-                    let revision = self.server.revision();
-                    if self.tx.send(line("BOOKMARK", &self.bookmark(revision))).await.is_err() {
-                        return;
-                    }
-                    next_bookmark += bookmark_interval;
-                }
                 _ = self.tx.closed() => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tokio::time::sleep_until(next_bookmark), if self.bookmarks => {}
+                changed = revisions.changed() => if changed.is_err() { return },
             }
         }
     }
@@ -851,13 +873,20 @@ impl Watcher {
         })
     }
 
-    /// Send one event; false when the stream is over (reader gone, or the close fault fired).
-    async fn send(&mut self, event_type: EventType, object: &Value) -> bool {
+    /// Send one event that the watch saw at `seen`, no earlier than `seen` plus the injected
+    /// delay (so queued events are not delayed once per event); false when the stream is over
+    /// (reader gone, or the close fault fired).
+    async fn send(
+        &mut self,
+        event_type: EventType,
+        object: &Value,
+        seen: tokio::time::Instant,
+    ) -> bool {
         if self.events_left == Some(0) {
             return false;
         }
         if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+            tokio::time::sleep_until(seen + self.delay).await;
         }
         let object = match &mut self.table {
             Some((include_object, first)) => {
@@ -1050,14 +1079,10 @@ fn object_position(object: &Value) -> String {
     )
 }
 
-/// Whether `object` comes after the position `after` in list order, which is (namespace, name)
-/// order; comparing the joined strings would not be (`a-b/x` sorts before `a/y`).
+/// Whether `object` comes after the position `after` in list order, which is etcd's key order:
+/// bytewise on `namespace/name` (so `a-b/x` sorts before `a/x`), as [`ObjectKey`] orders keys.
 fn position_after(object: &Value, after: &str) -> bool {
-    let (namespace, name) = after.split_once('/').unwrap_or(("", after));
-    (
-        metadata_str(object, "namespace"),
-        metadata_str(object, "name"),
-    ) > (namespace, name)
+    object_position(object).as_str() > after
 }
 
 fn format_continue(revision: u64, after: &str) -> String {

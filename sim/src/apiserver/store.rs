@@ -19,7 +19,7 @@
 //! assert!(store.replace(&ctx, &key, update).unwrap_err().is_conflict());
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -33,11 +33,15 @@ use super::validation::{self, FieldError};
 /// How many watch events the store keeps before it compacts the oldest away (etcd's history).
 pub const EVENTS_MAX_DEFAULT: usize = 10_000;
 
-/// How many dependents one delete may collect; a bound on the cascade, far above any real use.
-const CASCADE_DEPTH_MAX: usize = 64;
+/// How many names `generateName` tries before giving up with AlreadyExists.
+const GENERATE_NAME_ATTEMPTS_MAX: u64 = 8;
 
 /// Where an object lives: its resource, namespace (empty for cluster-scoped kinds) and name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Keys order as etcd orders `/registry/<resource>/<namespace>/<name>`: by resource, then
+/// bytewise on `namespace/name`, so lists come out in the order a real server returns them
+/// (`a-b/x` before `a/x`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ObjectKey {
     /// The kind of object.
     pub resource: Resource,
@@ -56,6 +60,30 @@ impl ObjectKey {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         }
+    }
+}
+
+impl Ord for ObjectKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.resource.cmp(&other.resource).then_with(|| {
+            let ours = self
+                .namespace
+                .bytes()
+                .chain(std::iter::once(b'/'))
+                .chain(self.name.bytes());
+            let theirs = other
+                .namespace
+                .bytes()
+                .chain(std::iter::once(b'/'))
+                .chain(other.name.bytes());
+            ours.cmp(theirs)
+        })
+    }
+}
+
+impl PartialOrd for ObjectKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -122,6 +150,17 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change; `None` for a create.
     pub previous: Option<Arc<Value>>,
+}
+
+/// One event as a watch delivers it.
+#[derive(Clone, Debug)]
+pub struct WatchEvent {
+    /// The type, after selector translation.
+    pub event_type: EventType,
+    /// The object to send.
+    pub object: Arc<Value>,
+    /// The revision of the change.
+    pub revision: u64,
 }
 
 /// The verb of a commit, for the history.
@@ -391,14 +430,16 @@ impl Store {
         })
     }
 
-    /// The events after `revision` that `filter` sees, in revision order, translated as a real
-    /// watch cache does: an object that starts matching the selector is ADDED, one that stops
-    /// matching is DELETED. 410 if `revision` has been compacted away.
+    /// The events after `revision` that `filter` sees, in revision order, and the revision the
+    /// scan covered (the store's current revision), which is where the watch stands afterwards
+    /// even when nothing matched. Translated as a real watch cache does: an object that starts
+    /// matching the selector is ADDED; one that stops matching is DELETED, carrying its previous
+    /// content at the event's revision. 410 if `revision` has been compacted away.
     pub fn events_after(
         &self,
         revision: u64,
         filter: &WatchFilter,
-    ) -> Result<Vec<(EventType, Arc<Value>, u64)>, ApiError> {
+    ) -> Result<(Vec<WatchEvent>, u64), ApiError> {
         self.check_not_compacted(revision)?;
         let start = self.events.partition_point(|e| e.revision <= revision);
         let mut out = Vec::new();
@@ -408,17 +449,25 @@ impl Store {
             }
             let now = filter.matches(&event.object);
             let before = event.previous.as_deref().is_some_and(|p| filter.matches(p));
-            let event_type = match (event.event_type, before, now) {
-                (EventType::Deleted, true, _) => EventType::Deleted,
+            let (event_type, object) = match (event.event_type, before, now) {
+                (EventType::Deleted, true, _) => (EventType::Deleted, event.object.clone()),
                 (EventType::Deleted, false, _) => continue,
-                (_, false, true) => EventType::Added,
-                (_, true, true) => EventType::Modified,
-                (_, true, false) => EventType::Deleted,
+                (_, false, true) => (EventType::Added, event.object.clone()),
+                (_, true, true) => (EventType::Modified, event.object.clone()),
+                (_, true, false) => {
+                    let mut last = (**event.previous.as_ref().expect("matched before")).clone();
+                    last["metadata"]["resourceVersion"] = json!(event.revision.to_string());
+                    (EventType::Deleted, Arc::new(last))
+                }
                 (_, false, false) => continue,
             };
-            out.push((event_type, event.object.clone(), event.revision));
+            out.push(WatchEvent {
+                event_type,
+                object,
+                revision: event.revision,
+            });
         }
-        Ok(out)
+        Ok((out, self.revision.max(revision)))
     }
 
     /// Create an object in `namespace` (ignored for cluster-scoped kinds).
@@ -435,10 +484,29 @@ impl Store {
         let metadata = object["metadata"]
             .as_object_mut()
             .expect("checked by check_body");
+        // etcd3's store refuses a create that names a version; the client sees a 500.
+        if metadata
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|rv| !rv.is_empty())
+        {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let name = match metadata.get("name").and_then(Value::as_str) {
             Some(name) if !name.is_empty() => name.to_owned(),
             _ => match metadata.get("generateName").and_then(Value::as_str) {
-                Some(prefix) if !prefix.is_empty() => generate_name(prefix, self.revision + 1),
+                // Like the real server, retry a generated name that is taken (a bounded number
+                // of times; then the create fails with AlreadyExists).
+                Some(prefix) if !prefix.is_empty() => (0..GENERATE_NAME_ATTEMPTS_MAX)
+                    .map(|attempt| generate_name(prefix, self.revision + 1, attempt))
+                    .find(|name| {
+                        !self
+                            .objects
+                            .contains_key(&ObjectKey::new(resource, namespace, name))
+                    })
+                    .unwrap_or_else(|| generate_name(prefix, self.revision + 1, 0)),
                 _ => String::new(),
             },
         };
@@ -493,6 +561,11 @@ impl Store {
             // Leases allow create on update (their strategy's AllowCreateOnUpdate); the other kinds
             // served here do not.
             Err(error) if error.is_not_found() && key.resource == Resource::Lease => {
+                // A create-on-update that names a version has nothing to compare it with: the
+                // real registry answers Conflict.
+                if !metadata_str(&object, "resourceVersion").is_empty() {
+                    return Err(ApiError::conflict(key.resource, &key.name));
+                }
                 return self.create(ctx, key.resource, &key.namespace, object);
             }
             Err(error) => return Err(error),
@@ -605,50 +678,51 @@ impl Store {
             }
         }
         let deleted = self.commit(ctx, Verb::Delete, key.clone(), None);
-        self.collect_dependents(ctx, metadata_str(&deleted, "uid"), propagation, 0);
+        self.collect_dependents(ctx, metadata_str(&deleted, "uid"), propagation);
         Ok(deleted)
     }
 
+    /// Collect the dependents of a deleted owner, as the garbage collector does: an object none
+    /// of whose owners remain is deleted, and its own dependents collected in turn; one that
+    /// still has a live owner, or any dependent under Orphan, only loses its reference to the
+    /// deleted owner. Each step removes an object or a reference, so the work list runs dry.
     fn collect_dependents(
         &mut self,
         ctx: &WriteContext<'_>,
         owner_uid: &str,
         propagation: Propagation,
-        depth: usize,
     ) {
-        assert!(
-            depth < CASCADE_DEPTH_MAX,
-            "ownerReference chain deeper than {CASCADE_DEPTH_MAX}"
-        );
         let gc = WriteContext {
             client: "garbage-collector",
             ..*ctx
         };
-        let live_uids: BTreeSet<String> = self
-            .objects
-            .values()
-            .map(|o| metadata_str(o, "uid").to_owned())
-            .collect();
-        let dependents: Vec<(ObjectKey, Arc<Value>)> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| owner_uids(o).any(|uid| uid == owner_uid))
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
-        for (key, object) in dependents {
-            let other_owner_alive =
-                owner_uids(&object).any(|uid| uid != owner_uid && live_uids.contains(uid));
-            if propagation == Propagation::Orphan || other_owner_alive {
-                let mut updated = (*object).clone();
-                if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
-                    refs.retain(|r| r["uid"].as_str() != Some(owner_uid));
+        let mut deleted_owners = VecDeque::from([owner_uid.to_owned()]);
+        while let Some(owner_uid) = deleted_owners.pop_front() {
+            let dependents: Vec<ObjectKey> = self
+                .objects
+                .iter()
+                .filter(|(_, o)| owner_uids(o).any(|uid| uid == owner_uid))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in dependents {
+                // Re-read: an earlier step of this collection may have changed or deleted it.
+                let Some(object) = self.objects.get(&key).cloned() else {
+                    continue;
+                };
+                let other_owner_alive = owner_uids(&object).any(|uid| {
+                    uid != owner_uid && self.objects.values().any(|o| metadata_str(o, "uid") == uid)
+                });
+                if propagation == Propagation::Orphan || other_owner_alive {
+                    let mut updated = (*object).clone();
+                    if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
+                        refs.retain(|r| r["uid"].as_str() != Some(owner_uid.as_str()));
+                    }
+                    self.update(&gc, Verb::Update, &key, &object, updated)
+                        .expect("dropping an ownerReference keeps the object valid");
+                } else {
+                    let deleted = self.commit(&gc, Verb::Delete, key, None);
+                    deleted_owners.push_back(metadata_str(&deleted, "uid").to_owned());
                 }
-                self.update(&gc, Verb::Update, &key, &object, updated)
-                    .expect("dropping an ownerReference keeps the object valid");
-            } else {
-                let deleted = self.commit(&gc, Verb::Delete, key, None);
-                let uid = metadata_str(&deleted, "uid").to_owned();
-                self.collect_dependents(ctx, &uid, propagation, depth + 1);
             }
         }
     }
@@ -779,9 +853,15 @@ impl Store {
         }
     }
 
+    /// Whether a watch may resume after `revision`: 410 Expired if the history no longer reaches
+    /// back to it.
+    pub fn check_resume(&self, revision: u64) -> Result<(), ApiError> {
+        self.check_not_compacted(revision)
+    }
+
     fn check_not_compacted(&self, revision: u64) -> Result<(), ApiError> {
         if revision < self.compacted_revision {
-            Err(ApiError::expired(revision, self.compacted_revision + 1))
+            Err(ApiError::expired(revision, self.compacted_revision))
         } else {
             Ok(())
         }
@@ -826,22 +906,32 @@ fn check_body(resource: Resource, mut body: Value) -> Result<Value, ApiError> {
             resource.kind()
         )));
     };
-    let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("");
+    // Like the real decoder, a missing kind or apiVersion defaults to the one the URL names; a
+    // present one must match it.
+    let kind = fields
+        .entry("kind")
+        .or_insert_with(|| json!(resource.kind()))
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     let api_version = fields
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if kind.is_empty() {
-        return Err(ApiError::bad_request(
-            "Object 'Kind' is missing in the request body",
-        ));
-    }
+        .entry("apiVersion")
+        .or_insert_with(|| json!(resource.api_version()))
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     if kind != resource.kind() || api_version != resource.api_version() {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) and kind ({kind}) do not match the expected {} {}",
             resource.api_version(),
             resource.kind()
         )));
+    }
+    if !resource.namespaced() {
+        // A cluster-scoped object has no namespace; the real server clears one sent anyway.
+        if let Some(metadata) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("namespace");
+        }
     }
     match fields
         .entry("metadata")
@@ -904,27 +994,29 @@ fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// A UUIDv4-shaped uid derived from the revision of the create.
+/// A UUID-shaped uid derived from the revision of the create. Its first 64 bits are SplitMix64 of
+/// the revision, a bijection, so no two creates share a uid. (Not a v4 UUID: the version bits
+/// carry data; clients treat uids as opaque strings.)
 fn uid(revision: u64) -> String {
     let high = splitmix64(revision);
     let low = splitmix64(revision ^ 0x5851_f42d_4c95_7f2d);
     format!(
-        "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
         high >> 32,
         (high >> 16) & 0xffff,
-        high & 0xfff,
-        8 | (low >> 62),
-        (low >> 48) & 0xfff,
+        high & 0xffff,
+        low >> 48,
         low & 0xffff_ffff_ffff
     )
 }
 
-/// `generateName` plus five characters from the alphabet the real server uses.
-fn generate_name(prefix: &str, revision: u64) -> String {
+/// `generateName` plus five characters from the alphabet the real server uses, derived from the
+/// revision and the attempt.
+fn generate_name(prefix: &str, revision: u64, attempt: u64) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     // The real server truncates the prefix so the name fits in 63 characters.
     let prefix: String = prefix.chars().take(58).collect();
-    let mut bits = splitmix64(revision ^ 0x6a09_e667_f3bc_c908);
+    let mut bits = splitmix64(revision ^ 0x6a09_e667_f3bc_c908 ^ attempt.rotate_left(32));
     let mut name = prefix;
     for _ in 0..5 {
         name.push(ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char);
@@ -1120,12 +1212,15 @@ mod tests {
             labels: LabelSelector::parse("app=x").unwrap(),
             ..all(Resource::ConfigMap)
         };
-        let types: Vec<EventType> = store
-            .events_after(start, &filter)
-            .unwrap()
-            .into_iter()
-            .map(|(t, _, _)| t)
-            .collect();
+        let (events, through) = store.events_after(start, &filter).unwrap();
+        assert_eq!(through, store.revision());
+        let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+        // Relabelled out of the selector: the DELETED event carries the content that matched.
+        assert_eq!(events[1].object["metadata"]["labels"]["app"], "x");
+        assert_eq!(
+            metadata_str(&events[1].object, "resourceVersion"),
+            events[1].revision.to_string()
+        );
         assert_eq!(
             types,
             [
@@ -1160,6 +1255,7 @@ mod tests {
             store
                 .events_after(start + 1, &all(Resource::ConfigMap))
                 .unwrap()
+                .0
                 .len(),
             2
         );
@@ -1173,6 +1269,7 @@ mod tests {
             store
                 .events_after(store.revision(), &all(Resource::ConfigMap))
                 .unwrap()
+                .0
                 .is_empty()
         );
     }
@@ -1270,6 +1367,49 @@ mod tests {
     }
 
     #[test]
+    fn collection_follows_chains_and_never_resurrects() {
+        // O owns A; B is owned by O and A. Deleting O deletes A, then B, and nothing comes back.
+        let mut store = Store::new();
+        let reference = |o: &Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": metadata_str(o, "name"), "uid": metadata_str(o, "uid")});
+        let o = store
+            .create(
+                &CTX,
+                Resource::ConfigMap,
+                "default",
+                configmap("o", json!({})),
+            )
+            .unwrap();
+        let mut a = configmap("a", json!({}));
+        a["metadata"]["ownerReferences"] = json!([reference(&o)]);
+        let a = store
+            .create(&CTX, Resource::ConfigMap, "default", a)
+            .unwrap();
+        let mut b = configmap("b", json!({}));
+        b["metadata"]["ownerReferences"] = json!([reference(&o), reference(&a)]);
+        store
+            .create(&CTX, Resource::ConfigMap, "default", b)
+            .unwrap();
+        // A chain longer than any recursion limit.
+        let mut previous = store.get(&key("b")).unwrap();
+        for i in 0..200 {
+            let mut next = configmap(&format!("chain-{i}"), json!({}));
+            next["metadata"]["ownerReferences"] = json!([reference(&previous)]);
+            previous = store
+                .create(&CTX, Resource::ConfigMap, "default", next)
+                .unwrap();
+        }
+        store
+            .delete(
+                &CTX,
+                &key("o"),
+                &Preconditions::default(),
+                Propagation::Background,
+            )
+            .unwrap();
+        assert_eq!(store.list(&all(Resource::ConfigMap)).items.len(), 0);
+    }
+
+    #[test]
     fn delete_preconditions_conflict() {
         let mut store = Store::new();
         store
@@ -1312,7 +1452,8 @@ mod tests {
 
     #[test]
     fn generated_names_and_uids_are_deterministic() {
-        assert_eq!(generate_name("x-", 7), generate_name("x-", 7));
+        assert_eq!(generate_name("x-", 7, 0), generate_name("x-", 7, 0));
+        assert_ne!(generate_name("x-", 7, 0), generate_name("x-", 7, 1));
         assert_ne!(uid(1), uid(2));
         assert_eq!(uid(3).len(), 36);
     }
