@@ -535,5 +535,5 @@ fn the_kubeconfig_mode_runs_against_whatever_kubeconfig_names() {
         stdout.contains("ok      watch_from_compacted_revision_gets_410"),
         "{stdout}"
     );
-    assert!(stdout.contains(", 0 failed, 13 skipped"), "{stdout}");
+    assert!(stdout.contains(", 0 failed, 14 skipped"), "{stdout}");
 }

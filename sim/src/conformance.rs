@@ -449,6 +449,15 @@ fn cases() -> Vec<Case> {
         ),
         case!(Verbs, Needs::Nothing, delete_preconditions_conflict),
         case!(Verbs, Needs::Nothing, delete_missing_is_not_found),
+        case!(Verbs, Needs::Nothing, dry_run_writes_change_nothing),
+        case!(
+            Verbs,
+            Needs::Nothing,
+            create_with_resource_version_is_refused
+        ),
+        case!(Verbs, Needs::Nothing, immutable_configmap_refuses_changes),
+        case!(Verbs, Needs::Nothing, replace_with_another_uid_conflicts),
+        case!(Verbs, Needs::Nothing, delete_cascades_down_owner_chains),
         case!(Verbs, Needs::Nothing, delete_cascades_to_owned_objects_only),
         case!(
             Verbs,
@@ -492,6 +501,11 @@ fn cases() -> Vec<Case> {
         case!(Faults, Needs::Admin, fault_watch_closed_midway),
         case!(Faults, Needs::FastBookmarks, fault_no_bookmarks),
         case!(Faults, Needs::Admin, fault_compaction_makes_resume_410),
+        case!(
+            Faults,
+            Needs::Admin,
+            fault_established_watch_outlives_compaction
+        ),
         case!(Faults, Needs::Admin, fault_stale_cached_reads),
         case!(
             Faults,
@@ -1027,9 +1041,29 @@ async fn patch_merge_strategic_and_json(ctx: Ctx) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     let status = api_error(api.patch("x", &pp, &Patch::<()>::Json(failing)).await)?;
     ensure!(
-        status.code == 422 || status.code == 400 || status.code == 500,
-        "a failing json-patch test gave {}",
-        status.code
+        status.code == 422,
+        "a failing json-patch test gave {} {}, not 422",
+        status.code,
+        status.reason
+    );
+    // Strategic merge differs from merge patch on merge-keyed lists: ownerReferences merge by
+    // uid, so adding an owner keeps the one already there.
+    let owner = |name: &str, uid: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": name, "uid": uid});
+    merge(&api, "x", json!({"metadata": {"ownerReferences": [owner("o1", "11111111-1111-1111-1111-111111111111")]}})).await?;
+    let strategic = api
+        .patch("x", &pp, &Patch::Strategic(json!({"metadata": {"ownerReferences": [owner("o2", "22222222-2222-2222-2222-222222222222")]}})))
+        .await
+        .map_err(|e| format!("strategic ownerReferences: {e}"))?;
+    let owners: Vec<String> = strategic
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    ensure!(
+        owners == ["o1", "o2"],
+        "strategic merge of ownerReferences gave {owners:?}, not [o1, o2]"
     );
     Ok(())
 }
@@ -1095,6 +1129,158 @@ async fn delete_preconditions_conflict(ctx: Ctx) -> Result<(), String> {
         .map_err(|e| format!("delete with matching preconditions: {e}"))?;
     expect_status(api.get("x").await, 404, "NotFound")?;
     Ok(())
+}
+
+async fn dry_run_writes_change_nothing(ctx: Ctx) -> Result<(), String> {
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let answered = ctx
+        .configmaps()
+        .create(&dry, &configmap("ghost", &[("k", "v")]))
+        .await
+        .map_err(|e| format!("dry-run create: {e}"))?;
+    ensure!(
+        answered.metadata.name.as_deref() == Some("ghost"),
+        "dry-run create answered {:?}",
+        answered.metadata.name
+    );
+    ensure!(
+        ctx.configmaps()
+            .get_opt("ghost")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none(),
+        "a dry-run create stored the object"
+    );
+    ctx.create(&configmap("real", &[])).await?;
+    // kube-rs sends a delete's dryRun in the DeleteOptions body.
+    let dry_delete = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    ctx.configmaps()
+        .delete("real", &dry_delete)
+        .await
+        .map_err(|e| format!("dry-run delete: {e}"))?;
+    ensure!(
+        ctx.configmaps()
+            .get_opt("real")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        "a dry-run delete deleted the object"
+    );
+    Ok(())
+}
+
+async fn create_with_resource_version_is_refused(ctx: Ctx) -> Result<(), String> {
+    let mut cm = configmap("a", &[]);
+    cm.metadata.resource_version = Some("5".into());
+    let status = expect_status(
+        ctx.configmaps().create(&PostParams::default(), &cm).await,
+        500,
+        "InternalError",
+    )?;
+    ensure!(
+        status
+            .message
+            .contains("resourceVersion should not be set on objects to be created"),
+        "message: {}",
+        status.message
+    );
+    Ok(())
+}
+
+async fn immutable_configmap_refuses_changes(ctx: Ctx) -> Result<(), String> {
+    let mut cm = configmap("frozen", &[("k", "v")]);
+    cm.immutable = Some(true);
+    ctx.create(&cm).await?;
+    let status = expect_status(
+        ctx.configmaps()
+            .patch(
+                "frozen",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"k": "w"}})),
+            )
+            .await,
+        422,
+        "Invalid",
+    )?;
+    ensure!(
+        status
+            .message
+            .contains("field is immutable when `immutable` is set"),
+        "message: {}",
+        status.message
+    );
+    merge(
+        &ctx.configmaps(),
+        "frozen",
+        json!({"metadata": {"labels": {"still": "editable"}}}),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn replace_with_another_uid_conflicts(ctx: Ctx) -> Result<(), String> {
+    let created = ctx.create(&configmap("x", &[])).await?;
+    let mut other = created.clone();
+    other.metadata.uid = Some("00000000-0000-0000-0000-000000000001".into());
+    other.metadata.resource_version = None;
+    let status = expect_status(
+        ctx.configmaps()
+            .replace("x", &PostParams::default(), &other)
+            .await,
+        409,
+        "Conflict",
+    )?;
+    ensure!(
+        status
+            .message
+            .contains("Precondition failed: UID in precondition"),
+        "message: {}",
+        status.message
+    );
+    Ok(())
+}
+
+async fn delete_cascades_down_owner_chains(ctx: Ctx) -> Result<(), String> {
+    let reference =
+        |owner: &ConfigMap| k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: owner.metadata.name.clone().unwrap_or_default(),
+            uid: owner.metadata.uid.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+    // root owns a; b is owned by root and by a; c is owned by b.
+    let root = ctx.create(&configmap("root", &[])).await?;
+    let mut a = configmap("a", &[]);
+    a.metadata.owner_references = Some(vec![reference(&root)]);
+    let a = ctx.create(&a).await?;
+    let mut b = configmap("b", &[]);
+    b.metadata.owner_references = Some(vec![reference(&root), reference(&a)]);
+    let b = ctx.create(&b).await?;
+    let mut c = configmap("c", &[]);
+    c.metadata.owner_references = Some(vec![reference(&b)]);
+    ctx.create(&c).await?;
+    ctx.configmaps()
+        .delete("root", &DeleteParams::background())
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..50 {
+        let left = names(&ctx.configmaps(), "").await?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "after deleting the root, these survived 10 s: {:?}",
+        names(&ctx.configmaps(), "").await?
+    ))
 }
 
 async fn delete_missing_is_not_found(ctx: Ctx) -> Result<(), String> {
@@ -1264,15 +1450,25 @@ async fn watch_honours_label_and_field_selectors(ctx: Ctx) -> Result<(), String>
         .watch(&WatchParams::default().labels("app=x").timeout(10), &start)
         .await
         .map_err(|e| e.to_string())?;
-    let got: Vec<String> = collect_events(by_label, 2, Duration::from_secs(5))
-        .await?
-        .iter()
-        .map(event_summary)
-        .collect();
+    let events = collect_events(by_label, 2, Duration::from_secs(5)).await?;
+    let got: Vec<String> = events.iter().map(event_summary).collect();
     ensure!(
         got == ["ADDED a", "DELETED a"],
         "label-selected events {got:?}"
     );
+    // The DELETED event carries the object as it last matched, at the relabel's revision.
+    if let Some(WatchEvent::Deleted(last)) = events.get(1) {
+        let app = last
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .cloned();
+        ensure!(
+            app.as_deref() == Some("x"),
+            "the stopped-matching DELETED object has app={app:?}, not x"
+        );
+    }
     let by_name = api
         .watch(
             &WatchParams::default().fields("metadata.name=b").timeout(10),
@@ -1561,6 +1757,14 @@ async fn fault_reads_succeed_writes_fail(ctx: Ctx) -> Result<(), String> {
             .is_none(),
         "a failed create committed"
     );
+    ensure!(
+        ctx.configmaps()
+            .get_opt("a")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        "a failed delete committed"
+    );
     Ok(())
 }
 
@@ -1600,14 +1804,53 @@ async fn fault_watch_delay(ctx: Ctx) -> Result<(), String> {
         .watch(&WatchParams::default().timeout(10), &start)
         .await
         .map_err(|e| e.to_string())?;
+    let before = tokio::time::Instant::now();
+    for name in ["a", "b", "c"] {
+        ctx.create(&configmap(name, &[])).await?;
+    }
     let written = tokio::time::Instant::now();
-    ctx.create(&configmap("a", &[])).await?;
-    let events = collect_events(stream, 1, Duration::from_secs(5)).await?;
-    let waited = written.elapsed();
-    ensure!(events.len() == 1, "no event within 5 s");
+    let events = collect_events(stream, 3, Duration::from_secs(5)).await?;
+    let waited = before.elapsed();
+    let got: Vec<String> = events.iter().map(event_summary).collect();
+    ensure!(
+        got == ["ADDED a", "ADDED b", "ADDED c"],
+        "delayed events {got:?}, not in order"
+    );
     ensure!(
         waited >= Duration::from_millis(500),
-        "a watch delayed 500-600 ms got its event after {waited:?}"
+        "a watch delayed 500-600 ms got its events {waited:?} after the first write"
+    );
+    // The delay is per watch, not per event: three queued events are not three delays late.
+    let late = written.elapsed();
+    ensure!(
+        late <= Duration::from_millis(600 + 500),
+        "the last of three events came {late:?} after the last write, beyond the 600 ms bound"
+    );
+    Ok(())
+}
+
+async fn fault_established_watch_outlives_compaction(ctx: Ctx) -> Result<(), String> {
+    let start = ctx.list_revision().await?;
+    let stream = ctx
+        .configmaps()
+        .watch(&WatchParams::default().labels("app=x").timeout(30), &start)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stream = std::pin::pin!(stream);
+    // Writes the watch does not match, then compaction past them: the live watch goes on.
+    for i in 0..5 {
+        ctx.create(&configmap(&format!("other-{i}"), &[])).await?;
+    }
+    admin(&ctx.client, http::Method::POST, "compact", json!({})).await?;
+    ctx.create(&labelled("a", &[("app", "x")])).await?;
+    let got: Vec<String> = collect_events(&mut stream, 1, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    ensure!(
+        got == ["ADDED a"],
+        "a live watch after compaction gave {got:?}"
     );
     Ok(())
 }
@@ -1761,6 +2004,22 @@ async fn fault_restart_drops_watches_keeps_store(ctx: Ctx) -> Result<(), String>
         "first event {:?}",
         first.as_ref().map(event_summary)
     );
+    let before_restart = merge(&api, "a", json!({"data": {"k": "before"}})).await?;
+    let resume = before_restart
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    merge(&api, "a", json!({"data": {"k": "after"}})).await?;
+    let got: Vec<String> = collect_events(&mut stream, 2, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    ensure!(
+        got == ["MODIFIED a", "MODIFIED a"],
+        "events before the restart {got:?}"
+    );
     admin(&ctx.client, http::Method::POST, "restart", json!({})).await?;
     match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
         Err(_) => return Err("the watch survived a restart".into()),
@@ -1772,18 +2031,38 @@ async fn fault_restart_drops_watches_keeps_store(ctx: Ctx) -> Result<(), String>
         }
         Ok(None | Some(Err(_))) => {}
     }
-    // The store survives: a fresh request (on a fresh connection) sees the object.
+    // The store survives: a fresh request (on a fresh connection) sees the last write.
     let mut retries = 0;
-    loop {
+    let survivor = loop {
         match api.get("a").await {
-            Ok(_) => return Ok(()),
+            Ok(object) => break object,
             Err(_) if retries < 10 => {
                 retries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => return Err(format!("the object is gone after a restart: {e}")),
         }
-    }
+    };
+    let k = survivor.data.unwrap_or_default().get("k").cloned();
+    ensure!(
+        k.as_deref() == Some("after"),
+        "after a restart the object reads k={k:?}"
+    );
+    // The restarted server's watch cache starts afresh: resuming from before the restart is 410.
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &resume)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<String> = collect_events(stream, 1, Duration::from_secs(5))
+        .await?
+        .iter()
+        .map(event_summary)
+        .collect();
+    ensure!(
+        got == ["ERROR 410"],
+        "a resume from before the restart gave {got:?}"
+    );
+    Ok(())
 }
 
 /// The simulated API server's host name and port inside [`run_simulated`].

@@ -336,6 +336,8 @@ pub fn run(seed: u64, config: &RaceConfig) -> RaceReport {
         });
         restarts.retain(|at| {
             if *at <= now {
+                // The host restarts (every connection drops) and its watch cache starts afresh.
+                server.compact();
                 sim.bounce("apiserver");
                 false
             } else {

@@ -93,7 +93,11 @@ pub fn client(config: ClientConfig) -> kube::Client {
         connect_timeout: config.connect_timeout,
         read_timeout: config.read_timeout,
     };
-    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    // The pool judges idle connections by this timer; without it hyper-util reads the wall clock,
+    // which would make connection reuse depend on how fast the machine runs the simulation.
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(connector);
     let service = ServiceBuilder::new()
         .layer(kube::client::middleware::BaseUriLayer::new(base))
         .map_request(move |mut request: Request<kube::client::Body>| {

@@ -133,8 +133,8 @@ impl Rule {
     }
 
     /// Whether the rule hits this request. Draws from `rng` only for matching requests with a
-    /// probability strictly between 0 and 1, so adding a rule for one client does not change the
-    /// draws seen by requests of another.
+    /// probability strictly between 0 and 1. All rules share the server's one stream, so a change
+    /// to the faults changes later draws for every client: replays need the same faults.
     fn hits(&self, rng: &mut impl Rng, request: &RequestInfo<'_>) -> bool {
         if !self.matches(request) || self.probability <= 0.0 {
             return false;

@@ -32,6 +32,12 @@ use super::time::rfc3339;
 /// The largest request body the server reads, as kube-apiserver's `MaxRequestBodyBytes` (3 MiB).
 pub const BODY_BYTES_MAX: usize = 3 * 1024 * 1024;
 
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client may take to send a request's body; the real server's request timeout.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How many watch chunks may wait for a slow reader before the watch stops reading the history.
 const WATCH_CHUNKS_QUEUED_MAX: usize = 64;
 
@@ -173,7 +179,11 @@ impl ApiServer {
     }
 
     /// Drop every connection and watch, as an API server restart does; the store survives.
+    ///
+    /// The restarted server's watch cache starts from a fresh list, so a watch resumed from any
+    /// earlier revision gets 410 Expired, as after a real API server restart.
     pub fn restart(&self) {
+        self.compact();
         self.inner.generation.send_modify(|g| *g += 1);
     }
 
@@ -211,8 +221,14 @@ impl ApiServer {
         let mut generation = self.inner.generation.subscribe();
         let server = self.clone();
         let service = hyper::service::service_fn(move |request| server.clone().handle(request));
+        let simulated = matches!(self.inner.config.clock, Clock::Simulated { .. });
         let connection = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            // A client that sends part of its headers and stalls is dropped, as a real server does.
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            // hyper's Date header reads the wall clock: off inside a simulation.
+            .auto_date_header(!simulated)
             .serve_connection(io, service);
         tokio::select! {
             biased;
@@ -229,7 +245,11 @@ impl ApiServer {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, BODY_BYTES_MAX);
         let body = async move {
-            match body.collect().await {
+            let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await
+            else {
+                return Err(ApiError::timeout());
+            };
+            match collected {
                 Ok(collected) => Ok(collected.to_bytes()),
                 Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                     Err(ApiError::too_large(BODY_BYTES_MAX))
@@ -318,6 +338,8 @@ impl ApiServer {
             return Ok(error_response(&ApiError::path_not_found()));
         };
         let verb = match (&method, route.name.is_some()) {
+            // The legacy single-object watch: a watch of the collection narrowed to the name.
+            (&Method::GET, true) if query.flag("watch") => RequestVerb::Watch,
             (&Method::GET, true) => RequestVerb::Get,
             (&Method::GET, false) if query.flag("watch") => RequestVerb::Watch,
             (&Method::GET, false) => RequestVerb::List,
@@ -415,7 +437,7 @@ impl ApiServer {
         };
         let route = &request.route;
         let resource = route.resource;
-        let dry_run = request.query.get("dryRun").is_some_and(|v| v == "All");
+        let dry_run = dry_run(request, body)?;
         let mut state = self.state();
         let State { store, faults, rng } = &mut *state;
         // A dry run works on a copy, so it answers as the real write would and changes nothing.
@@ -502,10 +524,14 @@ impl ApiServer {
             }
             RequestVerb::Update => {
                 let object = parse_object(body, resource, &request.content_type)?;
-                Ok((
-                    StatusCode::OK,
-                    (*store.replace(&ctx, &key(), object)?).clone(),
-                ))
+                let existed = store.get(&key()).is_ok();
+                let replaced = store.replace(&ctx, &key(), object)?;
+                let code = if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                Ok((code, (*replaced).clone()))
             }
             RequestVerb::Patch => {
                 let patch_type = match request.content_type.split(';').next().unwrap_or("").trim() {
@@ -608,7 +634,12 @@ impl ApiServer {
         if more {
             let last = page.last().expect("a page before more items is not empty");
             metadata["continue"] = json!(format_continue(listing.revision, &object_position(last)));
-            metadata["remainingItemCount"] = json!(items.len() - page.len());
+            // Only an unfiltered list knows how many remain, so only it says so (as real).
+            if request.query.get("labelSelector").is_none_or(str::is_empty)
+                && request.query.get("fieldSelector").is_none_or(str::is_empty)
+            {
+                metadata["remainingItemCount"] = json!(items.len() - page.len());
+            }
         }
         if request.wants_table {
             let now_s = unix_seconds(self.inner.config.clock.now());
@@ -647,12 +678,15 @@ impl ApiServer {
     fn watch(&self, request: ResourceRequest) -> Result<Response<Body>, ApiError> {
         let filter = request.filter()?;
         let query = &request.query;
-        let timeout = match query.get("timeoutSeconds") {
-            Some(s) => Duration::from_secs(
-                s.parse()
-                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?,
-            ),
-            None => self.inner.config.watch_timeout_default,
+        let timeout = match query.get("timeoutSeconds").map(|s| (s, s.parse::<u64>())) {
+            Some((s, Err(_))) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid timeoutSeconds {s:?}"
+                )));
+            }
+            // 0 means "the server's default", as it does to kube-apiserver.
+            Some((_, Ok(0))) | None => self.inner.config.watch_timeout_default,
+            Some((_, Ok(seconds))) => Duration::from_secs(seconds),
         };
         let bookmarks_asked = query.flag("allowWatchBookmarks");
         let send_initial_events = query.flag("sendInitialEvents");
@@ -668,7 +702,10 @@ impl ApiServer {
             let mut state = self.state();
             let State { store, faults, rng } = &mut *state;
             let plan = faults.watch_plan(rng);
-            let (start, initial) = if rv.is_empty() || rv == "0" || send_initial_events {
+            let no_initial_events = query.get("sendInitialEvents") == Some("false");
+            let (start, initial) = if no_initial_events && rv.is_empty() {
+                (Ok(store.revision()), Vec::new())
+            } else if rv.is_empty() || rv == "0" || send_initial_events {
                 let listing = match cached_read(&rv, faults, rng, store) {
                     Some(stale) => store.list_at(&filter, stale)?,
                     None => store.list(&filter),
@@ -944,9 +981,16 @@ impl ResourceRequest {
             Resource::Namespace => SelectableFields::Namespace,
             _ => SelectableFields::ObjectMeta,
         };
-        let fields =
-            FieldSelector::parse_for(self.query.get("fieldSelector").unwrap_or(""), selectable)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut field_selector = self.query.get("fieldSelector").unwrap_or("").to_owned();
+        if let Some(name) = &self.route.name {
+            // A watch on an object's own path watches the collection narrowed to its name.
+            if !field_selector.is_empty() {
+                field_selector.push(',');
+            }
+            field_selector.push_str(&format!("metadata.name={name}"));
+        }
+        let fields = FieldSelector::parse_for(&field_selector, selectable)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut namespace = self.route.namespace.clone();
         if !self.route.resource.namespaced() {
             namespace = None;
@@ -1025,6 +1069,13 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    fn all<'q>(&'q self, key: &'q str) -> impl Iterator<Item = &'q str> + 'q {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn flag(&self, key: &str) -> bool {
         matches!(self.get(key), Some("true" | "1"))
     }
@@ -1054,6 +1105,30 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a write is a dry run: `dryRun=All` in the query, or `"dryRun": ["All"]` in a delete's
+/// DeleteOptions body (where kube-rs and kubectl put it). Any other value is refused, as the real
+/// server refuses it, rather than silently committed.
+fn dry_run(request: &ResourceRequest, body: &[u8]) -> Result<bool, ApiError> {
+    let mut values: Vec<String> = request.query.all("dryRun").map(str::to_owned).collect();
+    if request.verb == RequestVerb::Delete && !body.is_empty() {
+        if let Ok(options) = serde_json::from_slice::<Value>(body) {
+            values.extend(
+                options["dryRun"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_str().unwrap_or("?").to_owned()),
+            );
+        }
+    }
+    match values.iter().find(|v| v.as_str() != "All") {
+        Some(bad) => Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: {bad:?}: supported values: \"All\""
+        ))),
+        None => Ok(!values.is_empty()),
+    }
 }
 
 /// The revision a read is served at from the (possibly lagging) cache: only `resourceVersion=0`

@@ -614,6 +614,7 @@ impl Store {
                 }
                 let mut patch = patch;
                 if patch_type == PatchType::StrategicMerge {
+                    merge_metadata_lists(&existing, &mut patch);
                     strip_directives(&mut patch);
                 }
                 json_patch::merge(&mut object, &patch);
@@ -779,6 +780,25 @@ impl Store {
             object["metadata"]["generation"] = json!(generation);
         }
         validate(key.resource, &key.name, &object)?;
+        if key.resource == Resource::ConfigMap && existing["immutable"] == json!(true) {
+            let forbidden = |field: &str| FieldError {
+                field: field.into(),
+                reason: validation::FIELD_VALUE_FORBIDDEN,
+                message: "Forbidden: field is immutable when `immutable` is set".into(),
+            };
+            let mut causes = Vec::new();
+            if object["immutable"] != json!(true) {
+                causes.push(forbidden("immutable"));
+            }
+            for field in ["data", "binaryData"] {
+                if object.get(field) != existing.get(field) {
+                    causes.push(forbidden(field));
+                }
+            }
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(key.resource, &key.name, &causes));
+            }
+        }
         // etcd's GuaranteedUpdate skips a write that changes nothing: no new revision, no event.
         if object == **existing {
             return Ok(existing.clone());
@@ -971,6 +991,66 @@ fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiErr
         Ok(())
     } else {
         Err(ApiError::invalid(resource, name, &causes))
+    }
+}
+
+/// Strategic merge of the two metadata lists every kind has: `ownerReferences` merges by `uid`
+/// (with `$patch: delete` items removing one, `$patch: replace` replacing the list) and
+/// `finalizers` is a set (with `$deleteFromPrimitiveList/finalizers` removing entries). The
+/// merged lists are written into the patch, so the merge that follows sets them whole.
+fn merge_metadata_lists(existing: &Value, patch: &mut Value) {
+    let Some(metadata) = patch.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(Value::Array(items)) = metadata.get("ownerReferences") {
+        let directive = |item: &Value| {
+            item.get("$patch")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let mut merged: Vec<Value> = if items
+            .iter()
+            .any(|i| directive(i).as_deref() == Some("replace"))
+        {
+            Vec::new()
+        } else {
+            existing["metadata"]["ownerReferences"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        for item in items {
+            match directive(item).as_deref() {
+                Some("delete") => merged.retain(|m| m["uid"] != item["uid"]),
+                Some("replace") => {}
+                _ => match merged.iter_mut().find(|m| m["uid"] == item["uid"]) {
+                    Some(present) => json_patch::merge(present, item),
+                    None => merged.push(item.clone()),
+                },
+            }
+        }
+        metadata.insert("ownerReferences".into(), Value::Array(merged));
+    }
+    let removed: Vec<Value> = metadata
+        .remove("$deleteFromPrimitiveList/finalizers")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    let added = metadata
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .cloned();
+    if added.is_some() || !removed.is_empty() {
+        let mut merged: Vec<Value> = existing["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for finalizer in added.into_iter().flatten() {
+            if !merged.contains(&finalizer) {
+                merged.push(finalizer);
+            }
+        }
+        merged.retain(|f| !removed.contains(f));
+        metadata.insert("finalizers".into(), Value::Array(merged));
     }
 }
 
@@ -1407,6 +1487,108 @@ mod tests {
             )
             .unwrap();
         assert_eq!(store.list(&all(Resource::ConfigMap)).items.len(), 0);
+    }
+
+    #[test]
+    fn strategic_merge_merges_owner_references_by_uid_and_finalizers_as_a_set() {
+        let mut store = Store::new();
+        let mut object = configmap("a", json!({}));
+        object["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "X", "name": "o1", "uid": "u1"}]);
+        object["metadata"]["finalizers"] = json!(["f1"]);
+        store
+            .create(&CTX, Resource::ConfigMap, "default", object)
+            .unwrap();
+        let patched = store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::StrategicMerge,
+                json!({"metadata": {
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o2", "uid": "u2"}],
+                "finalizers": ["f2"]}}),
+            )
+            .unwrap();
+        let uids: Vec<&str> = patched["metadata"]["ownerReferences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["uid"].as_str().unwrap())
+            .collect();
+        assert_eq!(uids, ["u1", "u2"]);
+        assert_eq!(patched["metadata"]["finalizers"], json!(["f1", "f2"]));
+        let patched = store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::StrategicMerge,
+                json!({"metadata": {
+                "ownerReferences": [{"uid": "u1", "$patch": "delete"}],
+                "$deleteFromPrimitiveList/finalizers": ["f1"]}}),
+            )
+            .unwrap();
+        assert_eq!(
+            patched["metadata"]["ownerReferences"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(patched["metadata"]["finalizers"], json!(["f2"]));
+        // A merge patch replaces lists whole.
+        let merged = store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"metadata": {"finalizers": ["f3"]}}),
+            )
+            .unwrap();
+        assert_eq!(merged["metadata"]["finalizers"], json!(["f3"]));
+    }
+
+    #[test]
+    fn an_immutable_configmap_refuses_changes() {
+        let mut store = Store::new();
+        let mut object = configmap("a", json!({"k": "v"}));
+        object["immutable"] = json!(true);
+        store
+            .create(&CTX, Resource::ConfigMap, "default", object)
+            .unwrap();
+        let error = store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"data": {"k": "w"}}),
+            )
+            .unwrap_err();
+        assert_eq!(error.code(), 422);
+        assert!(
+            error
+                .message
+                .contains("data: Forbidden: field is immutable when `immutable` is set"),
+            "{}",
+            error.message
+        );
+        assert!(
+            store
+                .patch(
+                    &CTX,
+                    &key("a"),
+                    PatchType::Merge,
+                    json!({"immutable": false})
+                )
+                .is_err()
+        );
+        store
+            .patch(
+                &CTX,
+                &key("a"),
+                PatchType::Merge,
+                json!({"metadata": {"labels": {"x": "y"}}}),
+            )
+            .unwrap();
     }
 
     #[test]
