@@ -1112,16 +1112,16 @@ fn percent_decode(s: &str) -> String {
 /// server refuses it, rather than silently committed.
 fn dry_run(request: &ResourceRequest, body: &[u8]) -> Result<bool, ApiError> {
     let mut values: Vec<String> = request.query.all("dryRun").map(str::to_owned).collect();
-    if request.verb == RequestVerb::Delete && !body.is_empty() {
-        if let Ok(options) = serde_json::from_slice::<Value>(body) {
-            values.extend(
-                options["dryRun"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| v.as_str().unwrap_or("?").to_owned()),
-            );
-        }
+    if request.verb == RequestVerb::Delete
+        && let Ok(options) = serde_json::from_slice::<Value>(body)
+    {
+        values.extend(
+            options["dryRun"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_str().unwrap_or("?").to_owned()),
+        );
     }
     match values.iter().find(|v| v.as_str() != "All") {
         Some(bad) => Err(ApiError::bad_request(format!(
