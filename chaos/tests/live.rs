@@ -121,7 +121,10 @@ fn a_token_is_required_when_set() {
             other => panic!("a request without the token got {other:?}"),
         }
         let wrong = khaos::live::client_for_url(&url, "wrong", Some("guess")).unwrap();
-        assert!(wrong.apiserver_version().await.is_err());
+        match wrong.apiserver_version().await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 401),
+            other => panic!("a request with the wrong token got {other:?}"),
+        }
         let right = khaos::live::client_for_url(&url, "right", Some("s3cret")).unwrap();
         right
             .apiserver_version()
@@ -236,6 +239,30 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
 }
 
 #[test]
+fn a_seed_replays_byte_for_byte_across_processes() {
+    // Separate processes, at different moments: nothing but the seed may decide the history.
+    let run = |seed: &str| {
+        let out = khaos(&["sim", "--seed", seed, "--increments", "10", "--history"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    for seed in ["4", "7", "9"] {
+        let first = run(seed);
+        std::thread::sleep(Duration::from_millis(300));
+        let second = run(seed);
+        assert!(first.len() > 1000, "seed {seed}: a short history");
+        assert!(
+            first == second,
+            "seed {seed}: two processes wrote different histories"
+        );
+    }
+}
+
+#[test]
 fn the_sim_flaw_is_caught_and_replayable() {
     let out = khaos(&["sim", "--seed", "1", "--flaw", "blind-writes"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -298,6 +325,22 @@ fn kubectl_fails(server: &str, args: &[&str], expected: &str) {
         stderr.contains(expected),
         "kubectl {args:?}: expected {expected:?} in {stderr:?}"
     );
+}
+
+/// The first line a child prints, or a failure after 10 s (never a hang).
+fn first_line(child: &mut Child, what: &str) -> String {
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(BufReader::new(stdout).lines().next());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Some(Ok(line))) => line,
+        other => {
+            let _ = child.kill();
+            panic!("{what} printed no line within 10 s: {other:?}");
+        }
+    }
 }
 
 fn have_kubectl() -> bool {
@@ -410,8 +453,7 @@ fn kubectl_drives_configmaps_and_leases() {
         url,
         &["create", "configmap", "watched", "--from-literal=x=y"],
     );
-    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-    let line = lines.next().expect("a watch line").unwrap();
+    let line = first_line(&mut watch, "kubectl get configmaps --watch-only");
     assert_eq!(line.trim(), "configmap/watched");
     let _ = watch.kill();
     let _ = watch.wait();
@@ -460,11 +502,7 @@ fn kubectl_drives_configmaps_and_leases() {
             r#"{"spec":{"holderIdentity":"b"}}"#,
         ],
     );
-    let line = BufReader::new(watch.stdout.take().unwrap())
-        .lines()
-        .next()
-        .expect("a watch line")
-        .unwrap();
+    let line = first_line(&mut watch, "kubectl get leases --watch-only");
     assert_eq!(
         line.split_whitespace().collect::<Vec<_>>(),
         ["leader", "b"],
