@@ -168,6 +168,7 @@ pub async fn shutdown_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("a SIGTERM handler can be installed");
     tokio::select! {
+        biased;
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
