@@ -389,130 +389,71 @@ fn event_summary<K: kube::Resource>(event: &WatchEvent<K>) -> String {
     }
 }
 
-macro_rules! case {
-    ($section:ident, $admin:expr, $name:ident) => {
-        Case {
+/// The case table: `Section Needs: case, case, ...;`, in the order the cases run.
+macro_rules! cases {
+    ($($section:ident $needs:ident: $($name:ident),+;)*) => {
+        vec![$($(Case {
             name: stringify!($name),
             section: Section::$section,
-            needs: $admin,
+            needs: Needs::$needs,
             run: |ctx| Box::pin($name(ctx)),
-        }
+        },)+)*]
     };
 }
 
 fn cases() -> Vec<Case> {
-    vec![
-        case!(Verbs, Needs::Nothing, revisions_are_global_and_increasing),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            uid_and_creation_timestamp_never_change
-        ),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            create_existing_name_is_already_exists
-        ),
-        case!(Verbs, Needs::Nothing, create_invalid_name_is_invalid),
-        case!(Verbs, Needs::Nothing, create_invalid_data_key_is_invalid),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            create_configmap_over_one_mebibyte_is_invalid
-        ),
-        case!(Verbs, Needs::Nothing, create_with_generate_name),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            create_in_missing_namespace_is_not_found
-        ),
-        case!(Verbs, Needs::Nothing, get_missing_is_not_found_with_details),
-        case!(Verbs, Needs::Nothing, list_label_selectors),
-        case!(Verbs, Needs::Nothing, list_field_selector_by_name),
-        case!(Verbs, Needs::Nothing, list_resource_version_is_current),
-        case!(Verbs, Needs::Nothing, list_pages_with_limit_and_continue),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            replace_with_stale_resource_version_conflicts
-        ),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            replace_without_resource_version_is_unconditional
-        ),
-        case!(Verbs, Needs::Nothing, patch_merge_strategic_and_json),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            patch_resource_version_is_a_precondition
-        ),
-        case!(Verbs, Needs::Nothing, delete_preconditions_conflict),
-        case!(Verbs, Needs::Nothing, delete_missing_is_not_found),
-        case!(Verbs, Needs::Nothing, dry_run_writes_change_nothing),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            create_with_resource_version_is_refused
-        ),
-        case!(Verbs, Needs::Nothing, immutable_configmap_refuses_changes),
-        case!(Verbs, Needs::Nothing, replace_with_another_uid_conflicts),
-        case!(Verbs, Needs::Nothing, delete_cascades_down_owner_chains),
-        case!(Verbs, Needs::Nothing, delete_cascades_to_owned_objects_only),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            watch_without_resource_version_starts_with_current_state
-        ),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            watch_from_resource_version_sends_later_events_in_order
-        ),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            watch_honours_label_and_field_selectors
-        ),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            watch_initial_events_end_with_a_bookmark
-        ),
-        case!(Verbs, Needs::Nothing, watch_ends_cleanly_at_timeout_seconds),
-        case!(
-            Verbs,
-            Needs::Nothing,
-            watch_from_compacted_revision_gets_410
-        ),
-        case!(Verbs, Needs::Nothing, lease_crud_and_watch),
-        case!(Faults, Needs::Admin, fault_latency_delays_requests),
-        case!(Faults, Needs::Admin, fault_request_never_answers),
-        case!(Faults, Needs::Admin, fault_429_with_retry_after),
-        case!(Faults, Needs::Admin, fault_5xx_on_chosen_verbs),
-        case!(
-            Faults,
-            Needs::Admin,
-            fault_aimed_at_one_client_spares_others
-        ),
-        case!(Faults, Needs::Admin, fault_reads_succeed_writes_fail),
-        case!(Faults, Needs::Admin, fault_ambiguous_commit),
-        case!(Faults, Needs::Admin, fault_watch_delay),
-        case!(Faults, Needs::Admin, fault_watch_closed_midway),
-        case!(Faults, Needs::FastBookmarks, fault_no_bookmarks),
-        case!(Faults, Needs::Admin, fault_compaction_makes_resume_410),
-        case!(
-            Faults,
-            Needs::Admin,
-            fault_established_watch_outlives_compaction
-        ),
-        case!(Faults, Needs::Admin, fault_stale_cached_reads),
-        case!(
-            Faults,
-            Needs::Admin,
-            fault_restart_drops_watches_keeps_store
-        ),
-    ]
+    cases! {
+        Verbs Nothing:
+            revisions_are_global_and_increasing,
+            uid_and_creation_timestamp_never_change,
+            create_existing_name_is_already_exists,
+            create_invalid_name_is_invalid,
+            create_invalid_data_key_is_invalid,
+            create_configmap_over_one_mebibyte_is_invalid,
+            create_with_generate_name,
+            create_in_missing_namespace_is_not_found,
+            get_missing_is_not_found_with_details,
+            list_label_selectors,
+            list_field_selector_by_name,
+            list_resource_version_is_current,
+            list_pages_with_limit_and_continue,
+            replace_with_stale_resource_version_conflicts,
+            replace_without_resource_version_is_unconditional,
+            patch_merge_strategic_and_json,
+            patch_resource_version_is_a_precondition,
+            delete_preconditions_conflict,
+            delete_missing_is_not_found,
+            dry_run_writes_change_nothing,
+            create_with_resource_version_is_refused,
+            immutable_configmap_refuses_changes,
+            replace_with_another_uid_conflicts,
+            delete_cascades_down_owner_chains,
+            delete_cascades_to_owned_objects_only,
+            watch_without_resource_version_starts_with_current_state,
+            watch_from_resource_version_sends_later_events_in_order,
+            watch_honours_label_and_field_selectors,
+            watch_initial_events_end_with_a_bookmark,
+            watch_ends_cleanly_at_timeout_seconds,
+            watch_from_compacted_revision_gets_410,
+            lease_crud_and_watch;
+        Faults Admin:
+            fault_latency_delays_requests,
+            fault_request_never_answers,
+            fault_429_with_retry_after,
+            fault_5xx_on_chosen_verbs,
+            fault_aimed_at_one_client_spares_others,
+            fault_reads_succeed_writes_fail,
+            fault_ambiguous_commit,
+            fault_watch_delay,
+            fault_watch_closed_midway;
+        Faults FastBookmarks:
+            fault_no_bookmarks;
+        Faults Admin:
+            fault_compaction_makes_resume_410,
+            fault_established_watch_outlives_compaction,
+            fault_stale_cached_reads,
+            fault_restart_drops_watches_keeps_store;
+    }
 }
 
 /// The names of all cases, in the order they run.
