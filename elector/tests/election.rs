@@ -1,0 +1,284 @@
+//! Several candidates in one process against the standalone simulated API server over real TCP:
+//! one leader at a time, hand-over after a crash and after a graceful stop, stepping down when cut
+//! off, competing again afterwards, and riding out a single failed renew.
+
+// These tests measure hand-over times on the real clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, header};
+use khaos_elector::timing::JITTER_FACTOR;
+use khaos_elector::{Elector, ElectorConfig, ElectorHandle, Leadership, LockKind, Timing};
+use khaos_sim::apiserver::{ApiServer, ErrorRule, Faults, RequestVerb, Rule, ServerConfig};
+
+/// Short timings so each test takes seconds: lease 1.5 s, renew deadline 1 s, retry 200 ms.
+fn timing() -> Timing {
+    Timing::new(
+        Duration::from_millis(1500),
+        Duration::from_millis(1000),
+        Duration::from_millis(200),
+    )
+    .unwrap()
+}
+
+/// Slack for scheduling on a loaded 2-core CI machine.
+const SLACK: Duration = Duration::from_millis(1000);
+
+struct World {
+    server: ApiServer,
+    url: String,
+}
+
+impl World {
+    async fn start() -> World {
+        let server = ApiServer::new(ServerConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(server.clone().serve_tcp(listener, std::future::pending()));
+        World { server, url }
+    }
+
+    fn client(&self, identity: &str) -> kube::Client {
+        let mut config = kube::Config::new(self.url.parse().unwrap());
+        config.default_retry = false;
+        config
+            .headers
+            .push((header::USER_AGENT, HeaderValue::from_str(identity).unwrap()));
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn candidate(&self, identity: &str, kind: LockKind, seed: u64) -> Candidate {
+        let config = ElectorConfig::new(identity, "default", "leader", kind, timing()).seed(seed);
+        let handle = Elector::new(self.client(identity), config).spawn();
+        Candidate::follow(identity, handle)
+    }
+}
+
+/// A candidate and everything its leadership channel ever said.
+struct Candidate {
+    identity: String,
+    handle: ElectorHandle,
+    history: Arc<Mutex<Vec<Option<Leadership>>>>,
+}
+
+impl Candidate {
+    fn follow(identity: &str, handle: ElectorHandle) -> Candidate {
+        let history = Arc::new(Mutex::new(Vec::new()));
+        let mut receiver = handle.leadership();
+        let record = history.clone();
+        tokio::spawn(async move {
+            while receiver.changed().await.is_ok() {
+                let value = receiver.borrow_and_update().clone();
+                record.lock().unwrap().push(value);
+            }
+        });
+        Candidate {
+            identity: identity.to_owned(),
+            handle,
+            history,
+        }
+    }
+
+    fn leads(&self) -> bool {
+        self.handle.current().is_some()
+    }
+
+    fn revokes(&self) -> usize {
+        self.history
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.is_none())
+            .count()
+    }
+}
+
+/// Wait until exactly one candidate leads (checking that never two do); returns its index.
+async fn single_leader(candidates: &[Candidate], within: Duration) -> usize {
+    let started = Instant::now();
+    loop {
+        let leaders: Vec<usize> = (0..candidates.len())
+            .filter(|i| candidates[*i].leads())
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders at once: {leaders:?}");
+        if let [leader] = leaders[..] {
+            return leader;
+        }
+        assert!(started.elapsed() < within, "no leader within {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_emerges_and_holds_with_either_lock() {
+    for (kind, seed) in [(LockKind::Lease, 1), (LockKind::ConfigMap, 2)] {
+        let world = World::start().await;
+        let candidates: Vec<Candidate> = ["a", "b", "c"]
+            .iter()
+            .map(|id| world.candidate(id, kind, seed))
+            .collect();
+        let leader = single_leader(&candidates, Duration::from_secs(5)).await;
+        // Hold for several lease durations: the same leader, never two, no revokes.
+        let until = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < until {
+            assert_eq!(
+                single_leader(&candidates, SLACK).await,
+                leader,
+                "{kind:?}: leadership moved without a fault"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(candidates[leader].revokes(), 0, "{kind:?}");
+        let term = candidates[leader].handle.current().unwrap().term;
+        assert_eq!(term, 0, "{kind:?}: the first leader holds term 0");
+        for candidate in candidates {
+            candidate.handle.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_leader_is_replaced_within_a_lease_and_two_jittered_retries() {
+    let world = World::start().await;
+    let mut candidates: Vec<Candidate> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| world.candidate(id, LockKind::Lease, i as u64))
+        .collect();
+    let leader = single_leader(&candidates, Duration::from_secs(5)).await;
+    let old_term = candidates[leader].handle.current().unwrap().term;
+    let crashed = candidates.remove(leader);
+    let crashed_at = Instant::now();
+    crashed.handle.abort();
+    let next = single_leader(&candidates, Duration::from_secs(10)).await;
+    let took = crashed_at.elapsed();
+    // A standby sees the last renewal up to one jittered retry late and tries again up to one
+    // jittered retry after the lease ran out.
+    // The lease is what the record says (whole seconds, rounded up).
+    let t = timing();
+    let lease = Duration::from_secs(u64::try_from(t.lease_duration_seconds()).unwrap());
+    let bound = lease + t.retry_period().mul_f64(2.0 * (1.0 + JITTER_FACTOR)) + SLACK;
+    assert!(
+        took <= bound,
+        "hand-over after a crash took {took:?}, bound {bound:?}"
+    );
+    assert!(
+        took >= lease - t.retry_period(),
+        "hand-over after a crash took only {took:?}: the {lease:?} lease was not respected"
+    );
+    assert!(
+        candidates[next].handle.current().unwrap().term > old_term,
+        "the new leader's term is not higher"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_hands_over_within_about_one_retry_period() {
+    let world = World::start().await;
+    let mut candidates: Vec<Candidate> = ["a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| world.candidate(id, LockKind::ConfigMap, 10 + i as u64))
+        .collect();
+    let leader = single_leader(&candidates, Duration::from_secs(5)).await;
+    let stopping = candidates.remove(leader);
+    let stopped_at = Instant::now();
+    stopping.handle.stop().await;
+    single_leader(&candidates, Duration::from_secs(10)).await;
+    let took = stopped_at.elapsed();
+    let bound = timing().retry_period().mul_f64(1.0 + JITTER_FACTOR) + SLACK;
+    assert!(
+        took <= bound,
+        "hand-over after a graceful stop took {took:?}, bound {bound:?} (a lease is {:?})",
+        timing().lease_duration()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_steps_down_by_its_deadline_and_wins_again_later() {
+    let world = World::start().await;
+    let a = world.candidate("a", LockKind::Lease, 21);
+    single_leader(std::slice::from_ref(&a), Duration::from_secs(5)).await;
+    let b = world.candidate("b", LockKind::Lease, 22);
+    // Cut a off from the API server: every request it makes fails.
+    let cut_at = Instant::now();
+    world
+        .server
+        .set_faults(Faults {
+            errors: vec![ErrorRule {
+                code: 503,
+                ..ErrorRule::on(Rule::always().for_client("a"))
+            }],
+            ..Faults::default()
+        })
+        .unwrap();
+    while a.leads() {
+        assert!(
+            cut_at.elapsed() < timing().renew_deadline() + timing().retry_period() + SLACK,
+            "a kept leading for {:?} without a renewal",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let candidates = [a, b];
+    assert_eq!(
+        single_leader(&candidates, Duration::from_secs(10)).await,
+        1,
+        "b did not take over"
+    );
+    // Heal, then hand b's leadership back: a must compete again and win (FLINK-34007).
+    world.server.set_faults(Faults::none()).unwrap();
+    let [a, b] = candidates;
+    b.handle.stop().await;
+    single_leader(std::slice::from_ref(&a), Duration::from_secs(5)).await;
+    assert!(
+        a.handle.current().unwrap().term >= 2,
+        "a's second term is {:?}",
+        a.handle.current()
+    );
+    assert_eq!(a.revokes(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failed_renew_does_not_end_leadership() {
+    let world = World::start().await;
+    let a = world.candidate("a", LockKind::Lease, 31);
+    single_leader(std::slice::from_ref(&a), Duration::from_secs(5)).await;
+    // Fail the leader's requests for a bit more than one retry period, well inside the deadline.
+    world
+        .server
+        .set_faults(Faults {
+            errors: vec![ErrorRule::on(
+                Rule::verbs(&[RequestVerb::Get, RequestVerb::Patch]).for_client("a"),
+            )],
+            ..Faults::default()
+        })
+        .unwrap();
+    tokio::time::sleep(timing().retry_period().mul_f64(1.5)).await;
+    world.server.set_faults(Faults::none()).unwrap();
+    tokio::time::sleep(timing().lease_duration() * 2).await;
+    assert!(a.leads(), "a lost leadership over one failed renew");
+    assert_eq!(a.revokes(), 0, "a stepped down over one failed renew");
+    assert!(!a.identity.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configmap_lock_leaves_the_data_beside_it_alone() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let world = World::start().await;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(world.client("writer"), "default");
+    let data: ConfigMap = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "leader"}, "data": {"counter": "7"}}),
+    )
+    .unwrap();
+    api.create(&Default::default(), &data).await.unwrap();
+    let a = world.candidate("a", LockKind::ConfigMap, 41);
+    single_leader(std::slice::from_ref(&a), Duration::from_secs(5)).await;
+    tokio::time::sleep(timing().retry_period() * 4).await;
+    let lock = api.get("leader").await.unwrap();
+    assert_eq!(lock.data.unwrap()["counter"], "7");
+    let record = &lock.metadata.annotations.unwrap()["control-plane.alpha.kubernetes.io/leader"];
+    assert!(record.contains(r#""holderIdentity":"a""#), "{record}");
+}
