@@ -26,10 +26,13 @@
 //! - [`elector`]: the async driver.
 //! - [`clock`]: the time handle.
 
+pub mod backoff;
+pub mod blob;
 pub mod clock;
 pub mod elector;
 pub mod lock;
 pub mod record;
+pub mod retrieval;
 pub mod timing;
 
 pub use elector::{Contender, Elector, ElectorConfig, ElectorHandle, Leadership};

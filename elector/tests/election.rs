@@ -282,3 +282,99 @@ async fn the_configmap_lock_leaves_the_data_beside_it_alone() {
     let record = &lock.metadata.annotations.unwrap()["control-plane.alpha.kubernetes.io/leader"];
     assert!(record.contains(r#""holderIdentity":"a""#), "{record}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_retrieval_survives_closes_compaction_and_restarts() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use khaos_elector::retrieval::{LeaderInfo, LeaderRetriever, leader_key};
+    let world = World::start().await;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(world.client("publisher"), "default");
+    let key = leader_key("dispatcher");
+    let publish = |session: &str| serde_json::json!({"data": {key.clone(): format!("{session},akka://flink@node-{session}:6123")}});
+    let cm: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "cluster-config-map"}}))
+            .unwrap();
+    api.create(&Default::default(), &cm).await.unwrap();
+    let mut leader = LeaderRetriever::new(
+        world.client("follower"),
+        "default",
+        "cluster-config-map",
+        &key,
+    )
+    .spawn(5);
+    let expect = |session: &'static str| {
+        move |info: &Option<LeaderInfo>| info.as_ref().is_some_and(|i| i.session_id == session)
+    };
+    let wait = Duration::from_secs(10);
+
+    let patch = |p: serde_json::Value| kube::api::Patch::Merge(p);
+    api.patch(
+        "cluster-config-map",
+        &Default::default(),
+        &patch(publish("s1")),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(wait, leader.wait_for(expect("s1")))
+        .await
+        .expect("s1 seen")
+        .unwrap();
+
+    // The server restarts: the watch drops, and a resume from before the restart gets 410.
+    world.server.restart();
+    api.patch(
+        "cluster-config-map",
+        &Default::default(),
+        &patch(publish("s2")),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(wait, leader.wait_for(expect("s2")))
+        .await
+        .expect("s2 seen after a restart")
+        .unwrap();
+
+    // The watch is closed mid-way and the history compacted past it.
+    world
+        .server
+        .set_faults(Faults {
+            watch: khaos_sim::apiserver::WatchFaults {
+                close_after_events_max: Some(1),
+                ..Default::default()
+            },
+            ..Faults::default()
+        })
+        .unwrap();
+    api.patch(
+        "cluster-config-map",
+        &Default::default(),
+        &patch(publish("s3")),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(wait, leader.wait_for(expect("s3")))
+        .await
+        .expect("s3 seen")
+        .unwrap();
+    world.server.compact();
+    api.patch(
+        "cluster-config-map",
+        &Default::default(),
+        &patch(publish("s4")),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(wait, leader.wait_for(expect("s4")))
+        .await
+        .expect("s4 seen after a close and compaction")
+        .unwrap();
+    world.server.set_faults(Faults::none()).unwrap();
+
+    api.delete("cluster-config-map", &Default::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(wait, leader.wait_for(Option::is_none))
+        .await
+        .expect("the deletion seen")
+        .unwrap();
+}
