@@ -33,6 +33,7 @@ pub mod elector;
 pub mod lock;
 pub mod record;
 pub mod retrieval;
+pub mod store;
 pub mod timing;
 
 pub use elector::{Contender, Elector, ElectorConfig, ElectorHandle, Leadership};

@@ -1,4 +1,4 @@
-//! Several candidates in one process against the standalone simulated API server over real TCP:
+//! The HA services against the standalone simulated API server over real TCP: several candidates
 //! one leader at a time, hand-over after a crash and after a graceful stop, stepping down when cut
 //! off, competing again afterwards, and riding out a single failed renew.
 
@@ -377,4 +377,245 @@ async fn leader_retrieval_survives_closes_compaction_and_restarts() {
         .await
         .expect("the deletion seen")
         .unwrap();
+}
+
+mod store {
+    //! The HA metadata store: fencing by seal, the counter, checkpoints with subsumption,
+    //! ambiguous writes, repeatable removal, recovery and cleanup.
+
+    use super::World;
+    use bytes::Bytes;
+    use khaos_elector::blob::{BlobStore, MemoryBlobStore};
+    use khaos_elector::store::{Change, Fence, JobStore, StoreError, checkpoint_key};
+    use khaos_sim::apiserver::{AmbiguousOutcome, AmbiguousRule, Faults, RequestVerb, Rule};
+    use std::sync::Arc;
+
+    fn fence(term: u64, holder: &str) -> Fence {
+        Fence {
+            term,
+            holder: holder.into(),
+        }
+    }
+
+    fn job(world: &World, identity: &str, blobs: &MemoryBlobStore) -> JobStore {
+        JobStore::new(
+            world.client(identity),
+            Arc::new(blobs.clone()),
+            "default",
+            "cluster",
+            "job-1",
+        )
+    }
+
+    #[tokio::test]
+    async fn a_sealed_map_refuses_the_stale_leader() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(1);
+        let (old, new) = (job(&world, "a", &blobs), job(&world, "b", &blobs));
+        old.seal(&fence(1, "a")).await.unwrap();
+        assert_eq!(old.next_checkpoint_id(&fence(1, "a")).await.unwrap(), 1);
+        new.seal(&fence(2, "b")).await.unwrap();
+        let error = old.next_checkpoint_id(&fence(1, "a")).await.unwrap_err();
+        assert!(error.is_not_leader(), "{error}");
+        // The stale leader cannot seal its way back either.
+        assert!(old.seal(&fence(1, "a")).await.unwrap_err().is_not_leader());
+        assert_eq!(
+            new.next_checkpoint_id(&fence(2, "b")).await.unwrap(),
+            2,
+            "the counter continues, never reused"
+        );
+        assert!(matches!(
+            job(&world, "c", &blobs)
+                .next_checkpoint_id(&fence(3, "c"))
+                .await,
+            Err(StoreError::NotSealed { .. })
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_read_before_a_new_seal_loses_its_cas_and_is_refused() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(7);
+        let (old, new) = (job(&world, "a", &blobs), job(&world, "b", &blobs));
+        old.seal(&fence(1, "a")).await.unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        let mut calls = 0;
+        let result = old
+            .map()
+            .update(&fence(1, "a"), "raced write", |data| {
+                calls += 1;
+                if calls == 1 {
+                    // Between the stale leader's read and its write, the new leader seals.
+                    tokio::task::block_in_place(|| runtime.block_on(new.seal(&fence(2, "b"))))
+                        .unwrap();
+                }
+                data.insert("x".into(), "stale".into());
+                Ok(Change::Write(()))
+            })
+            .await;
+        assert!(result.unwrap_err().is_not_leader());
+        assert_eq!(
+            calls, 1,
+            "the re-read saw the new seal before changing anything"
+        );
+        assert!(
+            !new.map().read().await.unwrap().contains_key("x"),
+            "the stale write landed"
+        );
+    }
+
+    #[tokio::test]
+    async fn checkpoints_are_subsumed_after_the_newer_commits_and_recovered_from_the_store() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(2);
+        let store = job(&world, "a", &blobs);
+        let f = fence(1, "a");
+        store.seal(&f).await.unwrap();
+        for _ in 0..3 {
+            let id = store.next_checkpoint_id(&f).await.unwrap();
+            store
+                .add_checkpoint(&f, id, Bytes::from(format!("state-{id}")), 1)
+                .await
+                .unwrap();
+        }
+        let data = store.map().read().await.unwrap();
+        let keys: Vec<&String> = data
+            .keys()
+            .filter(|k| k.starts_with("checkpointID-"))
+            .collect();
+        assert_eq!(keys, [&checkpoint_key(3)]);
+        assert_eq!(blobs.snapshot().len(), 1, "subsumed blobs are discarded");
+        let recovered = store.recover_latest().await.unwrap();
+        assert_eq!(recovered.latest, Some((3, Bytes::from("state-3"))));
+        assert!(recovered.dangling.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_pointer_write_keeps_its_blob() {
+        // FLINK-28265: the pointer committed but the answer was lost; the retry finds its own
+        // pointer and the blob is never discarded.
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(3);
+        let store = job(&world, "leader", &blobs);
+        let f = fence(1, "leader");
+        store.seal(&f).await.unwrap();
+        world
+            .server
+            .set_faults(Faults {
+                ambiguous: vec![AmbiguousRule {
+                    rule: Rule::verbs(&[RequestVerb::Update])
+                        .for_client("leader")
+                        .with_probability(1.0),
+                    outcome: AmbiguousOutcome::Timeout,
+                }],
+                ..Faults::default()
+            })
+            .unwrap();
+        let first = store.add_checkpoint(&f, 1, Bytes::from("one"), 10).await;
+        world.server.set_faults(Faults::none()).unwrap();
+        // Every attempt committed or found its own pointer: the add succeeded.
+        first.unwrap();
+        let recovered = store.recover_latest().await.unwrap();
+        assert_eq!(recovered.latest, Some((1, Bytes::from("one"))));
+        assert!(recovered.dangling.is_empty());
+    }
+
+    #[tokio::test]
+    async fn removal_is_repeatable_after_a_crash_between_any_two_steps() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(4);
+        let store = job(&world, "a", &blobs);
+        let f = fence(1, "a");
+        store.seal(&f).await.unwrap();
+        for id in [1, 2] {
+            store
+                .add_checkpoint(&f, id, Bytes::from(format!("s{id}")), 10)
+                .await
+                .unwrap();
+        }
+        // Crash after marking 1; crash after marking 2 and discarding its blob.
+        for id in [1u64, 2] {
+            let key = checkpoint_key(id);
+            store
+                .map()
+                .update(&f, "mark", |data| {
+                    let marked = data[&key]
+                        .replace("\"markedForDeletion\":false", "\"markedForDeletion\":true");
+                    data.insert(key.clone(), marked);
+                    Ok(Change::Write(()))
+                })
+                .await
+                .unwrap();
+        }
+        blobs
+            .delete("cluster/job-1/checkpoint-0000000000000000002")
+            .await
+            .unwrap();
+        // Marked entries are not recovered, and are not reported dangling.
+        let recovered = store.recover_latest().await.unwrap();
+        assert_eq!(recovered.latest, None);
+        assert!(recovered.dangling.is_empty());
+        // The next leader finishes both removals.
+        let next = job(&world, "b", &blobs);
+        let g = fence(2, "b");
+        next.seal(&g).await.unwrap();
+        assert_eq!(next.finish_removals(&g).await.unwrap(), 2);
+        assert!(blobs.snapshot().is_empty());
+        assert!(
+            !next
+                .map()
+                .read()
+                .await
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with("checkpointID-"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dangling_pointer_is_reported_and_skipped() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(5);
+        let store = job(&world, "a", &blobs);
+        let f = fence(1, "a");
+        store.seal(&f).await.unwrap();
+        store
+            .add_checkpoint(&f, 1, Bytes::from("s1"), 10)
+            .await
+            .unwrap();
+        store
+            .add_checkpoint(&f, 2, Bytes::from("s2"), 10)
+            .await
+            .unwrap();
+        blobs
+            .delete("cluster/job-1/checkpoint-0000000000000000002")
+            .await
+            .unwrap();
+        let recovered = store.recover_latest().await.unwrap();
+        assert_eq!(recovered.latest, Some((1, Bytes::from("s1"))));
+        assert_eq!(recovered.dangling, [2]);
+    }
+
+    #[tokio::test]
+    async fn a_terminal_job_is_marked_done_then_cleaned_up() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(6);
+        let store = job(&world, "a", &blobs);
+        let f = fence(1, "a");
+        store.seal(&f).await.unwrap();
+        store.set_registry(&f, "RUNNING").await.unwrap();
+        store
+            .add_checkpoint(&f, 1, Bytes::from("s1"), 1)
+            .await
+            .unwrap();
+        store.clean_up_terminal(&f).await.unwrap();
+        assert!(blobs.snapshot().is_empty());
+        assert!(
+            store.map().read().await.unwrap().is_empty(),
+            "the job's map is gone"
+        );
+        // Repeatable: a second cleanup (a new leader finishing it) is harmless.
+        let again = job(&world, "a", &blobs);
+        assert!(again.registry().await.unwrap().is_none());
+    }
 }

@@ -1,0 +1,651 @@
+//! The HA metadata store: small pointers in ConfigMaps, state in a blob store, and every write by
+//! the leader fenced by its term inside the same compare-and-swap.
+//!
+//! Fencing works the same for both lock kinds. Each data ConfigMap carries a seal, the annotation
+//! [`FENCE_ANNOTATION`], naming the term and holder allowed to write it. A new leader seals every
+//! map it will touch (a CAS) before it recovers; every later write reads the map, checks that the
+//! seal is its own, and writes with the resourceVersion it read. A stale leader either reads the
+//! newer seal and refuses, or its CAS fails because the seal changed the map.
+//!
+//! Layout (Flink 1.15+): `{cluster-id}-{job-id}-config-map` holds `jobGraph-<job>`, `counter`,
+//! `checkpointID-<19-digit id>` and `runningJobsRegistry-<job>`; values are small JSON pointers
+//! into the blob store, never the state itself (a ConfigMap holds at most 1 MiB).
+//!
+//! ```no_run
+//! # async fn example(client: kube::Client, blobs: std::sync::Arc<dyn khaos_elector::blob::BlobStore>, term: u64) -> Result<(), Box<dyn std::error::Error>> {
+//! use khaos_elector::store::{Fence, JobStore};
+//! let fence = Fence { term, holder: "pod-a".into() };
+//! let job = JobStore::new(client, blobs, "default", "my-cluster", "job-1");
+//! job.seal(&fence).await?;                       // first, as the new leader
+//! let recovered = job.recover_latest().await?;    // then recover from the store, never a cache
+//! let id = job.next_checkpoint_id(&fence).await?; // fenced get-and-increment
+//! job.add_checkpoint(&fence, id, bytes::Bytes::from_static(b"state"), 1).await?;
+//! # let _ = recovered; Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{BlobError, BlobStore};
+
+/// The annotation that seals a data ConfigMap to one leadership term.
+pub const FENCE_ANNOTATION: &str = "khaos.dev/fence";
+
+/// The label that marks a ConfigMap as HA data of a cluster (no ownerReferences: deleting the
+/// cluster's Deployment keeps it, so a restarted cluster recovers).
+pub const CLUSTER_LABEL: &str = "app.kubernetes.io/instance";
+
+/// How many lost compare-and-swaps one write retries before giving up.
+const CONFLICT_RETRIES_MAX: usize = 16;
+
+/// The proof of leadership a write carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    /// The leadership term (the lock's transition count).
+    pub term: u64,
+    /// The leader's identity.
+    pub holder: String,
+}
+
+/// A pointer from the ConfigMap to state in the blob store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pointer {
+    /// The blob's path.
+    pub path: String,
+    /// Set by the first phase of a removal; readers skip it.
+    #[serde(default)]
+    pub marked_for_deletion: bool,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another leader has sealed the map with a later term: this one must stop.
+    #[error("not the leader: the map is sealed by term {sealed} ({holder}), ours is {ours}")]
+    NotLeader {
+        /// The term that sealed the map.
+        sealed: u64,
+        /// Who sealed it.
+        holder: String,
+        /// Our term.
+        ours: u64,
+    },
+    /// The map is not sealed by our term yet: call `seal` first.
+    #[error("the map is not sealed by term {ours}; seal it before writing")]
+    NotSealed {
+        /// Our term.
+        ours: u64,
+    },
+    /// The write may or may not have committed (a timeout, 5xx or lost connection after it was
+    /// sent). Nothing it refers to may be discarded; retrying is safe.
+    #[error("possibly inconsistent: {what} may have committed: {source}")]
+    PossiblyInconsistent {
+        /// What was being written.
+        what: String,
+        /// The failure.
+        #[source]
+        source: kube::Error,
+    },
+    /// Too many lost compare-and-swaps in a row.
+    #[error("gave up after {CONFLICT_RETRIES_MAX} conflicting writes to {map}")]
+    Contended {
+        /// The map.
+        map: String,
+    },
+    /// A request failed before it could have changed anything.
+    #[error("request failed: {0}")]
+    Api(#[source] kube::Error),
+    /// The blob store failed.
+    #[error("blob store: {0}")]
+    Blob(#[from] BlobError),
+    /// A value in the map does not parse.
+    #[error("corrupt entry {key}: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether this leader has been fenced off.
+    pub fn is_not_leader(&self) -> bool {
+        matches!(self, StoreError::NotLeader { .. })
+    }
+
+    /// Whether the write's outcome is unknown.
+    pub fn is_possibly_inconsistent(&self) -> bool {
+        matches!(self, StoreError::PossiblyInconsistent { .. })
+    }
+}
+
+/// Whether an API error leaves the write's outcome unknown: anything but a clear answer from
+/// the server that it refused (4xx), or a failure to reach it at all before sending.
+fn is_ambiguous(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code >= 500,
+        _ => true,
+    }
+}
+
+/// The result of one attempt to change a map's data.
+pub enum Change<T> {
+    /// Write the new data and return `T` once committed.
+    Write(T),
+    /// Nothing to write; return `T`.
+    Keep(T),
+}
+
+/// One fenced data ConfigMap.
+#[derive(Clone)]
+pub struct FencedMap {
+    api: Api<ConfigMap>,
+    name: String,
+    cluster_id: String,
+}
+
+impl FencedMap {
+    /// The map `name` of `cluster_id` in `namespace`.
+    pub fn new(client: kube::Client, namespace: &str, cluster_id: &str, name: &str) -> FencedMap {
+        FencedMap {
+            api: Api::namespaced(client, namespace),
+            name: name.to_owned(),
+            cluster_id: cluster_id.to_owned(),
+        }
+    }
+
+    /// The map's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Read the data (empty when the map does not exist). Never cached.
+    pub async fn read(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let map = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(StoreError::Api)?;
+        Ok(map.and_then(|m| m.data).unwrap_or_default())
+    }
+
+    /// Seal the map to `fence` (creating it if absent). Refuses if a later term sealed it.
+    pub async fn seal(&self, fence: &Fence) -> Result<(), StoreError> {
+        for _ in 0..CONFLICT_RETRIES_MAX {
+            let current = self
+                .api
+                .get_opt(&self.name)
+                .await
+                .map_err(StoreError::Api)?;
+            let sealed = current.as_ref().and_then(sealed_by).transpose()?;
+            match &sealed {
+                Some(s)
+                    if s.term > fence.term
+                        || (s.term == fence.term && s.holder != fence.holder) =>
+                {
+                    return Err(StoreError::NotLeader {
+                        sealed: s.term,
+                        holder: s.holder.clone(),
+                        ours: fence.term,
+                    });
+                }
+                Some(s) if s == fence => return Ok(()),
+                _ => {}
+            }
+            let seal = serde_json::to_string(fence).expect("a fence serialises");
+            let result = match current {
+                None => {
+                    let map = ConfigMap {
+                        metadata: ObjectMeta {
+                            name: Some(self.name.clone()),
+                            labels: Some(
+                                [(CLUSTER_LABEL.to_owned(), self.cluster_id.clone())].into(),
+                            ),
+                            annotations: Some([(FENCE_ANNOTATION.to_owned(), seal)].into()),
+                            ..ObjectMeta::default()
+                        },
+                        ..ConfigMap::default()
+                    };
+                    self.api
+                        .create(&PostParams::default(), &map)
+                        .await
+                        .map(|_| ())
+                }
+                Some(mut map) => {
+                    map.metadata
+                        .annotations
+                        .get_or_insert_default()
+                        .insert(FENCE_ANNOTATION.to_owned(), seal);
+                    self.api
+                        .replace(&self.name, &PostParams::default(), &map)
+                        .await
+                        .map(|_| ())
+                }
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                // A seal is idempotent: the next read tells whether it landed.
+                Err(error) if is_ambiguous(&error) => continue,
+                Err(error) => return Err(StoreError::Api(error)),
+            }
+        }
+        Err(StoreError::Contended {
+            map: self.name.clone(),
+        })
+    }
+
+    /// Change the data under `fence`: read, check the seal, apply `change`, write with the
+    /// version read; on a lost CAS read again and re-check (bounded). `change` may run more than
+    /// once and must decide from the data it is given.
+    pub async fn update<T>(
+        &self,
+        fence: &Fence,
+        what: &str,
+        mut change: impl FnMut(&mut BTreeMap<String, String>) -> Result<Change<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        for _ in 0..CONFLICT_RETRIES_MAX {
+            let Some(mut map) = self
+                .api
+                .get_opt(&self.name)
+                .await
+                .map_err(StoreError::Api)?
+            else {
+                return Err(StoreError::NotSealed { ours: fence.term });
+            };
+            match sealed_by(&map).transpose()? {
+                Some(s) if &s == fence => {}
+                Some(s) if s.term >= fence.term => {
+                    return Err(StoreError::NotLeader {
+                        sealed: s.term,
+                        holder: s.holder,
+                        ours: fence.term,
+                    });
+                }
+                _ => return Err(StoreError::NotSealed { ours: fence.term }),
+            }
+            let mut data = map.data.take().unwrap_or_default();
+            let value = match change(&mut data)? {
+                Change::Keep(value) => return Ok(value),
+                Change::Write(value) => value,
+            };
+            map.data = Some(data);
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &map)
+                .await
+            {
+                Ok(_) => return Ok(value),
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(source) if is_ambiguous(&source) => {
+                    return Err(StoreError::PossiblyInconsistent {
+                        what: what.to_owned(),
+                        source,
+                    });
+                }
+                Err(error) => return Err(StoreError::Api(error)),
+            }
+        }
+        Err(StoreError::Contended {
+            map: self.name.clone(),
+        })
+    }
+
+    /// Delete the map (cleanup after a globally terminal state), fenced: only the sealing term
+    /// may delete it, with the version it read as a precondition.
+    pub async fn delete(&self, fence: &Fence) -> Result<(), StoreError> {
+        let Some(map) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(StoreError::Api)?
+        else {
+            return Ok(());
+        };
+        match sealed_by(&map).transpose()? {
+            Some(s) if &s == fence => {}
+            Some(s) => {
+                return Err(StoreError::NotLeader {
+                    sealed: s.term,
+                    holder: s.holder,
+                    ours: fence.term,
+                });
+            }
+            None => return Err(StoreError::NotSealed { ours: fence.term }),
+        }
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: map.metadata.resource_version.clone(),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(&self.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) if is_ambiguous(&source) => Err(StoreError::PossiblyInconsistent {
+                what: format!("delete {}", self.name),
+                source,
+            }),
+            Err(error) => Err(StoreError::Api(error)),
+        }
+    }
+}
+
+fn sealed_by(map: &ConfigMap) -> Option<Result<Fence, StoreError>> {
+    let seal = map.metadata.annotations.as_ref()?.get(FENCE_ANNOTATION)?;
+    Some(serde_json::from_str(seal).map_err(|e| StoreError::Corrupt {
+        key: FENCE_ANNOTATION.into(),
+        reason: e.to_string(),
+    }))
+}
+
+/// The key of checkpoint `id` (19 zero-padded digits, so keys sort by id).
+pub fn checkpoint_key(id: u64) -> String {
+    format!("checkpointID-{id:019}")
+}
+
+/// What recovery found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// The highest committed checkpoint whose blob exists, and its state.
+    pub latest: Option<(u64, Bytes)>,
+    /// Committed pointers whose blob is missing (a durability violation to report).
+    pub dangling: Vec<u64>,
+}
+
+/// The HA data of one job: its map plus the blob store.
+#[derive(Clone)]
+pub struct JobStore {
+    map: FencedMap,
+    blobs: Arc<dyn BlobStore>,
+    job_id: String,
+    cluster_id: String,
+}
+
+impl JobStore {
+    /// The store of `job_id` in `cluster_id`, in `namespace`.
+    pub fn new(
+        client: kube::Client,
+        blobs: Arc<dyn BlobStore>,
+        namespace: &str,
+        cluster_id: &str,
+        job_id: &str,
+    ) -> JobStore {
+        let name = format!("{cluster_id}-{job_id}-config-map");
+        JobStore {
+            map: FencedMap::new(client, namespace, cluster_id, &name),
+            blobs,
+            job_id: job_id.to_owned(),
+            cluster_id: cluster_id.to_owned(),
+        }
+    }
+
+    /// The job's map.
+    pub fn map(&self) -> &FencedMap {
+        &self.map
+    }
+
+    /// Seal the job's map to this leadership (first thing a new leader does).
+    pub async fn seal(&self, fence: &Fence) -> Result<(), StoreError> {
+        self.map.seal(fence).await
+    }
+
+    /// Fenced get-and-increment of the checkpoint ID counter (starts at 1, never decreases,
+    /// never hands out an ID twice). An ambiguous failure may have consumed an ID: that one is
+    /// skipped, never reused.
+    pub async fn next_checkpoint_id(&self, fence: &Fence) -> Result<u64, StoreError> {
+        self.map
+            .update(fence, "counter", |data| {
+                let current: u64 = match data.get("counter") {
+                    None => 1,
+                    Some(v) => v.parse().map_err(|_| StoreError::Corrupt {
+                        key: "counter".into(),
+                        reason: format!("{v:?} is not a number"),
+                    })?,
+                };
+                data.insert("counter".into(), (current + 1).to_string());
+                Ok(Change::Write(current))
+            })
+            .await
+    }
+
+    fn checkpoint_path(&self, id: u64) -> String {
+        format!("{}/{}/checkpoint-{id:019}", self.cluster_id, self.job_id)
+    }
+
+    /// Add completed checkpoint `id`: blob first, then the pointer (fenced CAS); then subsume
+    /// checkpoints beyond the newest `retained`, each only after the newer pointer committed.
+    ///
+    /// An ambiguous pointer write is retried: if the key turns out present with our own pointer
+    /// the write had landed. The blob is never discarded after an ambiguous write (FLINK-28265);
+    /// if retries run out the error says "possibly inconsistent" and the blob stays.
+    pub async fn add_checkpoint(
+        &self,
+        fence: &Fence,
+        id: u64,
+        state: Bytes,
+        retained: usize,
+    ) -> Result<(), StoreError> {
+        assert!(retained >= 1, "at least one checkpoint must be retained");
+        let path = self.checkpoint_path(id);
+        self.blobs.put(&path, state).await?;
+        let key = checkpoint_key(id);
+        let pointer = serde_json::to_string(&Pointer {
+            path: path.clone(),
+            marked_for_deletion: false,
+        })
+        .expect("a pointer serialises");
+        let mut last_error = None;
+        for _ in 0..3 {
+            let result = self
+                .map
+                .update(fence, &key, |data| match data.get(&key) {
+                    Some(existing) if existing == &pointer => Ok(Change::Keep(())),
+                    Some(other) => Err(StoreError::Corrupt {
+                        key: key.clone(),
+                        reason: format!("already points elsewhere: {other}"),
+                    }),
+                    None => {
+                        data.insert(key.clone(), pointer.clone());
+                        Ok(Change::Write(()))
+                    }
+                })
+                .await;
+            match result {
+                Ok(()) => {
+                    last_error = None;
+                    break;
+                }
+                Err(error) if error.is_possibly_inconsistent() => last_error = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        if let Some(error) = last_error {
+            return Err(error);
+        }
+        // Subsume only now that the newer pointer is committed.
+        let data = self.map.read().await?;
+        let committed: Vec<u64> = checkpoint_ids(&data)
+            .into_iter()
+            .filter(|(_, p)| !p.marked_for_deletion)
+            .map(|(id, _)| id)
+            .collect();
+        let excess = committed.len().saturating_sub(retained);
+        for old in committed.into_iter().take(excess) {
+            self.remove_checkpoint(fence, old).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove checkpoint `id` in two repeatable phases: mark the pointer (CAS), discard the blob,
+    /// remove the key (CAS). A crash between any two steps leaves a state the next leader
+    /// finishes by calling this again.
+    pub async fn remove_checkpoint(&self, fence: &Fence, id: u64) -> Result<(), StoreError> {
+        let key = checkpoint_key(id);
+        let marked = self
+            .map
+            .update(fence, &key, |data| {
+                let Some(value) = data.get(&key) else {
+                    return Ok(Change::Keep(None));
+                };
+                let mut pointer: Pointer =
+                    serde_json::from_str(value).map_err(|e| StoreError::Corrupt {
+                        key: key.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if pointer.marked_for_deletion {
+                    return Ok(Change::Keep(Some(pointer)));
+                }
+                pointer.marked_for_deletion = true;
+                data.insert(
+                    key.clone(),
+                    serde_json::to_string(&pointer).expect("a pointer serialises"),
+                );
+                Ok(Change::Write(Some(pointer)))
+            })
+            .await?;
+        let Some(pointer) = marked else { return Ok(()) };
+        self.blobs.delete(&pointer.path).await?;
+        self.map
+            .update(fence, &key, |data| {
+                Ok(if data.remove(&key).is_some() {
+                    Change::Write(())
+                } else {
+                    Change::Keep(())
+                })
+            })
+            .await
+    }
+
+    /// Recover: read the map afresh and return the highest committed checkpoint whose blob
+    /// exists, reporting pointers whose blob is missing.
+    pub async fn recover_latest(&self) -> Result<Recovered, StoreError> {
+        let data = self.map.read().await?;
+        let mut dangling = Vec::new();
+        for (id, pointer) in checkpoint_ids(&data).into_iter().rev() {
+            if pointer.marked_for_deletion {
+                continue;
+            }
+            match self.blobs.get(&pointer.path).await {
+                Ok(state) => {
+                    dangling.reverse();
+                    return Ok(Recovered {
+                        latest: Some((id, state)),
+                        dangling,
+                    });
+                }
+                Err(error) if error.is_not_found() => dangling.push(id),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        dangling.reverse();
+        Ok(Recovered {
+            latest: None,
+            dangling,
+        })
+    }
+
+    /// Finish what earlier leaders left half done: removals whose pointer is marked.
+    pub async fn finish_removals(&self, fence: &Fence) -> Result<usize, StoreError> {
+        let data = self.map.read().await?;
+        let marked: Vec<u64> = checkpoint_ids(&data)
+            .into_iter()
+            .filter(|(_, p)| p.marked_for_deletion)
+            .map(|(id, _)| id)
+            .collect();
+        for id in &marked {
+            self.remove_checkpoint(fence, *id).await?;
+        }
+        Ok(marked.len())
+    }
+
+    /// The running jobs registry entry: `RUNNING`, `DONE`, or absent.
+    pub async fn registry(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.map.read().await?.get(&self.registry_key()).cloned())
+    }
+
+    fn registry_key(&self) -> String {
+        format!("runningJobsRegistry-{}", self.job_id)
+    }
+
+    /// Set the registry entry (fenced).
+    pub async fn set_registry(&self, fence: &Fence, state: &str) -> Result<(), StoreError> {
+        let key = self.registry_key();
+        self.map
+            .update(fence, &key, |data| {
+                if data.get(&key).map(String::as_str) == Some(state) {
+                    return Ok(Change::Keep(()));
+                }
+                data.insert(key.clone(), state.to_owned());
+                Ok(Change::Write(()))
+            })
+            .await
+    }
+
+    /// After a globally terminal state (FINISHED, CANCELED, FAILED): mark the job DONE first (so
+    /// no later leader restarts it), then discard its blobs and delete its map. Repeatable.
+    pub async fn clean_up_terminal(&self, fence: &Fence) -> Result<(), StoreError> {
+        self.set_registry(fence, "DONE").await?;
+        let data = self.map.read().await?;
+        for (_, pointer) in checkpoint_ids(&data) {
+            self.blobs.delete(&pointer.path).await?;
+        }
+        self.map.delete(fence).await
+    }
+}
+
+/// The checkpoint pointers in a map, by id ascending.
+fn checkpoint_ids(data: &BTreeMap<String, String>) -> Vec<(u64, Pointer)> {
+    data.iter()
+        .filter_map(|(key, value)| {
+            let id: u64 = key.strip_prefix("checkpointID-")?.parse().ok()?;
+            let pointer: Pointer = serde_json::from_str(value).ok()?;
+            Some((id, pointer))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_keys_sort_by_id() {
+        assert_eq!(checkpoint_key(7), "checkpointID-0000000000000000007");
+        assert!(checkpoint_key(9) < checkpoint_key(10));
+    }
+
+    #[test]
+    fn pointers_serialise_as_flink_writes_them() {
+        let pointer = Pointer {
+            path: "a/b".into(),
+            marked_for_deletion: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&pointer).unwrap(),
+            r#"{"path":"a/b","markedForDeletion":false}"#
+        );
+        let data: BTreeMap<String, String> = [
+            (checkpoint_key(3), r#"{"path":"p3"}"#.to_owned()),
+            (
+                checkpoint_key(12),
+                r#"{"path":"p12","markedForDeletion":true}"#.to_owned(),
+            ),
+            ("counter".to_owned(), "13".to_owned()),
+        ]
+        .into();
+        let ids: Vec<(u64, bool)> = checkpoint_ids(&data)
+            .into_iter()
+            .map(|(id, p)| (id, p.marked_for_deletion))
+            .collect();
+        assert_eq!(ids, [(3, false), (12, true)]);
+    }
+}
