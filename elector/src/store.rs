@@ -593,6 +593,17 @@ impl JobStore {
     /// After a globally terminal state (FINISHED, CANCELED, FAILED): mark the job DONE first (so
     /// no later leader restarts it), then discard its blobs and delete its map. Repeatable.
     pub async fn clean_up_terminal(&self, fence: &Fence) -> Result<(), StoreError> {
+        // Already gone: an earlier cleanup finished.
+        if self
+            .map
+            .api
+            .get_opt(&self.map.name)
+            .await
+            .map_err(StoreError::Api)?
+            .is_none()
+        {
+            return Ok(());
+        }
         self.set_registry(fence, "DONE").await?;
         let data = self.map.read().await?;
         for (_, pointer) in checkpoint_ids(&data) {

@@ -207,6 +207,16 @@ impl Ctx {
             .map_err(|e| format!("create: {e}"))
     }
 
+    /// Whether the ConfigMap `name` exists in the case's namespace.
+    async fn exists(&self, name: &str) -> Result<bool, String> {
+        let found = self
+            .configmaps()
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("get {name}: {e}"))?;
+        Ok(found.is_some())
+    }
+
     /// The current revision, as a list reports it.
     async fn list_revision(&self) -> Result<String, String> {
         let list = self
@@ -1088,11 +1098,7 @@ async fn dry_run_writes_change_nothing(ctx: Ctx) -> Result<(), String> {
         answered.metadata.name
     );
     ensure!(
-        ctx.configmaps()
-            .get_opt("ghost")
-            .await
-            .map_err(|e| e.to_string())?
-            .is_none(),
+        !ctx.exists("ghost").await?,
         "a dry-run create stored the object"
     );
     ctx.create(&configmap("real", &[])).await?;
@@ -1106,11 +1112,7 @@ async fn dry_run_writes_change_nothing(ctx: Ctx) -> Result<(), String> {
         .await
         .map_err(|e| format!("dry-run delete: {e}"))?;
     ensure!(
-        ctx.configmaps()
-            .get_opt("real")
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some(),
+        ctx.exists("real").await?,
         "a dry-run delete deleted the object"
     );
     Ok(())
@@ -1278,11 +1280,7 @@ async fn delete_cascades_to_owned_objects_only(ctx: Ctx) -> Result<(), String> {
             .is_none()
         {
             ensure!(
-                ctx.configmaps()
-                    .get_opt("free")
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_some(),
+                ctx.exists("free").await?,
                 "an object without ownerReferences was collected"
             );
             return Ok(());
@@ -1690,22 +1688,8 @@ async fn fault_reads_succeed_writes_fail(ctx: Ctx) -> Result<(), String> {
         500,
         "InternalError",
     )?;
-    ensure!(
-        ctx.configmaps()
-            .get_opt("b")
-            .await
-            .map_err(|e| e.to_string())?
-            .is_none(),
-        "a failed create committed"
-    );
-    ensure!(
-        ctx.configmaps()
-            .get_opt("a")
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some(),
-        "a failed delete committed"
-    );
+    ensure!(!ctx.exists("b").await?, "a failed create committed");
+    ensure!(ctx.exists("a").await?, "a failed delete committed");
     Ok(())
 }
 
