@@ -30,6 +30,7 @@ pub mod backoff;
 pub mod blob;
 pub mod clock;
 pub mod elector;
+pub mod jobmaster;
 pub mod lock;
 pub mod record;
 pub mod retrieval;

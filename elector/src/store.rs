@@ -19,7 +19,8 @@
 //! job.seal(&fence).await?;                       // first, as the new leader
 //! let recovered = job.recover_latest().await?;    // then recover from the store, never a cache
 //! let id = job.next_checkpoint_id(&fence).await?; // fenced get-and-increment
-//! job.add_checkpoint(&fence, id, bytes::Bytes::from_static(b"state"), 1).await?;
+//! job.add_checkpoint(&fence, id, bytes::Bytes::from_static(b"state")).await?; // committed
+//! job.subsume(&fence, 1).await?;                  // only now drop older ones
 //! # let _ = recovered; Ok(()) }
 //! ```
 
@@ -32,6 +33,8 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobError, BlobStore};
+use crate::record::{LEADER_ANNOTATION, LeaderElectionRecord};
+use crate::retrieval::{LeaderInfo, leader_key};
 
 /// The annotation that seals a data ConfigMap to one leadership term.
 pub const FENCE_ANNOTATION: &str = "khaos.dev/fence";
@@ -67,11 +70,11 @@ pub struct Pointer {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another leader has sealed the map with a later term: this one must stop.
-    #[error("not the leader: the map is sealed by term {sealed} ({holder}), ours is {ours}")]
+    #[error("not the leader: term {sealed} ({holder:?}) holds the map, ours is {ours}")]
     NotLeader {
-        /// The term that sealed the map.
+        /// The term that sealed the map (or holds the lock in it).
         sealed: u64,
-        /// Who sealed it.
+        /// Who sealed it (or holds the lock).
         holder: String,
         /// Our term.
         ours: u64,
@@ -260,17 +263,7 @@ impl FencedMap {
             else {
                 return Err(StoreError::NotSealed { ours: fence.term });
             };
-            match sealed_by(&map).transpose()? {
-                Some(s) if &s == fence => {}
-                Some(s) if s.term >= fence.term => {
-                    return Err(StoreError::NotLeader {
-                        sealed: s.term,
-                        holder: s.holder,
-                        ours: fence.term,
-                    });
-                }
-                _ => return Err(StoreError::NotSealed { ours: fence.term }),
-            }
+            check_fence(&map, fence)?;
             let mut data = map.data.take().unwrap_or_default();
             let value = match change(&mut data)? {
                 Change::Keep(value) => return Ok(value),
@@ -298,6 +291,28 @@ impl FencedMap {
         })
     }
 
+    /// Set `key` to `value` under `fence` (no write if it already has that value).
+    pub async fn set(&self, fence: &Fence, key: &str, value: &str) -> Result<(), StoreError> {
+        self.update(fence, key, |data| {
+            if data.get(key).map(String::as_str) == Some(value) {
+                return Ok(Change::Keep(()));
+            }
+            data.insert(key.to_owned(), value.to_owned());
+            Ok(Change::Write(()))
+        })
+        .await
+    }
+
+    /// Whether the map exists.
+    pub async fn exists(&self) -> Result<bool, StoreError> {
+        let map = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(StoreError::Api)?;
+        Ok(map.is_some())
+    }
+
     /// Delete the map (cleanup after a globally terminal state), fenced: only the sealing term
     /// may delete it, with the version it read as a precondition.
     pub async fn delete(&self, fence: &Fence) -> Result<(), StoreError> {
@@ -309,17 +324,7 @@ impl FencedMap {
         else {
             return Ok(());
         };
-        match sealed_by(&map).transpose()? {
-            Some(s) if &s == fence => {}
-            Some(s) => {
-                return Err(StoreError::NotLeader {
-                    sealed: s.term,
-                    holder: s.holder,
-                    ours: fence.term,
-                });
-            }
-            None => return Err(StoreError::NotSealed { ours: fence.term }),
-        }
+        check_fence(&map, fence)?;
         let params = DeleteParams {
             preconditions: Some(kube::api::Preconditions {
                 resource_version: map.metadata.resource_version.clone(),
@@ -337,6 +342,45 @@ impl FencedMap {
             Err(error) => Err(StoreError::Api(error)),
         }
     }
+}
+
+/// Whether `fence` may write `map`: the map must be sealed by exactly this fence, and if the map
+/// is also the ConfigMap lock, the lock record must still name this holder at this term (so a
+/// write read while holding the lock fails its CAS once anyone else has taken the lock).
+fn check_fence(map: &ConfigMap, fence: &Fence) -> Result<(), StoreError> {
+    match sealed_by(map).transpose()? {
+        Some(s) if &s == fence => {}
+        Some(s) if s.term >= fence.term => {
+            return Err(StoreError::NotLeader {
+                sealed: s.term,
+                holder: s.holder,
+                ours: fence.term,
+            });
+        }
+        _ => return Err(StoreError::NotSealed { ours: fence.term }),
+    }
+    let record = map
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(LEADER_ANNOTATION));
+    if let Some(record) = record {
+        let record: LeaderElectionRecord =
+            serde_json::from_str(record).map_err(|e| StoreError::Corrupt {
+                key: LEADER_ANNOTATION.into(),
+                reason: e.to_string(),
+            })?;
+        if record.holder_identity != fence.holder
+            || u64::from(record.leader_transitions) != fence.term
+        {
+            return Err(StoreError::NotLeader {
+                sealed: u64::from(record.leader_transitions),
+                holder: record.holder_identity,
+                ours: fence.term,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn sealed_by(map: &ConfigMap) -> Option<Result<Fence, StoreError>> {
@@ -421,8 +465,8 @@ impl JobStore {
         format!("{}/{}/checkpoint-{id:019}", self.cluster_id, self.job_id)
     }
 
-    /// Add completed checkpoint `id`: blob first, then the pointer (fenced CAS); then subsume
-    /// checkpoints beyond the newest `retained`, each only after the newer pointer committed.
+    /// Add completed checkpoint `id`: blob first, then the pointer (fenced CAS). Once this
+    /// returns `Ok` the checkpoint is committed; call [`JobStore::subsume`] next.
     ///
     /// An ambiguous pointer write is retried: if the key turns out present with our own pointer
     /// the write had landed. The blob is never discarded after an ambiguous write (FLINK-28265);
@@ -432,9 +476,7 @@ impl JobStore {
         fence: &Fence,
         id: u64,
         state: Bytes,
-        retained: usize,
     ) -> Result<(), StoreError> {
-        assert!(retained >= 1, "at least one checkpoint must be retained");
         let path = self.checkpoint_path(id);
         self.blobs.put(&path, state).await?;
         let key = checkpoint_key(id);
@@ -468,10 +510,17 @@ impl JobStore {
                 Err(error) => return Err(error),
             }
         }
-        if let Some(error) = last_error {
-            return Err(error);
+        match last_error {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        // Subsume only now that the newer pointer is committed.
+    }
+
+    /// Subsume committed checkpoints beyond the newest `retained` (two-phase removal each).
+    /// Call it only after the newest pointer is committed ([`JobStore::add_checkpoint`]
+    /// returned `Ok`), never before. Returns the IDs removed.
+    pub async fn subsume(&self, fence: &Fence, retained: usize) -> Result<Vec<u64>, StoreError> {
+        assert!(retained >= 1, "at least one checkpoint must be retained");
         let data = self.map.read().await?;
         let committed: Vec<u64> = checkpoint_ids(&data)
             .into_iter()
@@ -479,10 +528,11 @@ impl JobStore {
             .map(|(id, _)| id)
             .collect();
         let excess = committed.len().saturating_sub(retained);
-        for old in committed.into_iter().take(excess) {
-            self.remove_checkpoint(fence, old).await?;
+        let subsumed: Vec<u64> = committed.into_iter().take(excess).collect();
+        for old in &subsumed {
+            self.remove_checkpoint(fence, *old).await?;
         }
-        Ok(())
+        Ok(subsumed)
     }
 
     /// Remove checkpoint `id` in two repeatable phases: mark the pointer (CAS), discard the blob,
@@ -578,39 +628,161 @@ impl JobStore {
 
     /// Set the registry entry (fenced).
     pub async fn set_registry(&self, fence: &Fence, state: &str) -> Result<(), StoreError> {
-        let key = self.registry_key();
-        self.map
-            .update(fence, &key, |data| {
-                if data.get(&key).map(String::as_str) == Some(state) {
-                    return Ok(Change::Keep(()));
-                }
-                data.insert(key.clone(), state.to_owned());
-                Ok(Change::Write(()))
-            })
-            .await
+        self.map.set(fence, &self.registry_key(), state).await
     }
 
-    /// After a globally terminal state (FINISHED, CANCELED, FAILED): mark the job DONE first (so
-    /// no later leader restarts it), then discard its blobs and delete its map. Repeatable.
-    pub async fn clean_up_terminal(&self, fence: &Fence) -> Result<(), StoreError> {
-        // Already gone: an earlier cleanup finished.
-        if self
-            .map
-            .api
-            .get_opt(&self.map.name)
-            .await
-            .map_err(StoreError::Api)?
-            .is_none()
-        {
-            return Ok(());
-        }
-        self.set_registry(fence, "DONE").await?;
-        let data = self.map.read().await?;
-        for (_, pointer) in checkpoint_ids(&data) {
-            self.blobs.delete(&pointer.path).await?;
-        }
-        self.map.delete(fence).await
+    fn job_graph_key(&self) -> String {
+        format!("jobGraph-{}", self.job_id)
     }
+
+    fn job_graph_path(&self) -> String {
+        format!("{}/{}/job-graph", self.cluster_id, self.job_id)
+    }
+
+    /// Store the job graph: blob first, then the pointer (fenced). An ambiguous pointer write
+    /// surfaces as "possibly inconsistent" and leaves the blob in place; storing the same graph
+    /// again is safe.
+    pub async fn put_job_graph(&self, fence: &Fence, graph: Bytes) -> Result<(), StoreError> {
+        let path = self.job_graph_path();
+        self.blobs.put(&path, graph).await?;
+        let pointer = serde_json::to_string(&Pointer {
+            path,
+            marked_for_deletion: false,
+        })
+        .expect("a pointer serialises");
+        self.map.set(fence, &self.job_graph_key(), &pointer).await
+    }
+
+    /// The job graph, read from the store (`None` when none was submitted). A pointer whose blob
+    /// is missing is an error, not an absent graph.
+    pub async fn job_graph(&self) -> Result<Option<Bytes>, StoreError> {
+        let key = self.job_graph_key();
+        let Some(value) = self.map.read().await?.remove(&key) else {
+            return Ok(None);
+        };
+        let pointer: Pointer = serde_json::from_str(&value).map_err(|e| StoreError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        match self.blobs.get(&pointer.path).await {
+            Ok(graph) => Ok(Some(graph)),
+            Err(error) if error.is_not_found() => Err(StoreError::Corrupt {
+                key,
+                reason: format!("the job graph blob {:?} is missing", pointer.path),
+            }),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn job_result_path(&self) -> String {
+        format!("{}/job-results/{}.json", self.cluster_id, self.job_id)
+    }
+
+    /// The job's recorded terminal result, if it reached one. It lives in the blob store, not in
+    /// the job's map, so it outlives the map's deletion: a later leader that finds it never
+    /// starts the job again (Flink's JobResultStore).
+    pub async fn job_result(&self) -> Result<Option<JobResult>, StoreError> {
+        let path = self.job_result_path();
+        match self.blobs.get(&path).await {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: path,
+                        reason: e.to_string(),
+                    })
+            }
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn put_job_result(&self, result: &JobResult) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(result).expect("a job result serialises");
+        Ok(self
+            .blobs
+            .put(&self.job_result_path(), Bytes::from(bytes))
+            .await?)
+    }
+
+    /// After a globally terminal state: record the result (outside the map, first, so no later
+    /// leader restarts the job), mark the registry DONE, discard every blob of the job, delete
+    /// its map, then mark the result clean. Repeatable from any step a crash left it at; the
+    /// first terminal state recorded wins. A shutdown that is not globally terminal must not
+    /// call this: it deletes nothing then.
+    pub async fn clean_up_terminal(
+        &self,
+        fence: &Fence,
+        state: TerminalState,
+    ) -> Result<JobResult, StoreError> {
+        let mut result = match self.job_result().await? {
+            Some(result) if result.clean => return Ok(result),
+            Some(result) => result,
+            None => {
+                let result = JobResult {
+                    job_id: self.job_id.clone(),
+                    state,
+                    clean: false,
+                };
+                self.put_job_result(&result).await?;
+                result
+            }
+        };
+        if self.map.exists().await? {
+            self.set_registry(fence, "DONE").await?;
+        }
+        let prefix = format!("{}/{}/", self.cluster_id, self.job_id);
+        for path in self.blobs.list(&prefix).await? {
+            self.blobs.delete(&path).await?;
+        }
+        self.map.delete(fence).await?;
+        result.clean = true;
+        self.put_job_result(&result).await?;
+        Ok(result)
+    }
+}
+
+/// A globally terminal job state: after it, the job's HA data is removed and it never runs again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TerminalState {
+    /// The job completed.
+    Finished,
+    /// The job was cancelled.
+    Canceled,
+    /// The job failed beyond its restart strategy.
+    Failed,
+}
+
+/// A job's recorded terminal result (in the blob store, beside the job's state).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobResult {
+    /// The job.
+    pub job_id: String,
+    /// How it ended.
+    pub state: TerminalState,
+    /// Whether its HA data has been removed.
+    pub clean: bool,
+}
+
+/// The name of a cluster's ConfigMap: the leader lock (ConfigMap kind) and leader information.
+pub fn cluster_map_name(cluster_id: &str) -> String {
+    format!("{cluster_id}-cluster-config-map")
+}
+
+/// Publish `info` as the leader of `component` in the cluster's map, fenced (the map must be
+/// sealed by `fence` first). Observers follow it with
+/// [`LeaderRetriever`](crate::retrieval::LeaderRetriever).
+pub async fn publish_leader(
+    cluster_map: &FencedMap,
+    fence: &Fence,
+    component: &str,
+    info: &LeaderInfo,
+) -> Result<(), StoreError> {
+    cluster_map
+        .set(fence, &leader_key(component), &info.to_value())
+        .await
 }
 
 /// The checkpoint pointers in a map, by id ascending.

@@ -363,7 +363,9 @@ mod store {
     use super::World;
     use bytes::Bytes;
     use khaos_elector::blob::{BlobStore, MemoryBlobStore};
-    use khaos_elector::store::{Change, Fence, JobStore, StoreError, checkpoint_key};
+    use khaos_elector::store::{
+        Change, Fence, JobResult, JobStore, StoreError, TerminalState, checkpoint_key,
+    };
     use khaos_sim::apiserver::{AmbiguousOutcome, AmbiguousRule, Faults, RequestVerb, Rule};
     use std::sync::Arc;
 
@@ -451,9 +453,10 @@ mod store {
         for _ in 0..3 {
             let id = store.next_checkpoint_id(&f).await.unwrap();
             store
-                .add_checkpoint(&f, id, Bytes::from(format!("state-{id}")), 1)
+                .add_checkpoint(&f, id, Bytes::from(format!("state-{id}")))
                 .await
                 .unwrap();
+            store.subsume(&f, 1).await.unwrap();
         }
         let data = store.map().read().await.unwrap();
         let keys: Vec<&String> = data
@@ -488,7 +491,7 @@ mod store {
                 ..Faults::default()
             })
             .unwrap();
-        let first = store.add_checkpoint(&f, 1, Bytes::from("one"), 10).await;
+        let first = store.add_checkpoint(&f, 1, Bytes::from("one")).await;
         world.server.set_faults(Faults::none()).unwrap();
         // Every attempt committed or found its own pointer: the add succeeded.
         first.unwrap();
@@ -506,7 +509,7 @@ mod store {
         store.seal(&f).await.unwrap();
         for id in [1, 2] {
             store
-                .add_checkpoint(&f, id, Bytes::from(format!("s{id}")), 10)
+                .add_checkpoint(&f, id, Bytes::from(format!("s{id}")))
                 .await
                 .unwrap();
         }
@@ -557,11 +560,11 @@ mod store {
         let f = fence(1, "a");
         store.seal(&f).await.unwrap();
         store
-            .add_checkpoint(&f, 1, Bytes::from("s1"), 10)
+            .add_checkpoint(&f, 1, Bytes::from("s1"))
             .await
             .unwrap();
         store
-            .add_checkpoint(&f, 2, Bytes::from("s2"), 10)
+            .add_checkpoint(&f, 2, Bytes::from("s2"))
             .await
             .unwrap();
         blobs
@@ -574,25 +577,339 @@ mod store {
     }
 
     #[tokio::test]
-    async fn a_terminal_job_is_marked_done_then_cleaned_up() {
+    async fn a_terminal_job_records_its_result_then_is_cleaned_up() {
         let world = World::start().await;
         let blobs = MemoryBlobStore::new(6);
         let store = job(&world, "a", &blobs);
         let f = fence(1, "a");
         store.seal(&f).await.unwrap();
         store.set_registry(&f, "RUNNING").await.unwrap();
+        store.put_job_graph(&f, Bytes::from("graph")).await.unwrap();
         store
-            .add_checkpoint(&f, 1, Bytes::from("s1"), 1)
+            .add_checkpoint(&f, 1, Bytes::from("s1"))
             .await
             .unwrap();
-        store.clean_up_terminal(&f).await.unwrap();
-        assert!(blobs.snapshot().is_empty());
+        let result = store
+            .clean_up_terminal(&f, TerminalState::Failed)
+            .await
+            .unwrap();
+        assert!(result.clean);
+        assert_eq!(
+            blobs.snapshot().keys().collect::<Vec<_>>(),
+            ["cluster/job-results/job-1.json"],
+            "only the job's result is left"
+        );
         assert!(
-            store.map().read().await.unwrap().is_empty(),
+            !store.map().exists().await.unwrap(),
             "the job's map is gone"
         );
-        // Repeatable: a second cleanup (a new leader finishing it) succeeds and changes nothing.
-        store.clean_up_terminal(&f).await.unwrap();
-        assert!(store.map().read().await.unwrap().is_empty());
+        // Repeatable: a second cleanup (a new leader finishing it) changes nothing, and the
+        // first terminal state recorded wins.
+        let again = store
+            .clean_up_terminal(&fence(2, "b"), TerminalState::Finished)
+            .await
+            .unwrap();
+        assert_eq!(again, result);
+        assert!(!store.map().exists().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_cleanup_cut_short_after_recording_the_result_is_finished_by_the_next_leader() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(7);
+        let (old, new) = (job(&world, "a", &blobs), job(&world, "b", &blobs));
+        let f1 = fence(1, "a");
+        old.seal(&f1).await.unwrap();
+        old.add_checkpoint(&f1, 1, Bytes::from("s1")).await.unwrap();
+        // The old leader recorded the result and crashed before anything else.
+        let dirty = JobResult {
+            job_id: "job-1".into(),
+            state: TerminalState::Canceled,
+            clean: false,
+        };
+        blobs
+            .put(
+                "cluster/job-results/job-1.json",
+                Bytes::from(serde_json::to_vec(&dirty).unwrap()),
+            )
+            .await
+            .unwrap();
+        let f2 = fence(2, "b");
+        assert_eq!(new.job_result().await.unwrap(), Some(dirty));
+        new.seal(&f2).await.unwrap();
+        let result = new
+            .clean_up_terminal(&f2, TerminalState::Finished)
+            .await
+            .unwrap();
+        assert_eq!(
+            result.state,
+            TerminalState::Canceled,
+            "the recorded state wins"
+        );
+        assert!(result.clean);
+        assert!(!new.map().exists().await.unwrap());
+        assert_eq!(blobs.snapshot().len(), 1, "only the result is left");
+    }
+
+    #[tokio::test]
+    async fn the_job_graph_is_stored_blob_first_and_a_missing_blob_is_an_error() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(8);
+        let store = job(&world, "a", &blobs);
+        let f = fence(1, "a");
+        assert_eq!(store.job_graph().await.unwrap(), None);
+        store.seal(&f).await.unwrap();
+        store.put_job_graph(&f, Bytes::from("graph")).await.unwrap();
+        assert_eq!(store.job_graph().await.unwrap(), Some(Bytes::from("graph")));
+        let pointer = store.map().read().await.unwrap()["jobGraph-job-1"].clone();
+        assert_eq!(
+            pointer,
+            r#"{"path":"cluster/job-1/job-graph","markedForDeletion":false}"#
+        );
+        blobs.delete("cluster/job-1/job-graph").await.unwrap();
+        let error = store.job_graph().await.unwrap_err();
+        assert!(error.to_string().contains("is missing"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_map_that_is_also_the_configmap_lock_refuses_a_writer_that_lost_the_lock() {
+        use khaos_elector::record::{LEADER_ANNOTATION, LeaderElectionRecord};
+        use khaos_elector::retrieval::{LeaderInfo, leader_key};
+        use khaos_elector::store::{FencedMap, publish_leader};
+        let world = World::start().await;
+        let map = FencedMap::new(
+            world.client("a"),
+            "default",
+            "cluster",
+            "cluster-cluster-config-map",
+        );
+        let f = fence(4, "a");
+        map.seal(&f).await.unwrap();
+        let info = LeaderInfo {
+            session_id: "term-4".into(),
+            address: "a:8081".into(),
+        };
+        publish_leader(&map, &f, "dispatcher", &info).await.unwrap();
+        assert_eq!(
+            map.read().await.unwrap()[&leader_key("dispatcher")],
+            "term-4,a:8081"
+        );
+        // Someone else takes the lock in the same object (term 5); the seal still says term 4.
+        let record = LeaderElectionRecord {
+            holder_identity: "b".into(),
+            lease_duration_seconds: 2,
+            acquire_time: None,
+            renew_time: None,
+            leader_transitions: 5,
+        };
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            LEADER_ANNOTATION: serde_json::to_string(&record).unwrap()
+        }}});
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(world.client("b"), "default");
+        api.patch(
+            "cluster-cluster-config-map",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+        let error = publish_leader(&map, &f, "dispatcher", &info)
+            .await
+            .unwrap_err();
+        assert!(error.is_not_leader(), "{error}");
+        assert!(error.to_string().contains("term 5 (\"b\")"), "{error}");
+    }
+}
+
+mod job_master {
+    //! The reference job master under the elector: a crash (the elector dies, its job master
+    //! keeps writing as a zombie) and a finished job that no later leader restarts.
+
+    use super::*;
+    use khaos_elector::blob::MemoryBlobStore;
+    use khaos_elector::jobmaster::{Event, JobMaster, JobMasterConfig};
+    use khaos_elector::store::cluster_map_name;
+
+    type Log = Arc<Mutex<Vec<(String, Event)>>>;
+
+    fn node(
+        world: &World,
+        identity: &str,
+        seed: u64,
+        blobs: &MemoryBlobStore,
+        log: &Log,
+        finish_at_records: Option<u64>,
+    ) -> ElectorHandle {
+        let mut config = JobMasterConfig::new("default", "cluster");
+        config.checkpoint_interval = Duration::from_millis(100);
+        config.finish_at_records = finish_at_records;
+        config.address = format!("{identity}:8081");
+        let log = Arc::clone(log);
+        let me = identity.to_owned();
+        let events = move |event: Event| log.lock().unwrap().push((me.clone(), event));
+        let master = JobMaster::new(
+            world.client(identity),
+            Arc::new(blobs.clone()),
+            config,
+            Arc::new(events),
+        );
+        let lock = cluster_map_name("cluster");
+        let config = ElectorConfig::new(identity, "default", &lock, LockKind::ConfigMap, timing())
+            .seed(seed);
+        Elector::new(world.client(identity), config)
+            .with_contender(Arc::new(master))
+            .spawn()
+    }
+
+    fn events_of(log: &Log, identity: &str) -> Vec<Event> {
+        let log = log.lock().unwrap();
+        log.iter()
+            .filter(|(who, _)| who == identity)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    async fn wait_for(
+        log: &Log,
+        within: Duration,
+        what: &str,
+        until: impl Fn(&[(String, Event)]) -> bool,
+    ) {
+        let started = Instant::now();
+        while !until(&log.lock().unwrap()) {
+            assert!(
+                started.elapsed() < within,
+                "{what} did not happen within {within:?}: {:#?}",
+                log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn leader(handles: &[(&str, &ElectorHandle)]) -> Option<String> {
+        handles
+            .iter()
+            .find(|(_, h)| h.current().is_some())
+            .map(|(id, _)| (*id).to_owned())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_leader_resumes_from_the_latest_checkpoint_and_fences_off_the_zombie() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(9);
+        let log: Log = Arc::default();
+        let a = node(&world, "a", 1, &blobs, &log, None);
+        let b = node(&world, "b", 2, &blobs, &log, None);
+        let checkpoints = |log: &[(String, Event)]| {
+            log.iter()
+                .filter(|(_, e)| matches!(e, Event::Checkpoint { .. }))
+                .count()
+        };
+        wait_for(&log, Duration::from_secs(10), "three checkpoints", |l| {
+            checkpoints(l) >= 3
+        })
+        .await;
+        let old = leader(&[("a", &a), ("b", &b)]).expect("someone leads");
+        let (zombie, standby, standby_id) = if old == "a" { (a, b, "b") } else { (b, a, "a") };
+        // The elector dies; its job master is not told and keeps checkpointing.
+        zombie.abort();
+        wait_for(
+            &log,
+            Duration::from_secs(10),
+            "the standby's restore",
+            |l| {
+                l.iter()
+                    .any(|(who, e)| who == standby_id && matches!(e, Event::Restored { .. }))
+            },
+        )
+        .await;
+        wait_for(
+            &log,
+            Duration::from_secs(5),
+            "the zombie being fenced",
+            |l| {
+                l.iter()
+                    .any(|(who, e)| who == &old && matches!(e, Event::Fenced { .. }))
+            },
+        )
+        .await;
+        let old_events = events_of(&log, &old);
+        let last_committed = old_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Checkpoint { id, records, .. } => Some((*id, *records)),
+                _ => None,
+            })
+            .max()
+            .unwrap();
+        let restored = events_of(&log, standby_id)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Restored {
+                    checkpoint,
+                    records,
+                    dangling,
+                    ..
+                } => Some((checkpoint, records, dangling)),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            restored,
+            (Some(last_committed.0), last_committed.1, vec![]),
+            "the new leader restores the zombie's last committed checkpoint: {old_events:?}"
+        );
+        assert!(
+            !old_events
+                .iter()
+                .any(|e| matches!(e, Event::Checkpoint { id, .. } if *id > last_committed.0)),
+            "no checkpoint of the zombie commits after the new leader sealed"
+        );
+        // The standby goes on checkpointing from there.
+        wait_for(&log, Duration::from_secs(5), "the new leader's checkpoint", |l| {
+            l.iter().any(|(who, e)| {
+                who == standby_id
+                    && matches!(e, Event::Checkpoint { records, .. } if *records == last_committed.1 + 100)
+            })
+        })
+        .await;
+        standby.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_finished_job_is_cleaned_up_and_never_run_again() {
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(10);
+        let log: Log = Arc::default();
+        let a = node(&world, "a", 3, &blobs, &log, Some(300));
+        wait_for(&log, Duration::from_secs(10), "the job finishing", |l| {
+            l.iter().any(|(_, e)| matches!(e, Event::Finished { .. }))
+        })
+        .await;
+        assert_eq!(
+            blobs.snapshot().keys().collect::<Vec<_>>(),
+            ["cluster/job-results/00000000000000000000000000000000.json"]
+        );
+        a.stop().await;
+        let b = node(&world, "b", 4, &blobs, &log, Some(300));
+        wait_for(
+            &log,
+            Duration::from_secs(10),
+            "the next leader's verdict",
+            |l| {
+                l.iter()
+                    .any(|(who, e)| who == "b" && matches!(e, Event::AlreadyDone { .. }))
+            },
+        )
+        .await;
+        let b_events = events_of(&log, "b");
+        assert!(
+            !b_events
+                .iter()
+                .any(|e| matches!(e, Event::Submitted { .. } | Event::Restored { .. })),
+            "a finished job was started again: {b_events:?}"
+        );
+        b.stop().await;
     }
 }
