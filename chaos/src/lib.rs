@@ -5,4 +5,5 @@
 
 pub mod bench;
 pub mod live;
+pub mod node;
 pub mod serve;

@@ -1,5 +1,5 @@
 //! kube-rs clients for live servers: the standalone `khaos serve` by URL, or a real cluster from
-//! KUBECONFIG.
+//! KUBECONFIG or the in-cluster service account.
 
 use http::{HeaderValue, header};
 
@@ -28,6 +28,11 @@ pub enum ClientError {
     /// KUBECONFIG could not be read.
     #[error("reading KUBECONFIG: {0}")]
     Kubeconfig(#[from] kube::config::KubeconfigError),
+    /// Neither a kubeconfig nor an in-cluster service account was found.
+    #[error(
+        "no cluster configuration found (KUBECONFIG, ~/.kube/config, or the in-cluster service account): {0}; pass --server http://127.0.0.1:6443 to use `khaos serve`"
+    )]
+    Infer(#[from] kube::config::InferConfigError),
 }
 
 /// A client for the server at `url` (`http://127.0.0.1:6443`), identifying as `identity`, with an
@@ -60,6 +65,17 @@ pub fn client_for_url(
 pub async fn client_from_kubeconfig(identity: &str) -> Result<kube::Client, ClientError> {
     let mut config =
         kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await?;
+    config.default_retry = false;
+    config
+        .headers
+        .push((header::USER_AGENT, header_value("identity", identity)?));
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// A client configured the way `kube::Client::try_default` finds it (KUBECONFIG, then
+/// `~/.kube/config`, then the in-cluster service account), identifying as `identity`.
+pub async fn client_inferred(identity: &str) -> Result<kube::Client, ClientError> {
+    let mut config = kube::Config::infer().await?;
     config.default_retry = false;
     config
         .headers

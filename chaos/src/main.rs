@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use khaos::{bench, live, serve};
+use khaos::{bench, live, node, serve};
 use khaos_sim::apiserver::Faults;
 use khaos_sim::conformance::{self, Target};
 use khaos_sim::race;
@@ -101,6 +101,10 @@ enum Command {
         #[arg(long)]
         case: Option<String>,
     },
+    /// Run one HA candidate: the elector and the reference job master against an API server
+    /// (`--server URL`, else KUBECONFIG or the in-cluster service account), logging leadership
+    /// changes and checkpoints as JSON lines. SIGTERM or SIGINT stops it gracefully.
+    Node(NodeArgs),
     /// Benchmark the standalone server on loopback: CAS update throughput and watch latency.
     Bench {
         /// Concurrent clients doing CAS updates.
@@ -116,6 +120,73 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         events: usize,
     },
+}
+
+/// Flags of `khaos node`; each can also come from the environment variable shown.
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// The API server, e.g. http://127.0.0.1:6443 for `khaos serve`. Without it: KUBECONFIG,
+    /// ~/.kube/config, or the in-cluster service account.
+    #[arg(long, env = "KHAOS_SERVER")]
+    server: Option<String>,
+    /// Bearer token for --server.
+    #[arg(long, env = "KHAOS_TOKEN", requires = "server")]
+    token: Option<String>,
+    /// Namespace of the lock and the HA ConfigMaps.
+    #[arg(long, env = "KHAOS_NAMESPACE", default_value = "default")]
+    namespace: String,
+    /// The cluster id: every HA object is named after it ({cluster-id}-cluster-config-map, ...).
+    #[arg(long, env = "KHAOS_CLUSTER_ID")]
+    cluster_id: String,
+    /// This candidate's identity, unique among candidates [default: $POD_NAME, else $HOSTNAME].
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Directory for checkpoint state, job graphs and job results (shared by all candidates).
+    #[arg(long, env = "KHAOS_STORAGE_DIR")]
+    storage_dir: PathBuf,
+    /// How long a lease lasts without renewal before a standby may take over (`15s`, `1500ms`).
+    #[arg(long, env = "KHAOS_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+    lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it steps down.
+    #[arg(long, env = "KHAOS_RENEW_DEADLINE", default_value = "10s", value_parser = duration)]
+    renew_deadline: Duration,
+    /// Time between attempts to acquire or renew (jittered while acquiring).
+    #[arg(long, env = "KHAOS_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
+    retry_period: Duration,
+    /// Accept timing that breaks `lease > renew deadline > 1.2 x retry period` (Flink's 15s/15s/5s
+    /// does): two candidates may then believe they lead at once.
+    #[arg(long)]
+    unchecked_timing: bool,
+    /// The lock: the ConfigMap annotation lock ({cluster-id}-cluster-config-map) or a
+    /// coordination.k8s.io/v1 Lease ({cluster-id}-cluster-leader).
+    #[arg(long, env = "KHAOS_LOCK", default_value = "configmap")]
+    lock: khaos_elector::LockKind,
+    /// The job's id.
+    #[arg(long, default_value = "00000000000000000000000000000000")]
+    job_id: String,
+    /// Time between checkpoints.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    checkpoint_interval: Duration,
+    /// Records processed between two checkpoints (the job's deterministic progress).
+    #[arg(long, default_value_t = 100)]
+    records_per_checkpoint: u64,
+    /// Completed checkpoints retained.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    retained: u64,
+    /// Finish the job (globally terminal, HA data cleaned up) once it has processed this many
+    /// records; by default it runs until stopped.
+    #[arg(long)]
+    finish_after_records: Option<u64>,
+    /// The address published as leader information [default: the identity].
+    #[arg(long)]
+    address: Option<String>,
+    /// Seed of the retry jitter [default: a hash of the identity].
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    khaos_elector::timing::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -158,6 +229,7 @@ fn main() -> ExitCode {
             seed,
             case,
         } => run_conformance(server, token, bookmark_interval_ms, kubeconfig, seed, case),
+        Command::Node(args) => run_node(args),
         Command::Bench {
             clients,
             seconds,
@@ -263,6 +335,82 @@ fn run_serve(config: serve::ServeConfig) -> Result<(), String> {
         println!("khaos API server stopped");
         Ok(())
     })
+}
+
+fn run_node(args: NodeArgs) -> Result<(), String> {
+    let identity = match args.identity.or_else(|| std::env::var("HOSTNAME").ok()) {
+        Some(identity) if !identity.is_empty() => identity,
+        _ => {
+            return Err(
+                "no identity: pass --identity NAME (or set POD_NAME or HOSTNAME); every candidate needs a unique one"
+                    .into(),
+            );
+        }
+    };
+    let timing = if args.unchecked_timing {
+        khaos_elector::Timing::unchecked(
+            args.lease_duration,
+            args.renew_deadline,
+            args.retry_period,
+        )
+    } else {
+        khaos_elector::Timing::new(args.lease_duration, args.renew_deadline, args.retry_period)
+            .map_err(|e| e.to_string())?
+    };
+    for (flag, value) in [
+        ("--cluster-id", &args.cluster_id),
+        ("--job-id", &args.job_id),
+    ] {
+        check_name_part(flag, value)?;
+    }
+    if args.checkpoint_interval.is_zero() {
+        return Err("--checkpoint-interval must be greater than zero".into());
+    }
+    let mut job = khaos_elector::jobmaster::JobMasterConfig::new(&args.namespace, &args.cluster_id);
+    job.job_id = args.job_id;
+    job.address = args.address.unwrap_or_else(|| identity.clone());
+    job.checkpoint_interval = args.checkpoint_interval;
+    job.records_per_checkpoint = args.records_per_checkpoint;
+    job.retained = usize::try_from(args.retained).unwrap_or(usize::MAX);
+    job.finish_at_records = args.finish_after_records;
+    let config = node::NodeConfig {
+        server: args.server,
+        token: args.token,
+        namespace: args.namespace,
+        cluster_id: args.cluster_id,
+        seed: args
+            .seed
+            .unwrap_or_else(|| node::seed_from_identity(&identity)),
+        identity,
+        storage_dir: args.storage_dir,
+        timing,
+        lock: args.lock,
+        job,
+    };
+    runtime()?.block_on(async {
+        node::run(config, serve::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The cluster and job ids become part of ConfigMap names (`{cluster}-{job}-config-map`), so
+/// they must be DNS-1123 labels; the API server would otherwise refuse every write, forever.
+fn check_name_part(flag: &str, value: &str) -> Result<(), String> {
+    let valid = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{flag} {value:?} cannot be part of a ConfigMap name: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. my-cluster)"
+        ))
+    }
 }
 
 fn run_conformance(

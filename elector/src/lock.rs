@@ -20,6 +20,15 @@ pub enum LockKind {
     Lease,
 }
 
+impl std::fmt::Display for LockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LockKind::ConfigMap => "configmap",
+            LockKind::Lease => "lease",
+        })
+    }
+}
+
 impl std::str::FromStr for LockKind {
     type Err = String;
 

@@ -33,6 +33,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobError, BlobStore};
+use crate::lock::LockKind;
 use crate::record::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::retrieval::{LeaderInfo, leader_key};
 
@@ -226,6 +227,11 @@ impl FencedMap {
                         .annotations
                         .get_or_insert_default()
                         .insert(FENCE_ANNOTATION.to_owned(), seal);
+                    // A map the lock created has no label yet.
+                    map.metadata
+                        .labels
+                        .get_or_insert_default()
+                        .insert(CLUSTER_LABEL.to_owned(), self.cluster_id.clone());
                     self.api
                         .replace(&self.name, &PostParams::default(), &map)
                         .await
@@ -769,6 +775,15 @@ pub struct JobResult {
 /// The name of a cluster's ConfigMap: the leader lock (ConfigMap kind) and leader information.
 pub fn cluster_map_name(cluster_id: &str) -> String {
     format!("{cluster_id}-cluster-config-map")
+}
+
+/// The name of a cluster's leader lock: the cluster's map for the ConfigMap lock (Flink's
+/// layout), `{cluster-id}-cluster-leader` for a Lease.
+pub fn cluster_lock_name(cluster_id: &str, kind: LockKind) -> String {
+    match kind {
+        LockKind::ConfigMap => cluster_map_name(cluster_id),
+        LockKind::Lease => format!("{cluster_id}-cluster-leader"),
+    }
 }
 
 /// Publish `info` as the leader of `component` in the cluster's map, fenced (the map must be

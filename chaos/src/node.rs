@@ -1,0 +1,202 @@
+//! `khaos node`: one candidate process running the reference job master against any API server,
+//! logging its leadership changes and checkpoints as JSON lines on stdout.
+//!
+//! Each line is one object: `t_ms` (this process's monotonic clock), `node` (its identity),
+//! `event`, and the event's fields, for example
+//! `{"t_ms":5120,"node":"node-b","event":"restored","term":2,"checkpoint":7,"records":700,...}`.
+//! The job master's events are [`khaos_elector::jobmaster::Event`]; the node adds `started`,
+//! `unreachable`, `leader` (the leader information it follows), `stopping` and `stopped`.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use khaos_elector::blob::{BlobError, FsBlobStore};
+use khaos_elector::clock::{Clock, TokioClock};
+use khaos_elector::jobmaster::{Event, JobMaster, JobMasterConfig};
+use khaos_elector::retrieval::{LeaderRetriever, leader_key};
+use khaos_elector::store::{cluster_lock_name, cluster_map_name};
+use khaos_elector::{Elector, ElectorConfig, LockKind, Timing};
+use serde_json::{Map, Value, json};
+
+use crate::live::{self, ClientError};
+
+/// Settings of one node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The API server (`http://127.0.0.1:6443`); `None`: KUBECONFIG or in-cluster.
+    pub server: Option<String>,
+    /// Bearer token for `server`.
+    pub token: Option<String>,
+    /// Namespace of the HA ConfigMaps and the lock.
+    pub namespace: String,
+    /// The cluster (prefix of every HA object).
+    pub cluster_id: String,
+    /// This candidate's identity (unique among candidates).
+    pub identity: String,
+    /// Where checkpoint state, job graphs and job results are stored.
+    pub storage_dir: PathBuf,
+    /// Lease duration, renew deadline, retry period.
+    pub timing: Timing,
+    /// The lock kind.
+    pub lock: LockKind,
+    /// The job master's settings.
+    pub job: JobMasterConfig,
+    /// Seed of the retry jitter and the retrieval backoff.
+    pub seed: u64,
+}
+
+/// Why a node could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The client could not be built.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// The storage directory is unusable.
+    #[error("--storage-dir: {0}")]
+    Storage(#[from] BlobError),
+}
+
+/// The seed a node uses when none is given: a hash of its identity, so candidates differ and a
+/// restarted candidate draws the same jitter.
+pub fn seed_from_identity(identity: &str) -> u64 {
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    identity.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Writes one JSON line per event.
+#[derive(Clone)]
+struct Log {
+    clock: Arc<dyn Clock>,
+    node: Arc<str>,
+}
+
+impl Log {
+    fn line(&self, event: &str, fields: Value) {
+        let mut line = Map::new();
+        let t_ms = u64::try_from(self.clock.monotonic().as_millis()).unwrap_or(u64::MAX);
+        line.insert("t_ms".into(), t_ms.into());
+        line.insert("node".into(), Value::from(&*self.node));
+        line.insert("event".into(), event.into());
+        if let Value::Object(fields) = fields {
+            line.extend(fields);
+        }
+        println!("{}", Value::Object(line));
+    }
+
+    fn event(&self, event: &Event) {
+        let Value::Object(mut fields) = serde_json::to_value(event).expect("an event serialises")
+        else {
+            unreachable!("events are objects")
+        };
+        let name = fields.shift_remove("event").expect("events are tagged");
+        self.line(name.as_str().unwrap_or("?"), Value::Object(fields));
+    }
+}
+
+/// Run the node until `shutdown` completes; then stop gracefully (the job master stops writing,
+/// then the lock is released so a standby takes over in about one retry period).
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
+    let log = Log {
+        clock: Arc::clone(&clock),
+        node: config.identity.as_str().into(),
+    };
+    let client = match &config.server {
+        Some(url) => live::client_for_url(url, &config.identity, config.token.as_deref())?,
+        None => live::client_inferred(&config.identity).await?,
+    };
+    let blobs = Arc::new(FsBlobStore::new(&config.storage_dir)?);
+    let lock_name = cluster_lock_name(&config.cluster_id, config.lock);
+    let timing = config.timing;
+    log.line(
+        "started",
+        json!({
+            "server": config.server.as_deref().unwrap_or("(KUBECONFIG or in-cluster)"),
+            "namespace": config.namespace,
+            "cluster_id": config.cluster_id,
+            "lock": format!("{}/{lock_name}", config.lock),
+            "lease_duration_ms": timing.lease_duration().as_millis() as u64,
+            "renew_deadline_ms": timing.renew_deadline().as_millis() as u64,
+            "retry_period_ms": timing.retry_period().as_millis() as u64,
+            "unchecked_timing": timing.is_unchecked(),
+            "storage_dir": config.storage_dir.display().to_string(),
+        }),
+    );
+    // One probe so a wrong address is reported at once; the elector keeps trying regardless
+    // (in a cluster the API server may come up after the pod).
+    match tokio::time::timeout(timing.renew_deadline(), client.apiserver_version()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => log.line("unreachable", json!({ "error": error.to_string() })),
+        Err(_) => log.line(
+            "unreachable",
+            json!({ "error": format!("no answer within {:?}", timing.renew_deadline()) }),
+        ),
+    }
+
+    let events = {
+        let log = log.clone();
+        move |event: Event| log.event(&event)
+    };
+    let master = JobMaster::with_clock(
+        client.clone(),
+        blobs,
+        config.job.clone(),
+        Arc::new(events),
+        Arc::clone(&clock),
+    );
+    let elector = ElectorConfig::new(
+        &config.identity,
+        &config.namespace,
+        &lock_name,
+        config.lock,
+        timing,
+    )
+    .seed(config.seed);
+    let handle = Elector::new(client.clone(), elector)
+        .with_clock(Arc::clone(&clock))
+        .with_contender(Arc::new(master))
+        .spawn();
+
+    let retriever = LeaderRetriever::new(
+        client,
+        &config.namespace,
+        &cluster_map_name(&config.cluster_id),
+        &leader_key(&config.job.component),
+    );
+    let mut leader = retriever.spawn(config.seed.rotate_left(32));
+    let follower = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            while leader.changed().await.is_ok() {
+                let value = leader.borrow_and_update().as_ref().map(|l| l.to_value());
+                log.line("leader", json!({ "leader": value }));
+            }
+        })
+    };
+
+    shutdown.await;
+    log.line("stopping", json!({}));
+    follower.abort();
+    // A graceful stop is bounded by the release's own timeout (one renew deadline) plus the
+    // job master's revoke; past that the process exits anyway and the lease runs out.
+    let bound = timing.renew_deadline() * 2 + Duration::from_secs(1);
+    let stopped = tokio::time::timeout(bound, handle.stop()).await.is_ok();
+    log.line("stopped", json!({ "graceful": stopped }));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_from_identities_are_stable_and_differ() {
+        assert_eq!(seed_from_identity(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(seed_from_identity("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(seed_from_identity("node-a"), seed_from_identity("node-b"));
+    }
+}
