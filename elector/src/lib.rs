@@ -5,7 +5,7 @@
 //!
 //! It does not know whether it runs in a cluster or in khaos's simulator: its only doors to the
 //! world are a `kube::Client`, a [`Clock`](clock::Clock) handle and the caller's
-//! [`Contender`](elector::Contender).
+//! [`Contender`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,11 +20,37 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Leader-only metadata goes through [`store`]: the new leader seals each data ConfigMap with its
+//! term, and every write checks the seal inside the same compare-and-swap, so a stale leader's
+//! write is refused even if it still believes it leads:
+//!
+//! ```no_run
+//! # async fn example(client: kube::Client, handle: khaos_elector::ElectorHandle) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use khaos_elector::blob::FsBlobStore;
+//! use khaos_elector::store::{Fence, JobStore};
+//! let leader = handle.current().expect("leading");
+//! let fence = Fence { term: leader.term, holder: leader.identity };
+//! let blobs = Arc::new(FsBlobStore::new("/var/lib/ha")?);
+//! let job = JobStore::new(client, blobs, "default", "my-cluster", "job-1");
+//! job.seal(&fence).await?;                                  // before reading anything
+//! let recovered = job.recover_latest().await?;              // from the store, never a cache
+//! let id = job.next_checkpoint_id(&fence).await?;
+//! job.add_checkpoint(&fence, id, "state".into()).await?;    // blob first, then the pointer
+//! job.subsume(&fence, 1).await?;                            // older ones only after the commit
+//! # let _ = recovered; Ok(()) }
+//! ```
+//!
 //! - [`record`]: the lock record and the pure election decision.
 //! - [`timing`]: lease / renew deadline / retry period and their validation.
 //! - [`lock`]: the ConfigMap and Lease locks.
 //! - [`elector`]: the async driver.
-//! - [`clock`]: the time handle.
+//! - [`retrieval`]: following the leader by a watch that survives closes, 410s and restarts.
+//! - [`store`]: the fenced HA metadata store (counter, checkpoints, job graph, registry,
+//!   job results, cleanup, leader information).
+//! - [`blob`]: where the state itself lives (a directory, or a faultable in-memory store).
+//! - [`jobmaster`]: the reference contender that drives the store, as `khaos node` runs it.
+//! - [`clock`] and [`backoff`]: time and randomness, only through handles the caller provides.
 
 pub mod backoff;
 pub mod blob;
