@@ -323,15 +323,13 @@ fn run_serve(config: serve::ServeConfig) -> Result<(), String> {
         return Err("--watch-history-max must be at least 1".into());
     }
     runtime()?.block_on(async {
+        let shutdown = serve::shutdown_signal();
         let running = serve::bind(config).await.map_err(|e| e.to_string())?;
         let url = format!("http://{}", running.addr);
         println!("khaos API server listening on {url}");
         println!("  try: kubectl --server {url} get configmaps -A");
         println!("  faults: curl {url}/khaos/v1/faults  (PUT a JSON body to change them)");
-        running
-            .run(serve::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+        running.run(shutdown).await.map_err(|e| e.to_string())?;
         println!("khaos API server stopped");
         Ok(())
     })
@@ -388,9 +386,8 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         job,
     };
     runtime()?.block_on(async {
-        node::run(config, serve::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        let shutdown = serve::shutdown_signal();
+        node::run(config, shutdown).await.map_err(|e| e.to_string())
     })
 }
 
