@@ -12,6 +12,7 @@ use khaos::{bench, live, node, serve};
 use khaos_sim::apiserver::Faults;
 use khaos_sim::conformance::{self, Target};
 use khaos_sim::race;
+use khaos_world::{runner, scenarios};
 
 #[derive(Parser)]
 #[command(
@@ -26,30 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the CAS race in the simulator: kube-rs clients racing compare-and-swap increments on one
-    /// ConfigMap through the simulated API server, under faults drawn from the seed; then check
-    /// that no acknowledged increment was lost.
-    Sim {
-        /// The seed (drawn and printed when absent). The same seed replays the same run.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// How many seeds to run, starting at --seed.
-        #[arg(long, default_value_t = 1)]
-        seeds: u64,
-        /// Contending clients.
-        #[arg(long, default_value_t = 3)]
-        clients: usize,
-        /// Increments each client attempts.
-        #[arg(long, default_value_t = 20)]
-        increments: usize,
-        /// Switch on a deliberately faulty client to show the checker firing:
-        /// `blind-writes` (replace without resourceVersion).
-        #[arg(long)]
-        flaw: Option<race::Flaw>,
-        /// Print every commit of the history.
-        #[arg(long)]
-        history: bool,
-    },
+    /// The deterministic simulation: HA candidates against the simulated API server under
+    /// faults drawn from a seed, judged by the checkers.
+    #[command(subcommand)]
+    Sim(SimCommand),
     /// Serve the simulated API server on real TCP for kubectl and other real clients.
     Serve {
         /// Address to listen on (loopback unless --allow-remote).
@@ -122,6 +103,79 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Run one scenario at one seed, print its verdicts, and optionally write the run's files.
+    Run {
+        /// The scenario (`khaos sim list` shows them).
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        /// The seed. The same seed replays the same run, byte for byte.
+        #[arg(long)]
+        seed: u64,
+        /// Write events.jsonl and summary.json here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run twice and compare the histories' digests.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Print the history (one JSON object a line).
+        #[arg(long)]
+        history: bool,
+    },
+    /// Run scenarios over a range of seeds: a progress line per run, a summary at the end, and
+    /// for each failure the line that replays it.
+    Sweep {
+        /// Scenarios to run (repeatable); all of them by default.
+        #[arg(long)]
+        scenario: Vec<String>,
+        /// Seeds as A..B (B excluded), e.g. 1..101.
+        #[arg(long, default_value = "1..21", value_parser = seed_range)]
+        seeds: std::ops::Range<u64>,
+        /// Runs in parallel [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run each seed twice and compare the histories' digests.
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// List the scenarios.
+    List,
+    /// The CAS race: kube-rs clients racing compare-and-swap increments on one ConfigMap through
+    /// the simulated API server under seeded faults; then check that no increment was lost.
+    Race {
+        /// The seed (drawn and printed when absent). The same seed replays the same run.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How many seeds to run, starting at --seed.
+        #[arg(long, default_value_t = 1)]
+        seeds: u64,
+        /// Contending clients.
+        #[arg(long, default_value_t = 3)]
+        clients: usize,
+        /// Increments each client attempts.
+        #[arg(long, default_value_t = 20)]
+        increments: usize,
+        /// Switch on a deliberately faulty client to show the checker firing:
+        /// `blind-writes` (replace without resourceVersion).
+        #[arg(long)]
+        flaw: Option<race::Flaw>,
+        /// Print every commit of the history.
+        #[arg(long)]
+        history: bool,
+    },
+}
+
+fn seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let bad = || format!("{text:?} is not a seed range: write A..B with A < B, e.g. 1..101");
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a >= b {
+        return Err(bad());
+    }
+    Ok(a..b)
+}
+
 /// Flags of `khaos node`; each can also come from the environment variable shown.
 #[derive(clap::Args)]
 struct NodeArgs {
@@ -192,14 +246,7 @@ fn duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Sim {
-            seed,
-            seeds,
-            clients,
-            increments,
-            flaw,
-            history,
-        } => run_sim(seed, seeds, clients, increments, flaw, history),
+        Command::Sim(command) => run_sim(command),
         Command::Serve {
             addr,
             allow_remote,
@@ -262,7 +309,141 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("starting the runtime: {e}"))
 }
 
-fn run_sim(
+fn run_sim(command: SimCommand) -> Result<(), String> {
+    match command {
+        SimCommand::Run {
+            scenario,
+            seed,
+            out,
+            check_determinism,
+            history,
+        } => sim_run(&scenario, seed, out, check_determinism, history),
+        SimCommand::Sweep {
+            scenario,
+            seeds,
+            jobs,
+            check_determinism,
+        } => sim_sweep(&scenario, seeds, jobs, check_determinism),
+        SimCommand::List => {
+            for scenario in scenarios::CATALOGUE {
+                println!("{:<20} {}", scenario.name, scenario.about);
+            }
+            Ok(())
+        }
+        SimCommand::Race {
+            seed,
+            seeds,
+            clients,
+            increments,
+            flaw,
+            history,
+        } => run_race(seed, seeds, clients, increments, flaw, history),
+    }
+}
+
+fn sim_run(
+    scenario: &str,
+    seed: u64,
+    out: Option<PathBuf>,
+    check_determinism: bool,
+    history: bool,
+) -> Result<(), String> {
+    let scenario = scenarios::find(scenario)?;
+    let report = runner::run(scenario, seed).map_err(|e| e.to_string())?;
+    if history {
+        print!("{}", report.output.jsonl);
+    }
+    println!("{}", report.summary());
+    for verdict in &report.verdicts {
+        let figures: Vec<String> = verdict
+            .figures
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let state = if verdict.ok() { "ok" } else { "VIOLATED" };
+        println!("  {:<14} {state:<8} {}", verdict.checker, figures.join(" "));
+    }
+    if check_determinism {
+        runner::check_determinism(scenario, &report).map_err(|e| e.to_string())?;
+        println!(
+            "  determinism    ok       history {} twice",
+            report.output.digest
+        );
+    }
+    if let Some(dir) = &out {
+        report
+            .write(dir)
+            .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+        println!("  wrote {}/events.jsonl and summary.json", dir.display());
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        print!("{}", report.violations());
+        Err(format!("violation; replay: {}", report.replay()))
+    }
+}
+
+fn sim_sweep(
+    names: &[String],
+    seeds: std::ops::Range<u64>,
+    jobs: Option<usize>,
+    check_determinism: bool,
+) -> Result<(), String> {
+    let chosen: Vec<&'static scenarios::Scenario> = if names.is_empty() {
+        scenarios::CATALOGUE.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| scenarios::find(n))
+            .collect::<Result<_, _>>()?
+    };
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let total = chosen.len() * usize::try_from(seeds.end - seeds.start).unwrap_or(usize::MAX);
+    println!(
+        "sweep: {} scenario(s) x seeds {}..{} = {total} runs on {jobs} thread(s){}",
+        chosen.len(),
+        seeds.start,
+        seeds.end,
+        if check_determinism {
+            ", each run twice"
+        } else {
+            ""
+        }
+    );
+    let results = runner::sweep(
+        &chosen,
+        seeds,
+        jobs,
+        check_determinism,
+        |done, total, run| {
+            let mark = if run.ok { "ok  " } else { "FAIL" };
+            println!("[{done:>5}/{total}] {mark} {}", run.summary);
+        },
+    );
+    let failed: Vec<&runner::SweepRun> = results.iter().filter(|r| !r.ok).collect();
+    println!();
+    println!(
+        "{} runs, {} ok, {} failed",
+        results.len(),
+        results.len() - failed.len(),
+        failed.len()
+    );
+    for run in &failed {
+        println!("\nFAILED {} seed {}", run.scenario, run.seed);
+        print!("{}", run.detail);
+        println!("  replay: {}", runner::replay(run.scenario, run.seed));
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} of {} runs failed", failed.len(), results.len()))
+    }
+}
+
+fn run_race(
     seed: Option<u64>,
     seeds: u64,
     clients: usize,

@@ -221,7 +221,7 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
         "{stderr}"
     );
 
-    let flaw = khaos(&["sim", "--flaw", "nope"]);
+    let flaw = khaos(&["sim", "race", "--flaw", "nope"]);
     let stderr = String::from_utf8_lossy(&flaw.stderr);
     assert!(
         !flaw.status.success() && stderr.contains("blind-writes"),
@@ -242,7 +242,15 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
 fn a_seed_replays_byte_for_byte_across_processes() {
     // Separate processes, at different moments: nothing but the seed may decide the history.
     let run = |seed: &str| {
-        let out = khaos(&["sim", "--seed", seed, "--increments", "10", "--history"]);
+        let out = khaos(&[
+            "sim",
+            "race",
+            "--seed",
+            seed,
+            "--increments",
+            "10",
+            "--history",
+        ]);
         assert!(
             out.status.success(),
             "{}",
@@ -264,7 +272,7 @@ fn a_seed_replays_byte_for_byte_across_processes() {
 
 #[test]
 fn the_sim_flaw_is_caught_and_replayable() {
-    let out = khaos(&["sim", "--seed", "1", "--flaw", "blind-writes"]);
+    let out = khaos(&["sim", "race", "--seed", "1", "--flaw", "blind-writes"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         !out.status.success(),
@@ -272,11 +280,12 @@ fn the_sim_flaw_is_caught_and_replayable() {
     );
     assert!(stdout.contains("lost update"), "{stdout}");
     assert!(
-        stdout
-            .contains("replay: khaos sim --seed 1 --clients 3 --increments 20 --flaw blind-writes"),
+        stdout.contains(
+            "replay: khaos sim race --seed 1 --clients 3 --increments 20 --flaw blind-writes"
+        ),
         "{stdout}"
     );
-    let clean = khaos(&["sim", "--seed", "1", "--seeds", "3"]);
+    let clean = khaos(&["sim", "race", "--seed", "1", "--seeds", "3"]);
     assert!(
         clean.status.success(),
         "{}",

@@ -629,7 +629,8 @@ fn list_files(root: &Path, prefix: &str) -> io::Result<Vec<String>> {
 }
 
 /// Faults a [`MemoryBlobStore`] injects; the default injects none.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BlobFaults {
     /// The shortest latency of an operation, in milliseconds.
     pub latency_ms_min: u64,

@@ -3,7 +3,7 @@
 //! commit history and the clients' own records whether any increment was lost.
 //!
 //! It is the smoke test of the simulated world (real client, simulated TCP, faults, determinism)
-//! and the first scenario `khaos sim` runs.
+//! and the first scenario khaos ran (`khaos sim race`).
 //!
 //! ```
 //! use khaos_sim::race::{self, RaceConfig};
@@ -242,7 +242,7 @@ impl RaceReport {
             None => "",
         };
         format!(
-            "khaos sim --seed {} --clients {} --increments {}{flaw} --history",
+            "khaos sim race --seed {} --clients {} --increments {}{flaw} --history",
             self.seed, self.config.clients, self.config.increments
         )
     }

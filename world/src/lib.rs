@@ -1,0 +1,10 @@
+//! The HA world of khaos: candidates running the fenced elector and the reference job master
+//! against the simulated API server under faults drawn from a seed, one history format shared
+//! by simulated and live runs, and the checkers that judge a history.
+
+pub mod checkers;
+pub mod history;
+pub mod runner;
+pub mod scenarios;
+pub mod schedule;
+pub mod world;

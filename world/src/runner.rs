@@ -1,0 +1,284 @@
+//! Running scenarios: one seed with its verdicts and files, or a sweep over seeds on several
+//! threads with progress, a summary and the line that replays each failure.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+
+use crate::checkers::{self, Context, Verdict};
+use crate::scenarios::Scenario;
+use crate::world::{self, NETWORK_DELAY_MAX, RunOutput, WorldConfig, WorldError};
+
+/// One judged run.
+pub struct RunReport {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The seed.
+    pub seed: u64,
+    /// The world's settings.
+    pub config: WorldConfig,
+    /// The history and its digest.
+    pub output: RunOutput,
+    /// One verdict per checker.
+    pub verdicts: Vec<Verdict>,
+}
+
+impl RunReport {
+    /// Whether every checker held.
+    pub fn ok(&self) -> bool {
+        self.verdicts.iter().all(Verdict::ok)
+    }
+
+    /// The command that replays this run.
+    pub fn replay(&self) -> String {
+        replay(self.scenario, self.seed)
+    }
+
+    /// One line: scenario, seed, verdict, digest and the headline figures.
+    pub fn summary(&self) -> String {
+        let failed: Vec<&str> = self
+            .verdicts
+            .iter()
+            .filter(|v| !v.ok())
+            .map(|v| v.checker)
+            .collect();
+        let verdict = if failed.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("VIOLATED {}", failed.join(", "))
+        };
+        let figure = |name: &str| {
+            self.verdicts
+                .iter()
+                .flat_map(|v| &v.figures)
+                .find(|(n, _)| n == name)
+                .map_or_else(|| "-".to_owned(), |(_, v)| v.to_string())
+        };
+        format!(
+            "{} seed {}: {verdict} (history {}, {} s simulated, overlap {} ms, elected {} ms after heal)",
+            self.scenario,
+            self.seed,
+            self.output.digest,
+            self.output.simulated.as_secs(),
+            figure("overlap_ms"),
+            figure("elected_after_heal_ms"),
+        )
+    }
+
+    /// Every violation, one paragraph each, with the history lines it names.
+    pub fn violations(&self) -> String {
+        let mut text = String::new();
+        for verdict in self.verdicts.iter().filter(|v| !v.ok()) {
+            for violation in &verdict.violations {
+                text.push_str(&format!("  {}: {}\n", verdict.checker, violation.message));
+                for index in &violation.entries {
+                    if let Some(entry) = self.output.history.get(*index) {
+                        text.push_str(&format!(
+                            "    line {}: {}\n",
+                            index + 1,
+                            abbreviate(&entry.to_line())
+                        ));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    /// `summary.json`: seed, settings, digest, verdicts with the events that broke them.
+    pub fn summary_json(&self) -> serde_json::Value {
+        json!({
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "ok": self.ok(),
+            "replay": self.replay(),
+            "digest": self.output.digest,
+            "simulated_ms": u64::try_from(self.output.simulated.as_millis()).unwrap_or(u64::MAX),
+            "settings": self.config.settings(),
+            "verdicts": self.verdicts,
+        })
+    }
+
+    /// Write `events.jsonl` and `summary.json` into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("events.jsonl"), &self.output.jsonl)?;
+        let summary = serde_json::to_string_pretty(&self.summary_json())?;
+        std::fs::write(dir.join("summary.json"), summary + "\n")
+    }
+}
+
+fn abbreviate(line: &str) -> String {
+    const LIMIT: usize = 300;
+    if line.len() <= LIMIT {
+        return line.to_owned();
+    }
+    let mut end = LIMIT;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &line[..end])
+}
+
+/// The command that replays `scenario` at `seed`.
+pub fn replay(scenario: &str, seed: u64) -> String {
+    format!("khaos sim run --scenario {scenario} --seed {seed}")
+}
+
+/// What the checkers need to know about a world.
+pub fn context(config: &WorldConfig) -> Context {
+    Context {
+        namespace: config.job.namespace.clone(),
+        cluster_id: config.job.cluster_id.clone(),
+        job_id: config.job.job_id.clone(),
+        lock: config.lock,
+        timing: config.timing,
+        checkpoint_interval: config.job.checkpoint_interval,
+        overlap_allowed: config.timing.is_unchecked() || config.schedule.breaks_timing(),
+        network_delay_max: NETWORK_DELAY_MAX,
+        watch_delay_max: watch_delay_max(config),
+    }
+}
+
+/// The longest a watch event may be held back by the schedule's watch faults.
+fn watch_delay_max(config: &WorldConfig) -> std::time::Duration {
+    let ms = config
+        .schedule
+        .faults
+        .iter()
+        .filter_map(|s| match &s.fault {
+            crate::schedule::Fault::Server { faults } => Some(faults.watch.delay_ms_max),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ms)
+}
+
+/// Run `scenario` at `seed` and judge it.
+pub fn run(scenario: &'static Scenario, seed: u64) -> Result<RunReport, WorldError> {
+    let config = scenario.world(seed);
+    let output = world::run(&config)?;
+    let verdicts = checkers::check(&output.history, &context(&config));
+    Ok(RunReport {
+        scenario: scenario.name,
+        seed,
+        config,
+        output,
+        verdicts,
+    })
+}
+
+/// A run that did not give the same history twice.
+#[derive(Debug, thiserror::Error)]
+#[error("{scenario} seed {seed} is not deterministic: history {first} then {second}")]
+pub struct Nondeterministic {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The seed.
+    pub seed: u64,
+    /// The first digest.
+    pub first: String,
+    /// The second.
+    pub second: String,
+}
+
+/// Run again and compare the history's digest with `report`'s.
+pub fn check_determinism(
+    scenario: &'static Scenario,
+    report: &RunReport,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let again = world::run(&scenario.world(report.seed))?;
+    if again.digest != report.output.digest {
+        return Err(Box::new(Nondeterministic {
+            scenario: scenario.name,
+            seed: report.seed,
+            first: report.output.digest.clone(),
+            second: again.digest,
+        }));
+    }
+    Ok(())
+}
+
+/// The outcome of one run of a sweep (histories are not kept).
+#[derive(Clone, Debug)]
+pub struct SweepRun {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The seed.
+    pub seed: u64,
+    /// Its summary line.
+    pub summary: String,
+    /// Whether every checker held and (if asked) the run was deterministic.
+    pub ok: bool,
+    /// The violations (or the error), for the report.
+    pub detail: String,
+}
+
+/// Run every scenario over `seeds` on `jobs` threads; `progress` is called after each run with
+/// (done, total, that run). Results come back in (scenario, seed) order whatever the threads did.
+/// With `determinism`, each run is done twice and the digests compared.
+pub fn sweep(
+    scenarios: &[&'static Scenario],
+    seeds: Range<u64>,
+    jobs: usize,
+    determinism: bool,
+    progress: impl Fn(usize, usize, &SweepRun) + Sync,
+) -> Vec<SweepRun> {
+    let work: Vec<(&'static Scenario, u64)> = scenarios
+        .iter()
+        .flat_map(|s| seeds.clone().map(move |seed| (*s, seed)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, SweepRun)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((scenario, seed)) = work.get(index).copied() else {
+                        return;
+                    };
+                    let run = sweep_one(scenario, seed, determinism);
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(finished, work.len(), &run);
+                    results.lock().expect("not poisoned").push((index, run));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("not poisoned");
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, run)| run).collect()
+}
+
+fn sweep_one(scenario: &'static Scenario, seed: u64, determinism: bool) -> SweepRun {
+    match run(scenario, seed) {
+        Err(error) => SweepRun {
+            scenario: scenario.name,
+            seed,
+            summary: format!("{} seed {seed}: ERROR {error}", scenario.name),
+            ok: false,
+            detail: error.to_string(),
+        },
+        Ok(report) => {
+            let mut ok = report.ok();
+            let mut detail = report.violations();
+            if determinism && let Err(error) = check_determinism(scenario, &report) {
+                ok = false;
+                detail.push_str(&format!("  determinism: {error}\n"));
+            }
+            SweepRun {
+                scenario: scenario.name,
+                seed,
+                summary: report.summary(),
+                ok,
+                detail,
+            }
+        }
+    }
+}

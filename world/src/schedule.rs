@@ -1,0 +1,429 @@
+//! Fault schedules as data: what goes wrong, to whom, when and for how long. A schedule is drawn
+//! from a seed (swarm testing: each run switches fault classes on and off and draws their rates),
+//! written into the history, and can be generated and shrunk by proptest.
+//!
+//! The world applies a schedule by reconciling: at every change it computes the state every
+//! active fault asks for (links cut, nodes crashed, stopped or paused, clocks drifting, server and
+//! blob faults) and applies the difference, so faults may overlap freely.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use khaos_elector::blob::BlobFaults;
+use khaos_sim::apiserver::Faults;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The name of the API server host.
+pub const APISERVER: &str = "apiserver";
+/// The name the blob store goes by in partitions (it is not a network host: a cut makes the
+/// node's blob operations fail as unreachable).
+pub const BLOBSTORE: &str = "blobstore";
+
+/// A node name that stands for whichever node believes it leads when the fault starts.
+pub const LEADER: &str = "@leader";
+/// A node name that stands for the first node that does not lead when the fault starts.
+pub const STANDBY: &str = "@standby";
+
+/// One fault. Node names may be roles ([`LEADER`], [`STANDBY`]), resolved when the fault starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Cut the link between `a` and `b` (both ways, or only `a -> b`).
+    Partition {
+        /// One end.
+        a: String,
+        /// The other end.
+        b: String,
+        /// Only messages from `a` to `b` are lost.
+        oneway: bool,
+    },
+    /// Kill a node (no revoke, no release); it starts afresh when the fault ends.
+    Crash {
+        /// The node.
+        node: String,
+    },
+    /// Stop a node gracefully (revoke, release); it starts afresh when the fault ends.
+    Stop {
+        /// The node.
+        node: String,
+    },
+    /// Freeze a node (a stop-the-world pause: nothing runs, no timer fires); when the fault ends
+    /// it resumes and its clock has jumped.
+    Pause {
+        /// The node.
+        node: String,
+    },
+    /// A node's clock runs fast or slow by `ppm` parts per million.
+    Drift {
+        /// The node.
+        node: String,
+        /// Parts per million (positive: fast).
+        ppm: i64,
+    },
+    /// A node's wall clock is off by `ms` (its monotonic clock is untouched).
+    WallOffset {
+        /// The node.
+        node: String,
+        /// Milliseconds (positive: ahead).
+        ms: i64,
+    },
+    /// The API server injects these faults.
+    Server {
+        /// The faults.
+        faults: Faults,
+    },
+    /// The API server restarts when the fault starts: every connection and watch drops.
+    ServerRestart,
+    /// The API server compacts its history when the fault starts: resumes from before get 410.
+    Compact,
+    /// The blob store injects these faults.
+    Blob {
+        /// The faults.
+        faults: BlobFaults,
+    },
+}
+
+impl Fault {
+    /// The fault's class, as swarm testing switches it.
+    pub fn class(&self) -> FaultClass {
+        match self {
+            Fault::Partition { .. } => FaultClass::Partition,
+            Fault::Crash { .. } => FaultClass::Crash,
+            Fault::Stop { .. } => FaultClass::Stop,
+            Fault::Pause { .. } => FaultClass::Pause,
+            Fault::Drift { .. } | Fault::WallOffset { .. } => FaultClass::Clock,
+            Fault::Server { .. } => FaultClass::Server,
+            Fault::ServerRestart | Fault::Compact => FaultClass::ServerRestart,
+            Fault::Blob { .. } => FaultClass::Blob,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Partition { a, b, oneway } => {
+                write!(
+                    f,
+                    "partition {a} {} {b}",
+                    if *oneway { "->" } else { "<->" }
+                )
+            }
+            Fault::Crash { node } => write!(f, "crash {node}"),
+            Fault::Stop { node } => write!(f, "graceful stop {node}"),
+            Fault::Pause { node } => write!(f, "pause {node}"),
+            Fault::Drift { node, ppm } => write!(f, "clock drift {node} {ppm:+}ppm"),
+            Fault::WallOffset { node, ms } => write!(f, "wall clock offset {node} {ms:+}ms"),
+            Fault::Server { faults } => write!(
+                f,
+                "apiserver faults {}",
+                serde_json::to_string(faults).expect("faults serialise")
+            ),
+            Fault::ServerRestart => write!(f, "apiserver restart"),
+            Fault::Compact => write!(f, "apiserver compaction"),
+            Fault::Blob { faults } => write!(
+                f,
+                "blob store faults {}",
+                serde_json::to_string(faults).expect("faults serialise")
+            ),
+        }
+    }
+}
+
+/// The classes swarm testing switches on and off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultClass {
+    /// Network partitions.
+    Partition,
+    /// Crashes and restarts.
+    Crash,
+    /// Graceful stops and restarts.
+    Stop,
+    /// Stop-the-world pauses.
+    Pause,
+    /// Clock drift and wall-clock offsets.
+    Clock,
+    /// API server latency, errors, ambiguous commits, watch faults, stale reads.
+    Server,
+    /// API server restarts and compactions.
+    ServerRestart,
+    /// Blob store latency, failures and ambiguous writes.
+    Blob,
+}
+
+impl FaultClass {
+    /// Every class.
+    pub const ALL: [FaultClass; 8] = [
+        FaultClass::Partition,
+        FaultClass::Crash,
+        FaultClass::Stop,
+        FaultClass::Pause,
+        FaultClass::Clock,
+        FaultClass::Server,
+        FaultClass::ServerRestart,
+        FaultClass::Blob,
+    ];
+
+    /// Whether a fault of this class breaks the timing assumptions leader election rests on
+    /// (then believed-leadership overlap is a figure, not a violation).
+    pub fn breaks_timing(self) -> bool {
+        matches!(self, FaultClass::Pause)
+    }
+}
+
+/// A fault at a time, for a while.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scheduled {
+    /// When it starts, in simulated milliseconds from the start of the run.
+    pub at_ms: u64,
+    /// How long it lasts (0 for instant faults such as a restart of the API server).
+    pub for_ms: u64,
+    /// What.
+    pub fault: Fault,
+}
+
+impl Scheduled {
+    /// When it ends.
+    pub fn end_ms(&self) -> u64 {
+        self.at_ms + self.for_ms
+    }
+}
+
+/// A run's faults, in start order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The faults.
+    pub faults: Vec<Scheduled>,
+}
+
+impl Schedule {
+    /// The schedule with its faults sorted by start (stable, so equal starts keep their order).
+    pub fn sorted(mut self) -> Schedule {
+        self.faults.sort_by_key(|s| s.at_ms);
+        self
+    }
+
+    /// When the last fault ends.
+    pub fn end_ms(&self) -> u64 {
+        self.faults.iter().map(Scheduled::end_ms).max().unwrap_or(0)
+    }
+
+    /// The classes in use.
+    pub fn classes(&self) -> BTreeSet<FaultClass> {
+        self.faults.iter().map(|s| s.fault.class()).collect()
+    }
+
+    /// Whether any fault breaks the timing assumptions (see [`FaultClass::breaks_timing`]); a
+    /// drift beyond the bound the timing tolerates counts too.
+    pub fn breaks_timing(&self) -> bool {
+        self.faults.iter().any(|s| match &s.fault {
+            Fault::Drift { ppm, .. } => ppm.unsigned_abs() > DRIFT_BOUND_PPM,
+            other => other.class().breaks_timing(),
+        })
+    }
+}
+
+/// The clock drift the election tolerates, in parts per million. The renew deadline is two thirds
+/// of the lease by default: a 10 % drift still keeps the stale leader's deadline before the
+/// standby's view of the lease, so the bound used here is a conservative 5 %.
+pub const DRIFT_BOUND_PPM: u64 = 50_000;
+
+/// What swarm testing drew for a run: which classes are on and how often they strike.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Swarm {
+    /// The classes switched on.
+    pub classes: BTreeSet<FaultClass>,
+    /// Mean faults per class over the fault phase.
+    pub per_class: u32,
+}
+
+/// Draw a swarm and its schedule from `seed` for `nodes` over a fault phase of `phase_ms`.
+/// `allowed` limits the classes (a scenario's focus); `timing_ms` scales durations (the lease).
+pub fn swarm(
+    seed: u64,
+    nodes: &[String],
+    phase_ms: u64,
+    lease_ms: u64,
+    allowed: &[FaultClass],
+) -> (Swarm, Schedule) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d00_0000);
+    let mut classes: BTreeSet<FaultClass> = allowed
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(0.5))
+        .collect();
+    if classes.is_empty() && !allowed.is_empty() {
+        classes.insert(allowed[rng.random_range(0..allowed.len())]);
+    }
+    let per_class = rng.random_range(1..=4);
+    let mut faults = Vec::new();
+    for class in &classes {
+        let count = rng.random_range(1..=per_class * 2);
+        for _ in 0..count {
+            let at_ms = rng.random_range(0..phase_ms.max(1));
+            // From a blip to a few leases.
+            let for_ms = rng
+                .random_range(lease_ms / 10..=lease_ms * 3)
+                .min(phase_ms - at_ms);
+            let node = nodes[rng.random_range(0..nodes.len())].clone();
+            let fault = draw(&mut rng, *class, node);
+            let for_ms = match fault {
+                Fault::ServerRestart | Fault::Compact => 0,
+                _ => for_ms,
+            };
+            faults.push(Scheduled {
+                at_ms,
+                for_ms,
+                fault,
+            });
+        }
+    }
+    let swarm = Swarm { classes, per_class };
+    (swarm, Schedule { faults }.sorted())
+}
+
+fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
+    use khaos_sim::apiserver::{
+        AmbiguousOutcome, AmbiguousRule, ErrorRule, LatencyRule, RequestVerb, Rule, StaleReads,
+        WatchFaults,
+    };
+    let writes = vec![
+        RequestVerb::Create,
+        RequestVerb::Update,
+        RequestVerb::Patch,
+        RequestVerb::Delete,
+    ];
+    let probability = |rng: &mut ChaCha8Rng| f64::from(rng.random_range(5u32..=50)) / 100.0;
+    match class {
+        FaultClass::Partition => {
+            // Nodes talk only to the API server and the blob store.
+            let other = if rng.random_bool(0.25) {
+                BLOBSTORE.to_owned()
+            } else {
+                APISERVER.to_owned()
+            };
+            let oneway = rng.random_bool(0.3);
+            let (a, b) = if oneway && rng.random_bool(0.5) {
+                (other, node)
+            } else {
+                (node, other)
+            };
+            Fault::Partition { a, b, oneway }
+        }
+        FaultClass::Crash => Fault::Crash { node },
+        FaultClass::Stop => Fault::Stop { node },
+        FaultClass::Pause => Fault::Pause { node },
+        FaultClass::Clock => {
+            if rng.random_bool(0.5) {
+                let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
+                Fault::Drift {
+                    node,
+                    ppm: rng.random_range(-bound..=bound),
+                }
+            } else {
+                Fault::WallOffset {
+                    node,
+                    ms: rng.random_range(-60_000..=60_000),
+                }
+            }
+        }
+        FaultClass::Server => {
+            let when = |rng: &mut ChaCha8Rng, verbs: Vec<RequestVerb>| Rule {
+                verbs,
+                clients: Vec::new(),
+                probability: probability(rng),
+            };
+            let mut faults = Faults::default();
+            match rng.random_range(0..5) {
+                0 => faults.latency.push(LatencyRule {
+                    min_ms: 0,
+                    max_ms: rng.random_range(10..=1_500),
+                    rule: when(rng, Vec::new()),
+                }),
+                1 => faults.errors.push(ErrorRule {
+                    code: [429, 500, 503, 504][rng.random_range(0..4)],
+                    retry_after_seconds: 1,
+                    rule: when(rng, Vec::new()),
+                }),
+                2 => faults.ambiguous.push(AmbiguousRule {
+                    outcome: [
+                        AmbiguousOutcome::ConnectionLost,
+                        AmbiguousOutcome::Timeout,
+                        AmbiguousOutcome::InternalError,
+                    ][rng.random_range(0..3)],
+                    rule: when(rng, writes),
+                }),
+                3 => {
+                    faults.watch = WatchFaults {
+                        delay_ms_min: 0,
+                        delay_ms_max: rng.random_range(10..=2_000),
+                        close_after_events_max: Some(rng.random_range(1..=5)),
+                        no_bookmarks: rng.random_bool(0.5),
+                    }
+                }
+                _ => {
+                    faults.stale_reads = Some(StaleReads {
+                        lag_revisions_min: 1,
+                        lag_revisions_max: rng.random_range(1..=10),
+                    })
+                }
+            }
+            Fault::Server { faults }
+        }
+        FaultClass::ServerRestart => {
+            if rng.random_bool(0.5) {
+                Fault::ServerRestart
+            } else {
+                Fault::Compact
+            }
+        }
+        FaultClass::Blob => Fault::Blob {
+            faults: BlobFaults {
+                latency_ms_min: 0,
+                latency_ms_max: rng.random_range(0..=500),
+                fail_probability: probability(rng) / 2.0,
+                ambiguous_probability: probability(rng) / 2.0,
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Vec<String> {
+        vec!["node-a".into(), "node-b".into(), "node-c".into()]
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_schedule_and_seeds_differ() {
+        let a = swarm(7, &nodes(), 60_000, 15_000, &FaultClass::ALL);
+        assert_eq!(a, swarm(7, &nodes(), 60_000, 15_000, &FaultClass::ALL));
+        let differ = (0..20)
+            .filter(|s| swarm(*s, &nodes(), 60_000, 15_000, &FaultClass::ALL) != a)
+            .count();
+        assert!(differ >= 19);
+    }
+
+    #[test]
+    fn schedules_stay_in_the_fault_phase_and_in_the_allowed_classes() {
+        for seed in 0..200 {
+            let (swarm, schedule) = swarm(seed, &nodes(), 60_000, 15_000, &[FaultClass::Crash]);
+            assert_eq!(swarm.classes, [FaultClass::Crash].into());
+            assert!(schedule.end_ms() <= 60_000, "seed {seed}: {schedule:?}");
+            assert!(!schedule.faults.is_empty());
+            assert!(schedule.faults.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        }
+    }
+
+    #[test]
+    fn schedules_round_trip_as_json() {
+        let (_, schedule) = swarm(3, &nodes(), 60_000, 15_000, &FaultClass::ALL);
+        let text = serde_json::to_string(&schedule).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&text).unwrap(), schedule);
+    }
+}
