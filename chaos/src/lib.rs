@@ -7,3 +7,4 @@ pub mod bench;
 pub mod live;
 pub mod node;
 pub mod serve;
+pub mod simbench;

@@ -122,6 +122,9 @@ enum SimCommand {
         /// Print the history (one JSON object a line).
         #[arg(long)]
         history: bool,
+        /// The simulation's step in milliseconds (messages are delivered at step boundaries).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+        tick_ms: u64,
     },
     /// Run scenarios over a range of seeds: a progress line per run, a summary at the end, and
     /// for each failure the line that replays it.
@@ -138,9 +141,23 @@ enum SimCommand {
         /// Run each seed twice and compare the histories' digests.
         #[arg(long)]
         check_determinism: bool,
+        /// The simulation's step in milliseconds (messages are delivered at step boundaries).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+        tick_ms: u64,
     },
     /// List the scenarios.
     List,
+    /// Measure the simulation's speed: simulated seconds per wall second for the reference world
+    /// (3 candidates, default timing, swarm faults, 10 simulated minutes), and catalogue runs per
+    /// minute, on one core. Build with --release for meaningful figures.
+    Bench {
+        /// Reference worlds to run.
+        #[arg(long, default_value_t = 3)]
+        reference_seeds: u64,
+        /// Seeds of every scenario to run for the runs-per-minute figure.
+        #[arg(long, default_value_t = 2)]
+        catalogue_seeds: u64,
+    },
     /// The CAS race: kube-rs clients racing compare-and-swap increments on one ConfigMap through
     /// the simulated API server under seeded faults; then check that no increment was lost.
     Race {
@@ -317,13 +334,30 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             out,
             check_determinism,
             history,
-        } => sim_run(&scenario, seed, out, check_determinism, history),
+            tick_ms,
+        } => sim_run(
+            &scenario,
+            seed,
+            out,
+            check_determinism,
+            history,
+            options(tick_ms),
+        ),
         SimCommand::Sweep {
             scenario,
             seeds,
             jobs,
             check_determinism,
-        } => sim_sweep(&scenario, seeds, jobs, check_determinism),
+            tick_ms,
+        } => sim_sweep(&scenario, seeds, jobs, check_determinism, options(tick_ms)),
+        SimCommand::Bench {
+            reference_seeds,
+            catalogue_seeds,
+        } => {
+            let report = khaos::simbench::run(reference_seeds, catalogue_seeds)?;
+            println!("{report}");
+            Ok(())
+        }
         SimCommand::List => {
             for scenario in scenarios::CATALOGUE {
                 println!("{:<20} {}", scenario.name, scenario.about);
@@ -341,15 +375,22 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
     }
 }
 
+fn options(tick_ms: u64) -> runner::Options {
+    runner::Options {
+        tick: Duration::from_millis(tick_ms),
+    }
+}
+
 fn sim_run(
     scenario: &str,
     seed: u64,
     out: Option<PathBuf>,
     check_determinism: bool,
     history: bool,
+    options: runner::Options,
 ) -> Result<(), String> {
     let scenario = scenarios::find(scenario)?;
-    let report = runner::run(scenario, seed).map_err(|e| e.to_string())?;
+    let report = runner::run(scenario, seed, &options).map_err(|e| e.to_string())?;
     if history {
         print!("{}", report.output.jsonl);
     }
@@ -389,6 +430,7 @@ fn sim_sweep(
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
     check_determinism: bool,
+    options: runner::Options,
 ) -> Result<(), String> {
     let chosen: Vec<&'static scenarios::Scenario> = if names.is_empty() {
         scenarios::CATALOGUE.iter().collect()
@@ -418,7 +460,8 @@ fn sim_sweep(
         seeds,
         jobs,
         check_determinism,
-        |done, total, run| {
+        &options,
+        |done, total, run: &runner::SweepRun| {
             let mark = if run.ok { "ok  " } else { "FAIL" };
             println!("[{done:>5}/{total}] {mark} {}", run.summary);
         },
@@ -434,7 +477,10 @@ fn sim_sweep(
     for run in &failed {
         println!("\nFAILED {} seed {}", run.scenario, run.seed);
         print!("{}", run.detail);
-        println!("  replay: {}", runner::replay(run.scenario, run.seed));
+        println!(
+            "  replay: {}",
+            runner::replay(run.scenario, run.seed, &options)
+        );
     }
     if failed.is_empty() {
         Ok(())

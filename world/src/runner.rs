@@ -10,7 +10,38 @@ use serde_json::json;
 
 use crate::checkers::{self, Context, Verdict};
 use crate::scenarios::Scenario;
-use crate::world::{self, NETWORK_DELAY_MAX, RunOutput, WorldConfig, WorldError};
+use crate::world::{self, NETWORK_DELAY_MAX, RunOutput, TICK_DEFAULT, WorldConfig, WorldError};
+
+/// How runs are made, beyond scenario and seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The simulation's step ([`WorldConfig::tick`]).
+    pub tick: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { tick: TICK_DEFAULT }
+    }
+}
+
+impl Options {
+    /// The world of `scenario` at `seed` made this way.
+    pub fn world(&self, scenario: &Scenario, seed: u64) -> WorldConfig {
+        let mut config = scenario.world(seed);
+        config.tick = self.tick;
+        config
+    }
+
+    /// The flags that ask for these options (empty for the defaults).
+    pub fn flags(&self) -> String {
+        if self.tick == TICK_DEFAULT {
+            String::new()
+        } else {
+            format!(" --tick-ms {}", self.tick.as_millis())
+        }
+    }
+}
 
 /// One judged run.
 pub struct RunReport {
@@ -20,6 +51,8 @@ pub struct RunReport {
     pub seed: u64,
     /// The world's settings.
     pub config: WorldConfig,
+    /// How it was made.
+    pub options: Options,
     /// The history and its digest.
     pub output: RunOutput,
     /// One verdict per checker.
@@ -34,7 +67,7 @@ impl RunReport {
 
     /// The command that replays this run.
     pub fn replay(&self) -> String {
-        replay(self.scenario, self.seed)
+        replay(self.scenario, self.seed, &self.options)
     }
 
     /// One line: scenario, seed, verdict, digest and the headline figures.
@@ -124,8 +157,11 @@ fn abbreviate(line: &str) -> String {
 }
 
 /// The command that replays `scenario` at `seed`.
-pub fn replay(scenario: &str, seed: u64) -> String {
-    format!("khaos sim run --scenario {scenario} --seed {seed}")
+pub fn replay(scenario: &str, seed: u64, options: &Options) -> String {
+    format!(
+        "khaos sim run --scenario {scenario} --seed {seed}{}",
+        options.flags()
+    )
 }
 
 /// What the checkers need to know about a world.
@@ -159,14 +195,19 @@ fn watch_delay_max(config: &WorldConfig) -> std::time::Duration {
 }
 
 /// Run `scenario` at `seed` and judge it.
-pub fn run(scenario: &'static Scenario, seed: u64) -> Result<RunReport, WorldError> {
-    let config = scenario.world(seed);
+pub fn run(
+    scenario: &'static Scenario,
+    seed: u64,
+    options: &Options,
+) -> Result<RunReport, WorldError> {
+    let config = options.world(scenario, seed);
     let output = world::run(&config)?;
     let verdicts = checkers::check(&output.history, &context(&config));
     Ok(RunReport {
         scenario: scenario.name,
         seed,
         config,
+        options: *options,
         output,
         verdicts,
     })
@@ -191,7 +232,7 @@ pub fn check_determinism(
     scenario: &'static Scenario,
     report: &RunReport,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let again = world::run(&scenario.world(report.seed))?;
+    let again = world::run(&report.options.world(scenario, report.seed))?;
     if again.digest != report.output.digest {
         return Err(Box::new(Nondeterministic {
             scenario: scenario.name,
@@ -226,6 +267,7 @@ pub fn sweep(
     seeds: Range<u64>,
     jobs: usize,
     determinism: bool,
+    options: &Options,
     progress: impl Fn(usize, usize, &SweepRun) + Sync,
 ) -> Vec<SweepRun> {
     let work: Vec<(&'static Scenario, u64)> = scenarios
@@ -243,7 +285,7 @@ pub fn sweep(
                     let Some((scenario, seed)) = work.get(index).copied() else {
                         return;
                     };
-                    let run = sweep_one(scenario, seed, determinism);
+                    let run = sweep_one(scenario, seed, determinism, options);
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(finished, work.len(), &run);
                     results.lock().expect("not poisoned").push((index, run));
@@ -256,8 +298,13 @@ pub fn sweep(
     results.into_iter().map(|(_, run)| run).collect()
 }
 
-fn sweep_one(scenario: &'static Scenario, seed: u64, determinism: bool) -> SweepRun {
-    match run(scenario, seed) {
+fn sweep_one(
+    scenario: &'static Scenario,
+    seed: u64,
+    determinism: bool,
+    options: &Options,
+) -> SweepRun {
+    match run(scenario, seed, options) {
         Err(error) => SweepRun {
             scenario: scenario.name,
             seed,

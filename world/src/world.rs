@@ -65,7 +65,14 @@ pub struct WorldConfig {
     pub schedule: Schedule,
     /// Extra settings recorded in the history's first line (scenario name, swarm draw, ...).
     pub label: serde_json::Value,
+    /// The simulation's step: messages are delivered at step boundaries (timers inside a host
+    /// still fire at their exact instants). 10 ms by default, TigerBeetle's tick; 1 ms is
+    /// turmoil's default and about ten times slower.
+    pub tick: Duration,
 }
+
+/// The default step of the simulation.
+pub const TICK_DEFAULT: Duration = Duration::from_millis(10);
 
 impl WorldConfig {
     /// Three candidates, one observer, the ConfigMap lock, validated default timing (15/10/2 s),
@@ -84,6 +91,7 @@ impl WorldConfig {
             healed_phase_ms: 60_000,
             schedule: Schedule::default(),
             label: json!({}),
+            tick: TICK_DEFAULT,
         }
     }
 
@@ -108,6 +116,7 @@ impl WorldConfig {
             "finish_at_records": self.job.finish_at_records,
             "fault_phase_ms": self.fault_phase_ms,
             "healed_phase_ms": self.healed_phase_ms,
+            "tick_ms": millis(self.tick),
             "schedule": self.schedule,
         })
     }
@@ -419,6 +428,7 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
         .rng_seed(config.seed)
         .epoch(epoch)
         .max_message_latency(NETWORK_DELAY_MAX)
+        .tick_duration(config.tick)
         .simulation_duration(Duration::from_millis(total_ms) + Duration::from_secs(60))
         .build();
     let host_server = server.clone();
@@ -457,7 +467,10 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
             phase: "faults".into(),
         },
     );
-    let mut world = Applied::new(nodes, controls, server.clone(), blobs.clone());
+    let mut hosts = vec![APISERVER.to_owned()];
+    hosts.extend(nodes.iter().cloned());
+    hosts.extend((0..config.observers).map(|i| name("observer", i)));
+    let mut world = Applied::new(nodes, hosts, controls, server.clone(), blobs.clone());
     let schedule = &config.schedule.faults;
     let mut healed = false;
     loop {
@@ -602,6 +615,8 @@ async fn observe(
 /// What the world has applied so far, to apply only differences.
 struct Applied {
     nodes: Vec<String>,
+    /// Every host of the simulation.
+    hosts: Vec<String>,
     controls: BTreeMap<String, Control>,
     server: ApiServer,
     blobs: MemoryBlobStore,
@@ -617,6 +632,7 @@ struct Applied {
 impl Applied {
     fn new(
         nodes: Vec<String>,
+        hosts: Vec<String>,
         controls: BTreeMap<String, Control>,
         server: ApiServer,
         blobs: MemoryBlobStore,
@@ -627,6 +643,7 @@ impl Applied {
             .collect();
         Applied {
             nodes,
+            hosts,
             controls,
             server,
             blobs,
@@ -833,20 +850,52 @@ impl Applied {
             NodeState::Stopped | NodeState::Crashed => {}
         }
         match to {
-            NodeState::Running => {
+            NodeState::Running | NodeState::Paused => {
                 if matches!(from, NodeState::Stopped | NodeState::Crashed) {
                     control.stop.send_replace(false);
-                    sim.bounce(node);
+                    self.isolated(sim, node, |sim| sim.bounce(node));
+                }
+                if to == NodeState::Paused {
+                    sim.pause(node);
                 }
             }
-            NodeState::Paused => sim.pause(node),
             NodeState::Stopped => {
                 control.stop.send_replace(true);
             }
             NodeState::Crashed => {
-                sim.crash(node);
+                self.isolated(sim, node, |sim| sim.crash(node));
                 recorder.world(node, WorldEvent::Crashed {});
             }
+        }
+    }
+}
+
+impl Applied {
+    /// Run `f` (a crash or a restart) with `node` cut off from every host, then restore the links.
+    ///
+    /// Both drop the host's tokio runtime, which drops its tasks in an order that depends on
+    /// tokio's process-wide task numbering, so on whatever else the process is doing (another
+    /// sweep thread, another test). Whatever the dropped tasks send (a FIN, a reset) would reach
+    /// the network in that order; cut off, it is lost, as from a machine that died, and the run
+    /// stays a function of its seed alone.
+    fn isolated(
+        &self,
+        sim: &mut turmoil::Sim<'_>,
+        node: &str,
+        f: impl FnOnce(&mut turmoil::Sim<'_>),
+    ) {
+        let mut cut_now = Vec::new();
+        for other in self.hosts.iter().filter(|h| *h != node) {
+            for (from, to) in [(node, other.as_str()), (other.as_str(), node)] {
+                if !self.cut.contains(&(from.to_owned(), to.to_owned())) {
+                    sim.partition_oneway(from, to);
+                    cut_now.push((from.to_owned(), to.to_owned()));
+                }
+            }
+        }
+        f(sim);
+        for (from, to) in cut_now {
+            sim.repair_oneway(from.as_str(), to.as_str());
         }
     }
 }

@@ -1,0 +1,149 @@
+//! `khaos sim` as a user meets it: a run with its files, a sweep with progress and a summary,
+//! the same seed giving the same history in two processes, and bad input named.
+
+use std::process::{Command, Output};
+
+fn khaos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args(args)
+        .output()
+        .expect("khaos runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn a_run_prints_its_verdicts_and_writes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = khaos(&[
+        "sim",
+        "run",
+        "--scenario",
+        "leader-crash",
+        "--seed",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.starts_with("leader-crash seed 2: ok (history "),
+        "{text}"
+    );
+    for checker in [
+        "fenced-writes",
+        "terms",
+        "overlap",
+        "durability",
+        "counter",
+        "progress",
+        "cleanup",
+        "liveness",
+    ] {
+        assert!(
+            text.contains(&format!("  {checker}")),
+            "{checker} missing:\n{text}"
+        );
+    }
+    let events = std::fs::read_to_string(out_dir.join("events.jsonl")).unwrap();
+    let history = khaos_world::history::parse(&events).unwrap();
+    assert!(history.len() > 50);
+    let digest = khaos_world::history::digest(&events);
+    assert!(text.contains(&format!("(history {digest},")), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["seed"], 2);
+    assert_eq!(summary["digest"], digest.as_str());
+    assert_eq!(
+        summary["replay"],
+        "khaos sim run --scenario leader-crash --seed 2"
+    );
+    assert_eq!(summary["verdicts"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_history_in_two_processes() {
+    let args = [
+        "sim",
+        "run",
+        "--scenario",
+        "swarm",
+        "--seed",
+        "5",
+        "--history",
+    ];
+    let (first, second) = (khaos(&args), khaos(&args));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).lines().count() > 100);
+    assert_eq!(stdout(&first), stdout(&second));
+    let other = khaos(&[
+        "sim",
+        "run",
+        "--scenario",
+        "swarm",
+        "--seed",
+        "6",
+        "--history",
+    ]);
+    assert_ne!(stdout(&first), stdout(&other));
+}
+
+#[test]
+fn a_sweep_shows_progress_and_a_summary() {
+    let out = khaos(&[
+        "sim",
+        "sweep",
+        "--scenario",
+        "rolling-restart",
+        "--seeds",
+        "1..3",
+        "--jobs",
+        "2",
+        "--check-determinism",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("= 2 runs on 2 thread(s), each run twice"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[    1/2] ok   rolling-restart seed "),
+        "{text}"
+    );
+    assert!(
+        text.contains("[    2/2] ok   rolling-restart seed "),
+        "{text}"
+    );
+    assert!(text.contains("2 runs, 2 ok, 0 failed"), "{text}");
+}
+
+#[test]
+fn bad_input_names_the_problem_and_the_fix() {
+    let out = khaos(&["sim", "run", "--scenario", "nope", "--seed", "1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no scenario \"nope\"; the scenarios are: leader-crash"),
+        "{}",
+        stderr(&out)
+    );
+    let out = khaos(&["sim", "sweep", "--seeds", "5..2"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("write A..B with A < B"),
+        "{}",
+        stderr(&out)
+    );
+    let out = khaos(&["sim", "list"]);
+    assert!(stdout(&out).lines().count() >= 13, "{}", stdout(&out));
+}
