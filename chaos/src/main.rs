@@ -125,6 +125,26 @@ enum SimCommand {
         /// The simulation's step in milliseconds (messages are delivered at step boundaries).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
         tick_ms: u64,
+        /// Replace the scenario's fault schedule with this one (JSON, as `khaos sim shrink`
+        /// writes it).
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+    },
+    /// Shrink a failing run's fault schedule to a minimal one that still fails, and write it
+    /// (replay it with `khaos sim run --schedule FILE`).
+    Shrink {
+        /// The scenario.
+        #[arg(long)]
+        scenario: String,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the shrunk schedule.
+        #[arg(long, default_value = "shrunk-schedule.json")]
+        out: PathBuf,
+        /// The simulation's step in milliseconds.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+        tick_ms: u64,
     },
     /// Run scenarios over a range of seeds: a progress line per run, a summary at the end, and
     /// for each failure the line that replays it.
@@ -335,6 +355,7 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             check_determinism,
             history,
             tick_ms,
+            schedule,
         } => sim_run(
             &scenario,
             seed,
@@ -342,7 +363,14 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             check_determinism,
             history,
             options(tick_ms),
+            schedule,
         ),
+        SimCommand::Shrink {
+            scenario,
+            seed,
+            out,
+            tick_ms,
+        } => sim_shrink(&scenario, seed, &out, options(tick_ms)),
         SimCommand::Sweep {
             scenario,
             seeds,
@@ -388,9 +416,21 @@ fn sim_run(
     check_determinism: bool,
     history: bool,
     options: runner::Options,
+    schedule: Option<PathBuf>,
 ) -> Result<(), String> {
     let scenario = scenarios::find(scenario)?;
-    let report = runner::run(scenario, seed, &options).map_err(|e| e.to_string())?;
+    let mut config = options.world(scenario, seed);
+    if let Some(path) = &schedule {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading --schedule {}: {e}", path.display()))?;
+        config.schedule = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "--schedule {}: {e} (expected the JSON `khaos sim shrink` writes: {{\"faults\": [{{\"at_ms\": ..., \"for_ms\": ..., \"fault\": {{\"kind\": \"crash\", \"node\": \"node-a\"}}}}]}})",
+                path.display()
+            )
+        })?;
+    }
+    let report = runner::run_config(scenario, config, &options).map_err(|e| e.to_string())?;
     if history {
         print!("{}", report.output.jsonl);
     }
@@ -421,8 +461,46 @@ fn sim_run(
         Ok(())
     } else {
         print!("{}", report.violations());
-        Err(format!("violation; replay: {}", report.replay()))
+        let replay = match &schedule {
+            Some(path) => format!("{} --schedule {}", report.replay(), path.display()),
+            None => report.replay(),
+        };
+        Err(format!("violation; replay: {replay}"))
     }
+}
+
+fn sim_shrink(
+    scenario: &str,
+    seed: u64,
+    out: &std::path::Path,
+    options: runner::Options,
+) -> Result<(), String> {
+    let scenario = scenarios::find(scenario)?;
+    let progress = |faults: usize, of: usize| println!("  trying {faults} of {of} faults");
+    let Some((shrunk, report)) =
+        runner::shrink(scenario, seed, &options, progress).map_err(|e| e.to_string())?
+    else {
+        println!("{} seed {seed} holds: nothing to shrink", scenario.name);
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(&shrunk.schedule).expect("a schedule serialises");
+    std::fs::write(out, text + "\n").map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!(
+        "shrunk to {} fault(s) in {} runs, written to {}:",
+        shrunk.schedule.faults.len(),
+        shrunk.tries,
+        out.display()
+    );
+    for fault in &shrunk.schedule.faults {
+        println!(
+            "  at {} ms for {} ms: {}",
+            fault.at_ms, fault.for_ms, fault.fault
+        );
+    }
+    println!("{}", report.summary());
+    print!("{}", report.violations());
+    println!("replay: {} --schedule {}", report.replay(), out.display());
+    Ok(())
 }
 
 fn sim_sweep(

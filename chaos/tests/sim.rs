@@ -147,3 +147,56 @@ fn bad_input_names_the_problem_and_the_fix() {
     let out = khaos(&["sim", "list"]);
     assert!(stdout(&out).lines().count() >= 13, "{}", stdout(&out));
 }
+
+#[test]
+fn a_schedule_file_replaces_the_scenarios_faults_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schedule.json");
+    std::fs::write(
+        &path,
+        r#"{"faults": [{"at_ms": 20000, "for_ms": 5000, "fault": {"kind": "crash", "node": "node-b"}}]}"#,
+    )
+    .unwrap();
+    let out = khaos(&[
+        "sim",
+        "run",
+        "--scenario",
+        "leader-crash",
+        "--seed",
+        "1",
+        "--schedule",
+        path.to_str().unwrap(),
+        "--history",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains(r#"{"t_ms":20000,"node":"world","event":"fault","action":"start","fault":"crash node-b"}"#), "{text}");
+    assert_eq!(
+        text.matches(r#""event":"fault""#).count(),
+        2,
+        "only the file's fault, started and ended"
+    );
+
+    std::fs::write(
+        &path,
+        r#"{"faults": [{"at_ms": 1, "fault": {"kind": "meteor"}}]}"#,
+    )
+    .unwrap();
+    let out = khaos(&[
+        "sim",
+        "run",
+        "--scenario",
+        "leader-crash",
+        "--seed",
+        "1",
+        "--schedule",
+        path.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    assert!(
+        error.contains("--schedule")
+            && error.contains("expected the JSON `khaos sim shrink` writes"),
+        "{error}"
+    );
+}

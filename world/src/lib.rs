@@ -7,4 +7,5 @@ pub mod history;
 pub mod runner;
 pub mod scenarios;
 pub mod schedule;
+pub mod shrink;
 pub mod world;

@@ -194,23 +194,75 @@ fn watch_delay_max(config: &WorldConfig) -> std::time::Duration {
     std::time::Duration::from_millis(ms)
 }
 
+/// Run `config` (a scenario's world, perhaps with another schedule) and judge it.
+pub fn run_config(
+    scenario: &'static Scenario,
+    config: WorldConfig,
+    options: &Options,
+) -> Result<RunReport, WorldError> {
+    let output = world::run(&config)?;
+    let verdicts = checkers::check(&output.history, &context(&config));
+    Ok(RunReport {
+        scenario: scenario.name,
+        seed: config.seed,
+        config,
+        options: *options,
+        output,
+        verdicts,
+    })
+}
+
+/// Shrink a failing run's schedule to a minimal one that still breaks at least one of the same
+/// checkers; returns the shrunk schedule and the report of its run. `None` if the run holds.
+pub fn shrink(
+    scenario: &'static Scenario,
+    seed: u64,
+    options: &Options,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Option<(crate::shrink::Shrunk, RunReport)>, WorldError> {
+    let report = run(scenario, seed, options)?;
+    if report.ok() {
+        return Ok(None);
+    }
+    let broken: Vec<&'static str> = report
+        .verdicts
+        .iter()
+        .filter(|v| !v.ok())
+        .map(|v| v.checker)
+        .collect();
+    let base = report.config.clone();
+    let mut error = None;
+    let shrunk = crate::shrink::shrink(&base.schedule, |candidate| {
+        let mut config = base.clone();
+        config.schedule = candidate.clone();
+        progress(candidate.faults.len(), base.schedule.faults.len());
+        match run_config(scenario, config, options) {
+            Ok(report) => report
+                .verdicts
+                .iter()
+                .any(|v| !v.ok() && broken.contains(&v.checker)),
+            Err(e) => {
+                error.get_or_insert(e);
+                false
+            }
+        }
+    });
+    if let Some(error) = error {
+        return Err(error);
+    }
+    let mut config = base;
+    config.schedule = shrunk.schedule.clone();
+    let report = run_config(scenario, config, options)?;
+    Ok(Some((shrunk, report)))
+}
+
 /// Run `scenario` at `seed` and judge it.
 pub fn run(
     scenario: &'static Scenario,
     seed: u64,
     options: &Options,
 ) -> Result<RunReport, WorldError> {
-    let config = options.world(scenario, seed);
-    let output = world::run(&config)?;
-    let verdicts = checkers::check(&output.history, &context(&config));
-    Ok(RunReport {
-        scenario: scenario.name,
-        seed,
-        config,
-        options: *options,
-        output,
-        verdicts,
-    })
+    run_config(scenario, options.world(scenario, seed), options)
 }
 
 /// A run that did not give the same history twice.
