@@ -245,7 +245,7 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "flink-timing",
-        about: "Flink's own defaults, lease 15 s = renew deadline 15 s with a 5 s retry (unchecked), with the leader's clock running slow (within the bound) and its answers lost for longer than the lease: two nodes may believe they lead at once, and fencing must still hold. Compare with `validated-timing`.",
+        about: "Flink's own defaults, lease 15 s = renew deadline 15 s with a 5 s retry (unchecked), with the leader's clock slow and the standbys' fast (each within the bound) and the leader cut off for longer than the lease, twice: two nodes may believe they lead at once, and fencing must still hold. Compare with `validated-timing`.",
         build: |rng, c| {
             c.timing = Timing::unchecked(
                 Duration::from_secs(15),
@@ -257,7 +257,7 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "validated-timing",
-        about: "The same slow clock and lost answers as `flink-timing` under the validated defaults (15 s / 10 s / 2 s): the leader steps down before anyone can take over, so believed leadership never overlaps.",
+        about: "The same drifting clocks and cut-offs as `flink-timing` under the validated defaults (15 s / 10 s / 2 s): the leader steps down before anyone can take over, so believed leadership never overlaps.",
         build: slow_leader_cut_off,
     },
     Scenario {
@@ -349,27 +349,26 @@ fn sometimes(rng: &mut ChaCha8Rng, verbs: Vec<RequestVerb>) -> Rule {
     }
 }
 
-/// The leader's clock runs slow (within the drift bound) and then its answers from the API
-/// server are lost for longer than the lease: it holds on to its belief until its own renew
-/// deadline, measured on its slow clock, while a standby that saw its last renewal early takes
-/// over after the lease on a true clock. With the renew deadline equal to the lease the two
-/// beliefs can overlap; with the validated margin they cannot.
+/// The first leader's clock runs slow and the standbys' run fast (each within the drift bound),
+/// and then the leader is cut off from the API server for longer than the lease, twice:
+/// it holds on to its belief until its own renew deadline, measured on its slow clock, while a
+/// standby that saw its last renewal early takes over after the lease on its fast clock. With the
+/// renew deadline equal to the lease the two beliefs can overlap; with the validated margin they
+/// cannot.
 fn slow_leader_cut_off(rng: &mut ChaCha8Rng, c: &mut WorldConfig) {
     let bound = i64::try_from(schedule::DRIFT_BOUND_PPM).expect("small");
-    let ppm = -rng.random_range(bound / 2..=bound);
-    at_for(
-        c,
-        0,
-        c.fault_phase_ms,
-        Fault::Drift {
-            node: LEADER.into(),
-            ppm,
-        },
-    );
-    let at = start(rng, c);
+    for (index, node) in c.node_names().into_iter().enumerate() {
+        let ppm = rng.random_range(bound / 2..=bound);
+        let ppm = if index == 0 { -ppm } else { ppm };
+        at_for(c, 0, c.fault_phase_ms, Fault::Drift { node, ppm });
+    }
     let lease = millis(c.timing.lease_duration());
-    let lasts = rng.random_range(lease + 5_000..=lease * 3);
-    at_for(c, at, lasts, cut(APISERVER, LEADER, true));
+    let mut at = start(rng, c);
+    for _ in 0..2 {
+        let lasts = rng.random_range(lease + 2_000..=lease * 2);
+        at_for(c, at, lasts, cut(LEADER, APISERVER, false));
+        at += lasts + rng.random_range(2_000..=5_000);
+    }
 }
 
 #[cfg(test)]
