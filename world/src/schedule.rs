@@ -152,11 +152,14 @@ pub enum FaultClass {
     ServerRestart,
     /// Blob store latency, failures and ambiguous writes.
     Blob,
+    /// Swizzle-clogging: cut a random subset of the nodes from the API server one by one, then
+    /// restore them in a random order (drawn as staggered partitions).
+    Swizzle,
 }
 
 impl FaultClass {
     /// Every class.
-    pub const ALL: [FaultClass; 8] = [
+    pub const ALL: [FaultClass; 9] = [
         FaultClass::Partition,
         FaultClass::Crash,
         FaultClass::Stop,
@@ -165,6 +168,7 @@ impl FaultClass {
         FaultClass::Server,
         FaultClass::ServerRestart,
         FaultClass::Blob,
+        FaultClass::Swizzle,
     ];
 
     /// Whether a fault of this class breaks the timing assumptions leader election rests on
@@ -258,10 +262,16 @@ pub fn swarm(
     if classes.is_empty() && !allowed.is_empty() {
         classes.insert(allowed[rng.random_range(0..allowed.len())]);
     }
-    let per_class = rng.random_range(1..=4);
+    let per_class: u32 = rng.random_range(1..=4);
     let mut faults = Vec::new();
     for class in &classes {
         let count = rng.random_range(1..=per_class * 2);
+        if *class == FaultClass::Swizzle {
+            for _ in 0..count.div_ceil(2) {
+                swizzle(&mut rng, nodes, phase_ms, lease_ms, &mut faults);
+            }
+            continue;
+        }
         for _ in 0..count {
             let at_ms = rng.random_range(0..phase_ms.max(1));
             // From a blip to a few leases.
@@ -283,6 +293,55 @@ pub fn swarm(
     }
     let swarm = Swarm { classes, per_class };
     (swarm, Schedule { faults }.sorted())
+}
+
+/// Cut a random subset of `nodes` from the API server one by one, `step` apart, then restore them
+/// in a random order, `step` apart (`nodes` may hold roles; duplicates are skipped).
+fn swizzle(
+    rng: &mut ChaCha8Rng,
+    nodes: &[String],
+    phase_ms: u64,
+    lease_ms: u64,
+    faults: &mut Vec<Scheduled>,
+) {
+    let mut chosen: Vec<String> = nodes
+        .iter()
+        .filter(|n| !n.starts_with('@'))
+        .filter(|_| rng.random_bool(0.6))
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        return;
+    }
+    let step = rng.random_range(lease_ms / 10..=lease_ms / 2).max(1);
+    let span = step * 2 * chosen.len() as u64;
+    if span >= phase_ms {
+        return;
+    }
+    let start = rng.random_range(0..phase_ms - span);
+    // Cut in the drawn order; restore in a shuffled order after the last cut.
+    let mut restore: Vec<usize> = (0..chosen.len()).collect();
+    for i in (1..restore.len()).rev() {
+        restore.swap(i, rng.random_range(0..=i));
+    }
+    let last_cut = start + step * (chosen.len() as u64 - 1);
+    for (position, node) in chosen.drain(..).enumerate() {
+        let at_ms = start + step * position as u64;
+        let rank = restore
+            .iter()
+            .position(|r| *r == position)
+            .expect("a permutation");
+        let end_ms = last_cut + step * (rank as u64 + 1);
+        faults.push(Scheduled {
+            at_ms,
+            for_ms: end_ms - at_ms,
+            fault: Fault::Partition {
+                a: node,
+                b: APISERVER.to_owned(),
+                oneway: false,
+            },
+        });
+    }
 }
 
 fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
@@ -380,6 +439,7 @@ fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
                 Fault::Compact
             }
         }
+        FaultClass::Swizzle => unreachable!("swizzles are drawn as several partitions"),
         FaultClass::Blob => Fault::Blob {
             faults: BlobFaults {
                 latency_ms_min: 0,
@@ -418,6 +478,45 @@ mod tests {
             assert!(!schedule.faults.is_empty());
             assert!(schedule.faults.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
         }
+    }
+
+    #[test]
+    fn a_swizzle_cuts_one_by_one_and_restores_after_the_last_cut_in_shuffled_order() {
+        let mut orders = BTreeSet::new();
+        for seed in 0..50 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut faults = Vec::new();
+            swizzle(&mut rng, &nodes(), 60_000, 15_000, &mut faults);
+            if faults.len() < 2 {
+                continue;
+            }
+            let cuts: Vec<u64> = faults.iter().map(|f| f.at_ms).collect();
+            assert!(
+                cuts.windows(2).all(|w| w[0] < w[1]),
+                "cut one by one: {faults:?}"
+            );
+            let last_cut = *cuts.last().unwrap();
+            let mut ends: Vec<u64> = faults.iter().map(Scheduled::end_ms).collect();
+            assert!(
+                ends.iter().all(|e| *e > last_cut && *e <= 60_000),
+                "{faults:?}"
+            );
+            let order: Vec<usize> = {
+                let mut by_end: Vec<usize> = (0..ends.len()).collect();
+                by_end.sort_by_key(|i| ends[*i]);
+                by_end
+            };
+            orders.insert(order);
+            ends.sort_unstable();
+            ends.dedup();
+            assert_eq!(ends.len(), faults.len(), "restored one by one");
+            for fault in &faults {
+                assert!(
+                    matches!(&fault.fault, Fault::Partition { b, oneway: false, .. } if b == APISERVER)
+                );
+            }
+        }
+        assert!(orders.len() > 2, "restore orders vary: {orders:?}");
     }
 
     #[test]
