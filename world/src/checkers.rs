@@ -1362,6 +1362,16 @@ mod tests {
 
     /// Lease 1500 ms, renew deadline 1000 ms, retry 200 ms, network 50 ms: the election bound is
     /// 1500 + 2 x 200 x 2.2 + 50 + 100 = 2530 ms.
+
+    /// The violations' messages, in order.
+    fn messages(verdict: &Verdict) -> Vec<&str> {
+        verdict
+            .violations
+            .iter()
+            .map(|v| v.message.as_str())
+            .collect()
+    }
+
     fn context(lock: LockKind) -> Context {
         Context {
             namespace: NAMESPACE.into(),
@@ -1845,11 +1855,7 @@ mod tests {
             entries(&verdict),
             [vec![a0, a1], vec![a1, b3], vec![b3, c2], vec![grant]]
         );
-        let messages: Vec<&str> = verdict
-            .violations
-            .iter()
-            .map(|v| v.message.as_str())
-            .collect();
+        let messages = messages(&verdict);
         assert!(
             messages[0].contains("stayed with \"node-a\""),
             "{}",
@@ -2099,11 +2105,7 @@ mod tests {
             entries(&verdict),
             [vec![three, two], vec![first, again], vec![two, again]]
         );
-        let messages: Vec<&str> = verdict
-            .violations
-            .iter()
-            .map(|v| v.message.as_str())
-            .collect();
+        let messages = messages(&verdict);
         assert!(
             messages[0].contains("set the counter to 2, below 3"),
             "{}",
@@ -2200,11 +2202,7 @@ mod tests {
                 vec![second, repeated]
             ]
         );
-        let messages: Vec<&str> = verdict
-            .violations
-            .iter()
-            .map(|v| v.message.as_str())
-            .collect();
+        let messages = messages(&verdict);
         assert!(
             messages[0]
                 .contains("restored checkpoint 2 with 150 records, but checkpoint 2 holds 200"),
@@ -2449,11 +2447,7 @@ mod tests {
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert_eq!(verdict.kind, Kind::Liveness);
         assert_eq!(entries(&verdict), [vec![healed], vec![healed]]);
-        let messages: Vec<&str> = verdict
-            .violations
-            .iter()
-            .map(|v| v.message.as_str())
-            .collect();
+        let messages = messages(&verdict);
         assert!(
             messages[0].contains("no candidate believed it led within 2530 ms (until t=3530 ms)"),
             "{}",
