@@ -1360,9 +1360,6 @@ mod tests {
     const B: &str = "node-b";
     const C: &str = "node-c";
 
-    /// Lease 1500 ms, renew deadline 1000 ms, retry 200 ms, network 50 ms: the election bound is
-    /// 1500 + 2 x 200 x 2.2 + 50 + 100 = 2530 ms.
-
     /// The violations' messages, in order.
     fn messages(verdict: &Verdict) -> Vec<&str> {
         verdict
@@ -1372,6 +1369,8 @@ mod tests {
             .collect()
     }
 
+    /// Lease 1500 ms, renew deadline 1000 ms, retry 200 ms, network 50 ms: the election bound is
+    /// 1500 + 2 x 200 x 2.2 + 50 + 100 = 2530 ms.
     fn context(lock: LockKind) -> Context {
         Context {
             namespace: NAMESPACE.into(),
