@@ -132,6 +132,9 @@ impl Running {
         let Some((path, mut writer)) = history else {
             return Ok(server.serve_tcp(listener, shutdown).await?);
         };
+        // The history's clock: milliseconds since the server started (live histories order by
+        // revision; the time is for people and reports).
+        let origin = tokio::time::Instant::now();
         let serving = server.clone().serve_tcp(listener, shutdown);
         tokio::pin!(serving);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -139,16 +142,17 @@ impl Running {
             tokio::select! {
                 biased;
                 result = &mut serving => break result,
-                _ = tick.tick() => write_commits(&server, &path, &mut writer)?,
+                _ = tick.tick() => write_commits(&server, origin, &path, &mut writer)?,
             }
         };
-        write_commits(&server, &path, &mut writer)?;
+        write_commits(&server, origin, &path, &mut writer)?;
         Ok(result?)
     }
 }
 
 fn write_commits(
     server: &ApiServer,
+    origin: tokio::time::Instant,
     path: &std::path::Path,
     writer: &mut std::io::BufWriter<std::fs::File>,
 ) -> Result<(), ServeError> {
@@ -156,8 +160,10 @@ fn write_commits(
         path: path.to_path_buf(),
         source,
     };
+    let t_ms = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
     for commit in server.take_commits() {
-        serde_json::to_writer(&mut *writer, &commit).map_err(|e| error(e.into()))?;
+        let line = khaos_world::history::commit_entry(t_ms, commit).to_line();
+        writer.write_all(line.as_bytes()).map_err(error)?;
         writer.write_all(b"\n").map_err(error)?;
     }
     writer.flush().map_err(error)

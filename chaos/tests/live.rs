@@ -171,12 +171,16 @@ fn the_history_file_records_every_commit() {
     server.signal("TERM");
     server.wait(Duration::from_secs(10));
     let history = std::fs::read_to_string(&path).unwrap();
+    // The same line format as simulated histories, so the same checkers can read it.
+    let entries = khaos_world::history::parse(&history).unwrap();
+    assert!(entries.iter().all(|e| e.node == "apiserver"));
     let lines: Vec<serde_json::Value> = history
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let ours: Vec<_> = lines.iter().filter(|c| c["client"] == "writer-1").collect();
     assert_eq!(ours.len(), 2, "{history}");
+    assert_eq!(ours[0]["event"], "commit");
     assert_eq!(ours[0]["verb"], "create");
     assert_eq!(ours[1]["verb"], "delete");
     assert!(ours[0]["revision"].as_u64() < ours[1]["revision"].as_u64());

@@ -143,6 +143,24 @@ impl Entry {
     }
 }
 
+/// The history line of one API server commit, recorded by `apiserver` at `t_ms`.
+pub fn commit_entry(t_ms: u64, commit: khaos_sim::apiserver::Commit) -> Entry {
+    let verb = serde_json::to_value(commit.verb).expect("a verb serialises");
+    Entry::world(
+        t_ms,
+        "apiserver",
+        WorldEvent::Commit {
+            revision: commit.revision,
+            verb: verb.as_str().unwrap_or("?").to_owned(),
+            resource: commit.resource.to_owned(),
+            namespace: commit.namespace,
+            name: commit.name,
+            client: commit.client,
+            object: (*commit.object).clone(),
+        },
+    )
+}
+
 /// A history line that does not parse.
 #[derive(Debug, thiserror::Error)]
 #[error(

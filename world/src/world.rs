@@ -29,7 +29,7 @@ use khaos_elector::jobmaster::{Event, JobMaster, JobMasterConfig};
 use khaos_elector::retrieval::{LeaderRetriever, leader_key};
 use khaos_elector::store::{cluster_lock_name, cluster_map_name};
 use khaos_elector::{Elector, ElectorConfig, LockKind, Timing};
-use khaos_sim::apiserver::{ApiServer, Clock as ServerClock, Commit, Faults, ServerConfig};
+use khaos_sim::apiserver::{ApiServer, Clock as ServerClock, Faults, ServerConfig};
 use khaos_sim::transport::{self, ClientConfig};
 use serde_json::json;
 
@@ -213,25 +213,8 @@ impl Recorder {
 
 fn drain_commits(server: &ApiServer, t_ms: u64, entries: &mut Vec<Entry>) {
     for commit in server.take_commits() {
-        entries.push(commit_entry(t_ms, commit));
+        entries.push(history::commit_entry(t_ms, commit));
     }
-}
-
-fn commit_entry(t_ms: u64, commit: Commit) -> Entry {
-    let verb = serde_json::to_value(commit.verb).expect("a verb serialises");
-    Entry::world(
-        t_ms,
-        APISERVER,
-        WorldEvent::Commit {
-            revision: commit.revision,
-            verb: verb.as_str().unwrap_or("?").to_owned(),
-            resource: commit.resource.to_owned(),
-            namespace: commit.namespace,
-            name: commit.name,
-            client: commit.client,
-            object: (*commit.object).clone(),
-        },
-    )
 }
 
 /// A node's clock: simulated time, run fast or slow by the drift the schedule sets, with a wall
