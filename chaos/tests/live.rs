@@ -588,3 +588,62 @@ fn the_kubeconfig_mode_runs_against_whatever_kubeconfig_names() {
     );
     assert!(stdout.contains(", 0 failed, 14 skipped"), "{stdout}");
 }
+
+#[test]
+fn a_reset_ends_the_connections_of_the_named_clients_only() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, WatchEvent, WatchParams};
+    let server = Server::start(&[]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let api = |identity: &str| -> Api<ConfigMap> {
+            Api::namespaced(
+                khaos::live::client_for_url(&url, identity, None).unwrap(),
+                "default",
+            )
+        };
+        let (reset, spared) = (api("reset-me-1"), api("spare-me-1"));
+        let params = WatchParams::default().timeout(60);
+        let mut reset_watch = reset.watch(&params, "0").await.unwrap().boxed();
+        let mut spared_watch = spared.watch(&params, "0").await.unwrap().boxed();
+        let answer = http_post(&format!("{url}/khaos/v1/reset?client=reset-me")).await;
+        assert!(answer.contains("\"resetting\":\"reset-me\""), "{answer}");
+        // The named client's stream ends (an error or the end of the stream) at once.
+        let ended = tokio::time::timeout(Duration::from_secs(5), reset_watch.next()).await;
+        assert!(
+            matches!(ended, Ok(None) | Ok(Some(Err(_)))),
+            "the reset client's watch went on: {ended:?}"
+        );
+        // The other client's watch still delivers.
+        let cm: ConfigMap =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "after-reset"}}))
+                .unwrap();
+        api("writer")
+            .create(&Default::default(), &cm)
+            .await
+            .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(5), spared_watch.next())
+            .await
+            .expect("the spared watch delivers")
+            .expect("a stream item")
+            .expect("an event");
+        assert!(matches!(event, WatchEvent::Added(_)), "{event:?}");
+    });
+}
+
+/// POST with an empty body over a plain TCP connection; returns the response body.
+async fn http_post(url: &str) -> String {
+    let uri: http::Uri = url.parse().unwrap();
+    let authority = uri.authority().unwrap().to_string();
+    let path = uri.path_and_query().unwrap().to_string();
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}

@@ -165,7 +165,7 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "watch-drops",
-        about: "Watches close after a few events and arrive late, the history is compacted and the API server restarts: observers must re-list and still learn every new leader.",
+        about: "Watches close after a few events and arrive late, the history is compacted, connections are reset and the API server restarts: observers must re-list and still learn every new leader.",
         build: |rng, c| {
             let at = start(rng, c);
             let faults = Faults {
@@ -179,6 +179,22 @@ pub const CATALOGUE: &[Scenario] = &[
             };
             at_for(c, at, 40_000, Fault::Server { faults });
             at_for(c, at + 5_000, 0, Fault::Compact);
+            at_for(
+                c,
+                at + 7_000,
+                0,
+                Fault::Reset {
+                    node: "observer-a".into(),
+                },
+            );
+            at_for(
+                c,
+                at + 8_000,
+                0,
+                Fault::Reset {
+                    node: LEADER.into(),
+                },
+            );
             at_for(c, at + 10_000, 0, Fault::ServerRestart);
             at_for(
                 c,

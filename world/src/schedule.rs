@@ -74,6 +74,12 @@ pub enum Fault {
         /// The faults.
         faults: Faults,
     },
+    /// The API server resets every connection of a node (or an observer) when the fault starts:
+    /// its requests in flight and its watches end.
+    Reset {
+        /// Whose connections (the client identity's prefix).
+        node: String,
+    },
     /// The API server restarts when the fault starts: every connection and watch drops.
     ServerRestart,
     /// The API server compacts its history when the fault starts: resumes from before get 410.
@@ -96,6 +102,7 @@ impl Fault {
             Fault::Drift { .. } | Fault::WallOffset { .. } => FaultClass::Clock,
             Fault::Server { .. } => FaultClass::Server,
             Fault::ServerRestart | Fault::Compact => FaultClass::ServerRestart,
+            Fault::Reset { .. } => FaultClass::Reset,
             Fault::Blob { .. } => FaultClass::Blob,
         }
     }
@@ -121,6 +128,7 @@ impl fmt::Display for Fault {
                 "apiserver faults {}",
                 serde_json::to_string(faults).expect("faults serialise")
             ),
+            Fault::Reset { node } => write!(f, "connections reset {node}"),
             Fault::ServerRestart => write!(f, "apiserver restart"),
             Fault::Compact => write!(f, "apiserver compaction"),
             Fault::Blob { faults } => write!(
@@ -152,6 +160,8 @@ pub enum FaultClass {
     ServerRestart,
     /// Blob store latency, failures and ambiguous writes.
     Blob,
+    /// Connection resets of one node.
+    Reset,
     /// Swizzle-clogging: cut a random subset of the nodes from the API server one by one, then
     /// restore them in a random order (drawn as staggered partitions).
     Swizzle,
@@ -159,7 +169,7 @@ pub enum FaultClass {
 
 impl FaultClass {
     /// Every class.
-    pub const ALL: [FaultClass; 9] = [
+    pub const ALL: [FaultClass; 10] = [
         FaultClass::Partition,
         FaultClass::Crash,
         FaultClass::Stop,
@@ -169,6 +179,7 @@ impl FaultClass {
         FaultClass::ServerRestart,
         FaultClass::Blob,
         FaultClass::Swizzle,
+        FaultClass::Reset,
     ];
 
     /// Whether a fault of this class breaks the timing assumptions leader election rests on
@@ -281,7 +292,7 @@ pub fn swarm(
             let node = nodes[rng.random_range(0..nodes.len())].clone();
             let fault = draw(&mut rng, *class, node);
             let for_ms = match fault {
-                Fault::ServerRestart | Fault::Compact => 0,
+                Fault::ServerRestart | Fault::Compact | Fault::Reset { .. } => 0,
                 _ => for_ms,
             };
             faults.push(Scheduled {
@@ -373,6 +384,7 @@ fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
             Fault::Partition { a, b, oneway }
         }
         FaultClass::Crash => Fault::Crash { node },
+        FaultClass::Reset => Fault::Reset { node },
         FaultClass::Stop => Fault::Stop { node },
         FaultClass::Pause => Fault::Pause { node },
         FaultClass::Clock => {

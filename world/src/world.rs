@@ -464,8 +464,13 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
             let active: BTreeSet<usize> = if now_ms >= config.fault_phase_ms {
                 BTreeSet::new()
             } else {
+                // An instant fault (a restart, a compaction, a reset) is active for one step.
+                let tick_ms = millis(config.tick).max(1);
                 (0..schedule.len())
-                    .filter(|i| schedule[*i].at_ms <= now_ms && now_ms < schedule[*i].end_ms())
+                    .filter(|i| {
+                        let fault = &schedule[*i];
+                        fault.at_ms <= now_ms && now_ms < fault.at_ms + fault.for_ms.max(tick_ms)
+                    })
                     .collect()
             };
             world.reconcile(&mut sim, schedule, &active, now_ms, &recorder);
@@ -680,6 +685,7 @@ impl Applied {
         for index in &started {
             match &self.resolved[index] {
                 Fault::ServerRestart => self.server.restart(),
+                Fault::Reset { node } => self.server.reset_connections(node),
                 Fault::Compact => {
                     self.server.compact();
                 }
@@ -811,7 +817,8 @@ impl Applied {
             | Fault::Stop { node }
             | Fault::Pause { node }
             | Fault::Drift { node, .. }
-            | Fault::WallOffset { node, .. } => *node = role(node),
+            | Fault::WallOffset { node, .. }
+            | Fault::Reset { node } => *node = role(node),
             Fault::Server { .. } | Fault::ServerRestart | Fault::Compact | Fault::Blob { .. } => {}
         }
         fault

@@ -147,3 +147,26 @@ fn crashes_do_not_depend_on_what_else_the_process_is_doing() {
         );
     }
 }
+
+/// Every scheduled fault shows up in the history, started and ended: instant ones (a restart, a
+/// compaction, a reset) included, which once silently never fired.
+#[test]
+fn every_scheduled_fault_starts_and_ends() {
+    for scenario in CATALOGUE {
+        let report = runner::run(scenario, 1, &Options::default()).unwrap();
+        let count = |action: &str| {
+            report
+                .output
+                .history
+                .iter()
+                .filter(|e| {
+                    matches!(&e.record, Record::World(WorldEvent::Fault { action: a, .. })
+                        if serde_json::to_value(a).unwrap() == action)
+                })
+                .count()
+        };
+        let scheduled = report.config.schedule.faults.len();
+        assert_eq!(count("start"), scheduled, "{}", scenario.name);
+        assert_eq!(count("end"), scheduled, "{}", scenario.name);
+    }
+}

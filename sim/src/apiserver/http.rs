@@ -114,6 +114,9 @@ struct Inner {
     revision: watch::Sender<u64>,
     /// Bumped by a restart: every connection and watch of an older generation is dropped.
     generation: watch::Sender<u64>,
+    /// A reset of the connections of clients whose identity starts with this prefix (counted,
+    /// so the same prefix twice is two resets).
+    resets: watch::Sender<(u64, String)>,
 }
 
 /// A simulated Kubernetes API server: cheap to clone, every clone is the same server.
@@ -149,6 +152,7 @@ impl ApiServer {
                 config,
                 revision: watch::Sender::new(revision),
                 generation: watch::Sender::new(0),
+                resets: watch::Sender::new((0, String::new())),
             }),
         }
     }
@@ -187,6 +191,16 @@ impl ApiServer {
         self.inner.generation.send_modify(|g| *g += 1);
     }
 
+    /// Reset the connections of every client whose identity (User-Agent) starts with `prefix`,
+    /// as a middlebox or a kernel resetting them would: their requests in flight and their
+    /// watches end, and the clients must connect again. Other clients are untouched.
+    pub fn reset_connections(&self, prefix: &str) {
+        self.inner.resets.send_modify(|(count, p)| {
+            *count += 1;
+            prefix.clone_into(p);
+        });
+    }
+
     /// The current revision.
     pub fn revision(&self) -> u64 {
         self.state().store.revision()
@@ -219,8 +233,17 @@ impl ApiServer {
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
         let mut generation = self.inner.generation.subscribe();
+        let mut resets = self.inner.resets.subscribe();
+        // Who is on this connection: the identity of its latest request.
+        let client: Arc<Mutex<String>> = Arc::default();
         let server = self.clone();
-        let service = hyper::service::service_fn(move |request| server.clone().handle(request));
+        let seen = Arc::clone(&client);
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            if let Some(agent) = request.headers().get(header::USER_AGENT) {
+                *seen.lock().expect("not poisoned") = agent.to_str().unwrap_or("").to_owned();
+            }
+            server.clone().handle(request)
+        });
         let simulated = matches!(self.inner.config.clock, Clock::Simulated { .. });
         let connection = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
@@ -230,10 +253,19 @@ impl ApiServer {
             // hyper's Date header reads the wall clock: off inside a simulation.
             .auto_date_header(!simulated)
             .serve_connection(io, service);
-        tokio::select! {
-            biased;
-            _ = generation.changed() => {}
-            _ = connection => {}
+        tokio::pin!(connection);
+        loop {
+            tokio::select! {
+                biased;
+                _ = generation.changed() => return,
+                Ok(()) = resets.changed() => {
+                    let prefix = resets.borrow_and_update().1.clone();
+                    if client.lock().expect("not poisoned").starts_with(&prefix) {
+                        return;
+                    }
+                }
+                _ = &mut connection => return,
+            }
         }
     }
 
@@ -312,6 +344,7 @@ impl ApiServer {
                 "/apis/coordination.k8s.io/v1",
                 "/healthz",
                 "/khaos/v1/faults",
+                "/khaos/v1/reset",
                 "/khaos/v1/state",
                 "/livez",
                 "/openapi/v3",
@@ -325,7 +358,7 @@ impl ApiServer {
                 Ok(body) => body,
                 Err(error) => return Ok(error_response(&error)),
             };
-            return Ok(self.admin(&method, admin, &body));
+            return Ok(self.admin(&method, admin, &query, &body));
         }
         if let Some(document) = discovery::document(path) {
             return Ok(if method == Method::GET {
@@ -755,7 +788,7 @@ impl ApiServer {
             .expect("static headers are valid"))
     }
 
-    fn admin(&self, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+    fn admin(&self, method: &Method, path: &str, query: &Query, body: &[u8]) -> Response<Body> {
         match (method, path) {
             (&Method::GET, "faults") => json_response(
                 StatusCode::OK,
@@ -794,6 +827,23 @@ impl ApiServer {
                 });
                 json_response(StatusCode::OK, &json!({ "restarting": true }))
             }
+            (&Method::POST, "reset") => {
+                let prefix = query.get("client").unwrap_or_default().to_owned();
+                if prefix.is_empty() {
+                    return error_response(&ApiError::bad_request(
+                        "reset: say whose connections with ?client=PREFIX (a User-Agent prefix)"
+                            .to_owned(),
+                    ));
+                }
+                // Answer first, then reset (this connection may be one of them).
+                let server = self.clone();
+                let reset = prefix.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    server.reset_connections(&reset);
+                });
+                json_response(StatusCode::OK, &json!({ "resetting": prefix }))
+            }
             (&Method::GET, "state") => {
                 let state = self.state();
                 json_response(
@@ -805,7 +855,7 @@ impl ApiServer {
                     }),
                 )
             }
-            (_, "faults" | "compact" | "restart" | "state") => {
+            (_, "faults" | "compact" | "restart" | "reset" | "state") => {
                 error_response(&ApiError::method_not_allowed())
             }
             _ => error_response(&ApiError::path_not_found()),
