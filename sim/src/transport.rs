@@ -112,9 +112,29 @@ pub fn client(config: ClientConfig) -> kube::Client {
     kube::Client::new(service, config.default_namespace)
 }
 
+/// A plain hyper client over simulated TCP (for other services in the simulation, such as a
+/// blob store), with the same connect and read-idle timeouts and the same wall-clock-free pool
+/// as the kube client. Must be called from within a simulation host.
+pub fn http_client<B>(
+    connect_timeout: Duration,
+    read_timeout: Duration,
+) -> hyper_util::client::legacy::Client<Connector, B>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(Connector {
+            connect_timeout,
+            read_timeout,
+        })
+}
+
 /// Dials the URI's host and port through turmoil.
 #[derive(Clone, Debug)]
-struct Connector {
+pub struct Connector {
     connect_timeout: Duration,
     read_timeout: Duration,
 }
@@ -156,7 +176,7 @@ impl tower::Service<Uri> for Connector {
 
 /// A simulated TCP stream for hyper, with a read-idle timeout: when a read stays pending for
 /// `read_timeout`, it fails with `TimedOut`, which ends the request or watch that waits on it.
-struct SimStream {
+pub struct SimStream {
     io: TokioIo<turmoil::net::TcpStream>,
     read_timeout: Duration,
     idle: Option<Pin<Box<Sleep>>>,

@@ -2,6 +2,7 @@
 //! against the simulated API server under faults drawn from a seed, one history format shared
 //! by simulated and live runs, and the checkers that judge a history.
 
+pub mod blobhost;
 pub mod checkers;
 pub mod history;
 pub mod runner;

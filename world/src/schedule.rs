@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// The name of the API server host.
 pub const APISERVER: &str = "apiserver";
-/// The name the blob store goes by in partitions (it is not a network host: a cut makes the
-/// node's blob operations fail as unreachable).
+/// The name of the blob store host.
 pub const BLOBSTORE: &str = "blobstore";
 
 /// A node name that stands for whichever node believes it leads when the fault starts.

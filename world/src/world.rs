@@ -1,4 +1,4 @@
-//! The simulated HA world: the API server host, N candidates each running the fenced elector and
+//! The simulated HA world: the API server host, the blob store host, N candidates each running the fenced elector and
 //! the reference job master through an unmodified `kube::Client` over simulated TCP, observers
 //! following the leader information, a blob store, and a fault schedule applied on top. Two
 //! phases: faults, then healed. Everything that could leak nondeterminism is pinned to the seed:
@@ -17,13 +17,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use khaos_elector::blob::{BlobError, BlobFaults, BlobStore, MemoryBlobStore};
+use khaos_elector::blob::{BlobFaults, MemoryBlobStore};
 use khaos_elector::clock::Clock;
 use khaos_elector::jobmaster::{Event, JobMaster, JobMasterConfig};
 use khaos_elector::retrieval::{LeaderRetriever, leader_key};
@@ -33,11 +31,15 @@ use khaos_sim::apiserver::{ApiServer, Clock as ServerClock, Faults, ServerConfig
 use khaos_sim::transport::{self, ClientConfig};
 use serde_json::json;
 
+use crate::blobhost::{self, RemoteBlobs};
 use crate::history::{self, Entry, FaultAction, Record, WorldEvent};
 use crate::schedule::{APISERVER, BLOBSTORE, Fault, LEADER, STANDBY, Schedule};
 
 /// The wall-clock time the simulation starts at (pinned: records and timestamps reproduce).
 pub const EPOCH_SECONDS: u64 = 1_798_761_600; // 2027-01-01T00:00:00Z
+
+/// The blob store host's port.
+pub const BLOB_PORT: u16 = 9000;
 
 /// turmoil's default bound on one message's latency, which liveness bounds include.
 pub const NETWORK_DELAY_MAX: Duration = Duration::from_millis(100);
@@ -276,90 +278,11 @@ impl Clock for SimClock {
     }
 }
 
-/// The blob store as one node reaches it: cut off by partitions that name [`BLOBSTORE`].
-struct NodeBlobs {
-    inner: MemoryBlobStore,
-    /// Requests are lost.
-    cut_to: Arc<AtomicBool>,
-    /// Answers are lost: a write happens and reports an unknown outcome.
-    cut_from: Arc<AtomicBool>,
-}
-
-impl NodeBlobs {
-    fn check(&self, path: &str) -> Result<(), BlobError> {
-        if self.cut_to.load(Ordering::Relaxed) || self.cut_from.load(Ordering::Relaxed) {
-            return Err(BlobError::Unavailable {
-                path: path.to_owned(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl BlobStore for NodeBlobs {
-    fn put<'a>(&'a self, path: &'a str, bytes: Bytes) -> BoxFuture<'a, Result<(), BlobError>> {
-        Box::pin(async move {
-            if self.cut_to.load(Ordering::Relaxed) {
-                return Err(BlobError::Unavailable {
-                    path: path.to_owned(),
-                });
-            }
-            self.inner.put(path, bytes).await?;
-            if self.cut_from.load(Ordering::Relaxed) {
-                return Err(BlobError::Ambiguous {
-                    path: path.to_owned(),
-                });
-            }
-            Ok(())
-        })
-    }
-
-    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes, BlobError>> {
-        Box::pin(async move {
-            self.check(path)?;
-            self.inner.get(path).await
-        })
-    }
-
-    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(), BlobError>> {
-        Box::pin(async move {
-            if self.cut_to.load(Ordering::Relaxed) {
-                return Err(BlobError::Unavailable {
-                    path: path.to_owned(),
-                });
-            }
-            self.inner.delete(path).await?;
-            if self.cut_from.load(Ordering::Relaxed) {
-                return Err(BlobError::Ambiguous {
-                    path: path.to_owned(),
-                });
-            }
-            Ok(())
-        })
-    }
-
-    fn exists<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<bool, BlobError>> {
-        Box::pin(async move {
-            self.check(path)?;
-            self.inner.exists(path).await
-        })
-    }
-
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, BlobError>> {
-        Box::pin(async move {
-            self.check(prefix)?;
-            self.inner.list(prefix).await
-        })
-    }
-}
-
 /// What the world controls in one node from outside.
 #[derive(Clone)]
 struct Control {
     clock: Arc<Mutex<ClockState>>,
     stop: tokio::sync::watch::Sender<bool>,
-    blob_cut_to: Arc<AtomicBool>,
-    blob_cut_from: Arc<AtomicBool>,
     incarnation: Arc<AtomicU64>,
 }
 
@@ -368,8 +291,6 @@ impl Control {
         Control {
             clock: Arc::default(),
             stop: tokio::sync::watch::Sender::new(false),
-            blob_cut_to: Arc::default(),
-            blob_cut_from: Arc::default(),
             incarnation: Arc::default(),
         }
     }
@@ -418,6 +339,10 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
     sim.host(APISERVER, move || host_server.clone().serve_simulated(6443));
 
     let blobs = MemoryBlobStore::new(config.seed ^ 0xB10B);
+    let host_blobs = blobs.clone();
+    sim.host(BLOBSTORE, move || {
+        blobhost::serve(host_blobs.clone(), BLOB_PORT)
+    });
     let nodes = config.node_names();
     let mut controls: BTreeMap<String, Control> = BTreeMap::new();
     for (index, node) in nodes.iter().enumerate() {
@@ -428,7 +353,6 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
             config: config.clone(),
             seed: config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             recorder: recorder.clone(),
-            blobs: blobs.clone(),
             control,
         };
         sim.host(node.as_str(), move || software.clone().run());
@@ -450,7 +374,7 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
             phase: "faults".into(),
         },
     );
-    let mut hosts = vec![APISERVER.to_owned()];
+    let mut hosts = vec![APISERVER.to_owned(), BLOBSTORE.to_owned()];
     hosts.extend(nodes.iter().cloned());
     hosts.extend((0..config.observers).map(|i| name("observer", i)));
     let mut world = Applied::new(nodes, hosts, controls, server.clone(), blobs.clone());
@@ -524,7 +448,6 @@ struct NodeSoftware {
     config: WorldConfig,
     seed: u64,
     recorder: Recorder,
-    blobs: MemoryBlobStore,
     control: Control,
 }
 
@@ -541,11 +464,11 @@ impl NodeSoftware {
             now_ms: Arc::clone(&self.recorder.now_ms),
             state: Arc::clone(&self.control.clock),
         });
-        let blobs = Arc::new(NodeBlobs {
-            inner: self.blobs.clone(),
-            cut_to: Arc::clone(&self.control.blob_cut_to),
-            cut_from: Arc::clone(&self.control.blob_cut_from),
-        });
+        let blobs = Arc::new(RemoteBlobs::new(
+            BLOBSTORE,
+            BLOB_PORT,
+            timing.renew_deadline().min(Duration::from_secs(5)),
+        ));
         self.recorder.world(identity, WorldEvent::Started {});
         let events = {
             let recorder = self.recorder.clone();
@@ -704,20 +627,10 @@ impl Applied {
             }
         }
         for (from, to) in self.cut.difference(&cut) {
-            if from != BLOBSTORE && to != BLOBSTORE {
-                sim.repair_oneway(from.as_str(), to.as_str());
-            }
+            sim.repair_oneway(from.as_str(), to.as_str());
         }
         for (from, to) in cut.difference(&self.cut) {
-            if from != BLOBSTORE && to != BLOBSTORE {
-                sim.partition_oneway(from.as_str(), to.as_str());
-            }
-        }
-        for (node, control) in &self.controls {
-            let to = cut.contains(&(node.clone(), BLOBSTORE.to_owned()));
-            let from = cut.contains(&(BLOBSTORE.to_owned(), node.clone()));
-            control.blob_cut_to.store(to, Ordering::Relaxed);
-            control.blob_cut_from.store(from, Ordering::Relaxed);
+            sim.partition_oneway(from.as_str(), to.as_str());
         }
         self.cut = cut;
 

@@ -170,3 +170,43 @@ fn every_scheduled_fault_starts_and_ends() {
         assert_eq!(count("end"), scheduled, "{}", scenario.name);
     }
 }
+
+/// The blob store is a host: a leader cut off from it fails its checkpoints (the API server is
+/// still reachable) and checkpoints again once the link is back, with every checker holding.
+#[test]
+fn a_leader_cut_off_from_the_blob_store_fails_checkpoints_then_recovers() {
+    use khaos_world::schedule::{BLOBSTORE, Fault, LEADER, Schedule, Scheduled};
+    let scenario = scenarios::find("leader-crash").unwrap();
+    let options = Options::default();
+    let mut config = options.world(scenario, 1);
+    config.schedule = Schedule {
+        faults: vec![Scheduled {
+            at_ms: 20_000,
+            for_ms: 20_000,
+            fault: Fault::Partition {
+                a: LEADER.into(),
+                b: BLOBSTORE.into(),
+                oneway: false,
+            },
+        }],
+    };
+    let report = runner::run_config(scenario, config, &options).unwrap();
+    let during = |e: &&khaos_world::history::Entry| (20_000..40_000).contains(&e.t_ms);
+    let failed = report.output.history.iter().filter(during).any(|e| {
+        matches!(
+            e.record,
+            Record::Job(Event::CheckpointFailed { .. } | Event::Failover { .. })
+        )
+    });
+    assert!(
+        failed,
+        "no checkpoint failed while the blob store was cut off"
+    );
+    let after = report
+        .output
+        .history
+        .iter()
+        .any(|e| e.t_ms > 40_000 && matches!(e.record, Record::Job(Event::Checkpoint { .. })));
+    assert!(after, "no checkpoint after the link came back");
+    assert!(report.ok(), "{}", report.violations());
+}
