@@ -430,7 +430,10 @@ fn sim_run(
             )
         })?;
     }
-    let report = runner::run_config(scenario, config, &options).map_err(|e| e.to_string())?;
+    let mut report = runner::run_config(scenario, config, &options).map_err(|e| e.to_string())?;
+    if let Some(path) = &schedule {
+        report.replay_flags = format!(" --schedule {}", path.display());
+    }
     if history {
         print!("{}", report.output.jsonl);
     }
@@ -461,11 +464,7 @@ fn sim_run(
         Ok(())
     } else {
         print!("{}", report.violations());
-        let replay = match &schedule {
-            Some(path) => format!("{} --schedule {}", report.replay(), path.display()),
-            None => report.replay(),
-        };
-        Err(format!("violation; replay: {replay}"))
+        Err(format!("violation; replay: {}", report.replay()))
     }
 }
 
@@ -665,6 +664,14 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         ("--job-id", &args.job_id),
     ] {
         check_name_part(flag, value)?;
+    }
+    if args.job_id == "cluster" {
+        // {cluster}-cluster-config-map is the cluster's own map (the lock and leader
+        // information); a job of that name would clean it up.
+        return Err(
+            "--job-id cluster would name the job's map after the cluster's own ({cluster-id}-cluster-config-map); choose another id"
+                .into(),
+        );
     }
     if args.checkpoint_interval.is_zero() {
         return Err("--checkpoint-interval must be greater than zero".into());

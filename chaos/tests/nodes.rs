@@ -345,7 +345,7 @@ fn with_a_lease_a_finished_job_is_cleaned_up_and_not_run_again_after_a_sigterm_h
     left.sort();
     assert_eq!(
         left,
-        ["demo/job-results/00000000000000000000000000000000.json"]
+        ["demo/_job-results/00000000000000000000000000000000.json"]
     );
 }
 

@@ -177,6 +177,46 @@ fn a_schedule_file_replaces_the_scenarios_faults_and_a_bad_one_is_named() {
         "only the file's fault, started and ended"
     );
 
+    // Well-formed JSON the world cannot apply: each is named, nothing panics.
+    for (fault, says) in [
+        (
+            r#"{"kind": "partition", "a": "node-z", "b": "apiserver", "oneway": false}"#,
+            r#"no host "node-z""#,
+        ),
+        (
+            r#"{"kind": "server", "faults": {"errors": [{"code": 404}]}}"#,
+            "code 404 is not one of",
+        ),
+        (
+            r#"{"kind": "drift", "node": "node-a", "ppm": -1000000}"#,
+            "beyond any clock",
+        ),
+        (
+            r#"{"kind": "crash", "node": "observer-a"}"#,
+            "is not a candidate",
+        ),
+    ] {
+        let text =
+            format!(r#"{{"faults": [{{"at_ms": 1000, "for_ms": 1000, "fault": {fault}}}]}}"#);
+        std::fs::write(&path, text).unwrap();
+        let out = khaos(&[
+            "sim",
+            "run",
+            "--scenario",
+            "leader-crash",
+            "--seed",
+            "1",
+            "--schedule",
+            path.to_str().unwrap(),
+        ]);
+        let error = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{error}");
+        assert!(
+            error.contains("invalid schedule: faults[0]") && error.contains(says),
+            "{error}"
+        );
+    }
+
     std::fs::write(
         &path,
         r#"{"faults": [{"at_ms": 1, "fault": {"kind": "meteor"}}]}"#,

@@ -421,7 +421,9 @@ pub struct JobStore {
 }
 
 impl JobStore {
-    /// The store of `job_id` in `cluster_id`, in `namespace`.
+    /// The store of `job_id` in `cluster_id`, in `namespace`. The job id must not be `cluster`
+    /// (its map would be the cluster's own map) and, like the cluster id, must be usable in a
+    /// ConfigMap name.
     pub fn new(
         client: kube::Client,
         blobs: Arc<dyn BlobStore>,
@@ -681,7 +683,7 @@ impl JobStore {
     }
 
     fn job_result_path(&self) -> String {
-        format!("{}/job-results/{}.json", self.cluster_id, self.job_id)
+        format!("{}/_job-results/{}.json", self.cluster_id, self.job_id)
     }
 
     /// The job's recorded terminal result, if it reached one. It lives in the blob store, not in

@@ -596,7 +596,7 @@ mod store {
         assert!(result.clean);
         assert_eq!(
             blobs.snapshot().keys().collect::<Vec<_>>(),
-            ["cluster/job-results/job-1.json"],
+            ["cluster/_job-results/job-1.json"],
             "only the job's result is left"
         );
         assert!(
@@ -629,7 +629,7 @@ mod store {
         };
         blobs
             .put(
-                "cluster/job-results/job-1.json",
+                "cluster/_job-results/job-1.json",
                 Bytes::from(serde_json::to_vec(&dirty).unwrap()),
             )
             .await
@@ -889,7 +889,7 @@ mod job_master {
         .await;
         assert_eq!(
             blobs.snapshot().keys().collect::<Vec<_>>(),
-            ["cluster/job-results/00000000000000000000000000000000.json"]
+            ["cluster/_job-results/00000000000000000000000000000000.json"]
         );
         a.stop().await;
         let b = node(&world, "b", 4, &blobs, &log, Some(300));

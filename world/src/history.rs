@@ -268,7 +268,7 @@ mod tests {
                 11,
                 "world",
                 WorldEvent::Blobs {
-                    paths: vec!["demo/job-results/j.json".into()],
+                    paths: vec!["demo/_job-results/j.json".into()],
                 },
             ),
         ];

@@ -53,6 +53,9 @@ pub struct RunReport {
     pub config: WorldConfig,
     /// How it was made.
     pub options: Options,
+    /// Flags the replay line needs beyond scenario, seed and options (`--schedule FILE` when the
+    /// schedule came from a file).
+    pub replay_flags: String,
     /// The history and its digest.
     pub output: RunOutput,
     /// One verdict per checker.
@@ -67,7 +70,7 @@ impl RunReport {
 
     /// The command that replays this run.
     pub fn replay(&self) -> String {
-        replay(self.scenario, self.seed, &self.options)
+        replay(self.scenario, self.seed, &self.options) + &self.replay_flags
     }
 
     /// One line: scenario, seed, verdict, digest and the headline figures.
@@ -207,6 +210,7 @@ pub fn run_config(
         seed: config.seed,
         config,
         options: *options,
+        replay_flags: String::new(),
         output,
         verdicts,
     })
@@ -279,12 +283,12 @@ pub struct Nondeterministic {
     pub second: String,
 }
 
-/// Run again and compare the history's digest with `report`'s.
+/// Run the same world again and compare the history's digest with `report`'s.
 pub fn check_determinism(
     scenario: &'static Scenario,
     report: &RunReport,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let again = world::run(&report.options.world(scenario, report.seed))?;
+    let again = world::run(&report.config)?;
     if again.digest != report.output.digest {
         return Err(Box::new(Nondeterministic {
             scenario: scenario.name,

@@ -96,22 +96,24 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "clock-skew",
-        about: "Standbys' wall clocks are minutes off and the leader's clock drifts within the bound: nothing may change, because expiry is judged on each node's own monotonic clock.",
+        about: "Every node's wall clock is minutes off and the leader's clock drifts within the bound: nothing may change, because expiry is judged on each node's own monotonic clock.",
         build: |rng, c| {
             let bound = i64::try_from(schedule::DRIFT_BOUND_PPM).expect("small");
-            at_for(
-                c,
-                0,
-                c.fault_phase_ms,
-                Fault::Drift {
-                    node: LEADER.into(),
-                    ppm: rng.random_range(-bound..=bound),
-                },
-            );
-            for node in c.node_names().into_iter().skip(1) {
+            for node in c.node_names() {
                 let ms = rng.random_range(-600_000..=600_000);
                 at_for(c, 0, c.fault_phase_ms, Fault::WallOffset { node, ms });
             }
+            let at = start(rng, c);
+            let ppm = rng.random_range(-bound..=bound);
+            at_for(
+                c,
+                at,
+                c.fault_phase_ms,
+                Fault::Drift {
+                    node: LEADER.into(),
+                    ppm,
+                },
+            );
         },
     },
     Scenario {
@@ -373,17 +375,30 @@ fn sometimes(rng: &mut ChaCha8Rng, verbs: Vec<RequestVerb>) -> Rule {
 /// cannot.
 fn slow_leader_cut_off(rng: &mut ChaCha8Rng, c: &mut WorldConfig) {
     let bound = i64::try_from(schedule::DRIFT_BOUND_PPM).expect("small");
-    for (index, node) in c.node_names().into_iter().enumerate() {
-        let ppm = rng.random_range(bound / 2..=bound);
-        let ppm = if index == 0 { -ppm } else { ppm };
-        at_for(c, 0, c.fault_phase_ms, Fault::Drift { node, ppm });
+    // Every clock runs fast from the start; two seconds before each cut-off the node that leads
+    // then gets a slowing drift on top, so its net rate is slow (both within the bound), until
+    // its cut-off ends.
+    let fast = rng.random_range(bound / 2..=bound);
+    for node in c.node_names() {
+        at_for(c, 0, c.fault_phase_ms, Fault::Drift { node, ppm: fast });
     }
     let lease = millis(c.timing.lease_duration());
-    let mut at = start(rng, c);
+    let mut at = start(rng, c).max(2_000);
     for _ in 0..2 {
+        let slow = rng.random_range(bound / 2..=bound);
         let lasts = rng.random_range(lease + 2_000..=lease * 2);
+        let ppm = -(fast + slow);
+        at_for(
+            c,
+            at - 2_000,
+            lasts + 2_000,
+            Fault::Drift {
+                node: LEADER.into(),
+                ppm,
+            },
+        );
         at_for(c, at, lasts, cut(LEADER, APISERVER, false));
-        at += lasts + rng.random_range(2_000..=5_000);
+        at += lasts + rng.random_range(3_000..=6_000);
     }
 }
 

@@ -220,6 +220,70 @@ impl Schedule {
         self
     }
 
+    /// Check every fault before a world applies it: names are candidates, observers, the
+    /// API server, the blob store or a role, as the fault allows; rates and rules are in range.
+    /// The error names the fault and what to change.
+    pub fn validate(&self, nodes: &[String], observers: &[String]) -> Result<(), String> {
+        let role = |name: &str| name == LEADER || name == STANDBY;
+        let node = |name: &str| role(name) || nodes.iter().any(|n| n == name);
+        let client = |name: &str| node(name) || observers.iter().any(|o| o == name);
+        let host = |name: &str| client(name) || name == APISERVER || name == BLOBSTORE;
+        for (index, scheduled) in self.faults.iter().enumerate() {
+            let problem = |what: String| format!("faults[{index}] ({}): {what}", scheduled.fault);
+            if scheduled.at_ms.checked_add(scheduled.for_ms).is_none() {
+                return Err(problem("at_ms + for_ms is too large".into()));
+            }
+            let names = format!(
+                "the candidates are {}, the observers {}, the roles {LEADER} and {STANDBY}",
+                nodes.join(", "),
+                if observers.is_empty() {
+                    "none".to_owned()
+                } else {
+                    observers.join(", ")
+                }
+            );
+            match &scheduled.fault {
+                Fault::Partition { a, b, .. } => {
+                    for end in [a, b] {
+                        if !host(end) {
+                            return Err(problem(format!(
+                                "no host {end:?}; {names}, and the hosts {APISERVER} and {BLOBSTORE}"
+                            )));
+                        }
+                    }
+                    if a == b {
+                        return Err(problem("a host cannot be cut off from itself".into()));
+                    }
+                }
+                Fault::Crash { node: n }
+                | Fault::Stop { node: n }
+                | Fault::Pause { node: n }
+                | Fault::Drift { node: n, .. }
+                | Fault::WallOffset { node: n, .. } => {
+                    if !node(n) {
+                        return Err(problem(format!("{n:?} is not a candidate; {names}")));
+                    }
+                }
+                Fault::Reset { node: n } => {
+                    if !client(n) {
+                        return Err(problem(format!("{n:?} is not a client; {names}")));
+                    }
+                }
+                Fault::Server { faults } => faults.validate().map_err(problem)?,
+                Fault::Blob { faults } => faults.validate().map_err(problem)?,
+                Fault::ServerRestart | Fault::Compact => {}
+            }
+            if let Fault::Drift { ppm, .. } = &scheduled.fault
+                && ppm.unsigned_abs() >= 500_000
+            {
+                return Err(problem(format!(
+                    "a drift of {ppm} ppm is beyond any clock; use less than 500000 either way"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// When the last fault ends.
     pub fn end_ms(&self) -> u64 {
         self.faults.iter().map(Scheduled::end_ms).max().unwrap_or(0)

@@ -153,6 +153,9 @@ pub struct RunOutput {
 /// Why a run could not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
+    /// The schedule asks for something the world cannot do.
+    #[error("invalid schedule: {0}")]
+    Schedule(String),
     /// Host software failed (a panic or an error inside the simulation).
     #[error("simulation failed at {at_ms} ms: {message}")]
     Sim {
@@ -307,6 +310,11 @@ enum NodeState {
 
 /// Run the world once.
 pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
+    let observers: Vec<String> = (0..config.observers).map(|i| name("observer", i)).collect();
+    config
+        .schedule
+        .validate(&config.node_names(), &observers)
+        .map_err(WorldError::Schedule)?;
     let total_ms = config.fault_phase_ms + config.healed_phase_ms;
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECONDS);
     let server = ApiServer::new(ServerConfig {
@@ -642,7 +650,9 @@ impl Applied {
                     Fault::Drift { node: n, ppm } if n == node => Some(*ppm),
                     _ => None,
                 })
-                .sum();
+                .sum::<i64>()
+                // Overlapping drifts add up; a clock never stops or runs backwards.
+                .clamp(-900_000, 900_000);
             let offset: i64 = faults
                 .iter()
                 .filter_map(|f| match f {
@@ -670,13 +680,13 @@ impl Applied {
         if server_faults != self.server_faults {
             self.server
                 .set_faults(server_faults.clone())
-                .expect("drawn faults are valid");
+                .expect("the schedule was validated");
             self.server_faults = server_faults;
         }
         if blob_faults != self.blob_faults {
             self.blobs
                 .set_faults(blob_faults)
-                .expect("drawn faults are valid");
+                .expect("the schedule was validated");
             self.blob_faults = blob_faults;
         }
 
@@ -791,7 +801,9 @@ impl Applied {
         for other in self.hosts.iter().filter(|h| *h != node) {
             for (from, to) in [(node, other.as_str()), (other.as_str(), node)] {
                 if !self.cut.contains(&(from.to_owned(), to.to_owned())) {
-                    sim.partition_oneway(from, to);
+                    // Only what is sent during the crash is lost; what was already on the wire
+                    // before it still arrives, as from a machine that died mid-flight.
+                    sim.cut_oneway(from, to);
                     cut_now.push((from.to_owned(), to.to_owned()));
                 }
             }

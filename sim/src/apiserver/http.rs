@@ -114,9 +114,10 @@ struct Inner {
     revision: watch::Sender<u64>,
     /// Bumped by a restart: every connection and watch of an older generation is dropped.
     generation: watch::Sender<u64>,
-    /// A reset of the connections of clients whose identity starts with this prefix (counted,
-    /// so the same prefix twice is two resets).
-    resets: watch::Sender<(u64, String)>,
+    /// Every reset so far: the identity prefixes whose connections were reset, in order (a
+    /// connection checks every one since it last looked, so resets in quick succession are
+    /// all seen).
+    resets: watch::Sender<Vec<String>>,
 }
 
 /// A simulated Kubernetes API server: cheap to clone, every clone is the same server.
@@ -152,7 +153,7 @@ impl ApiServer {
                 config,
                 revision: watch::Sender::new(revision),
                 generation: watch::Sender::new(0),
-                resets: watch::Sender::new((0, String::new())),
+                resets: watch::Sender::new(Vec::new()),
             }),
         }
     }
@@ -195,10 +196,9 @@ impl ApiServer {
     /// as a middlebox or a kernel resetting them would: their requests in flight and their
     /// watches end, and the clients must connect again. Other clients are untouched.
     pub fn reset_connections(&self, prefix: &str) {
-        self.inner.resets.send_modify(|(count, p)| {
-            *count += 1;
-            prefix.clone_into(p);
-        });
+        self.inner
+            .resets
+            .send_modify(|resets| resets.push(prefix.to_owned()));
     }
 
     /// The current revision.
@@ -234,6 +234,7 @@ impl ApiServer {
     {
         let mut generation = self.inner.generation.subscribe();
         let mut resets = self.inner.resets.subscribe();
+        let mut resets_seen = resets.borrow_and_update().len();
         // Who is on this connection: the identity of its latest request.
         let client: Arc<Mutex<String>> = Arc::default();
         let server = self.clone();
@@ -259,8 +260,14 @@ impl ApiServer {
                 biased;
                 _ = generation.changed() => return,
                 Ok(()) = resets.changed() => {
-                    let prefix = resets.borrow_and_update().1.clone();
-                    if client.lock().expect("not poisoned").starts_with(&prefix) {
+                    let reset = {
+                        let all = resets.borrow_and_update();
+                        let client = client.lock().expect("not poisoned");
+                        let hit = all[resets_seen..].iter().any(|p| client.starts_with(p.as_str()));
+                        resets_seen = all.len();
+                        hit
+                    };
+                    if reset {
                         return;
                     }
                 }

@@ -311,6 +311,14 @@ impl<'a> Sim<'a> {
         world.partition_many(a, b);
     }
 
+    /// khaos patch: like [`Sim::partition_oneway`], but messages already in flight from `from`
+    /// to `to` are still delivered; only messages sent from now on are lost (until a repair).
+    /// For silencing a host for an instant (while it crashes) without rewriting the past.
+    pub fn cut_oneway(&self, from: impl ToIpAddrs, to: impl ToIpAddrs) {
+        let mut world = self.world.borrow_mut();
+        world.cut_oneway_many(from, to);
+    }
+
     /// Partition two hosts, or sets of hosts, such that messages can not be sent
     /// from 'from' to 'to', while not affecting the ability for them to be delivered
     /// in the other direction.

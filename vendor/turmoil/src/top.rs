@@ -274,6 +274,13 @@ impl Topology {
         link.partition_oneway(a, b);
     }
 
+    /// khaos patch: cut `a -> b` for messages sent from now on; those already in flight are
+    /// still delivered.
+    pub(crate) fn cut_oneway(&mut self, a: IpAddr, b: IpAddr) {
+        let link = &mut self.get_link_mut(&Pair::new(a, b));
+        link.set_state_oneway(a, b, State::ExplicitPartition);
+    }
+
     pub(crate) fn repair(&mut self, a: IpAddr, b: IpAddr) {
         self.get_link_mut(&Pair::new(a, b)).explicit_repair();
     }
@@ -505,6 +512,14 @@ impl Link {
         self.state_b_a = State::ExplicitPartition;
 
         self.sent.clear();
+    }
+
+    fn set_state_oneway(&mut self, from: IpAddr, to: IpAddr, state: State) {
+        if from < to {
+            self.state_a_b = state;
+        } else {
+            self.state_b_a = state;
+        }
     }
 
     fn partition_oneway(&mut self, from: IpAddr, to: IpAddr) {

@@ -165,6 +165,16 @@ impl World {
             self.partition(a, b);
         });
     }
+    /// khaos patch: see [`crate::Sim::cut_oneway`].
+    pub(crate) fn cut_oneway_many(&mut self, a: impl ToIpAddrs, b: impl ToIpAddrs) {
+        let a = self.lookup_many(a);
+        let b = self.lookup_many(b);
+
+        for_pairs(&a, &b, |a, b| {
+            self.topology.cut_oneway(a, b);
+        });
+    }
+
     pub(crate) fn partition_oneway_many(&mut self, a: impl ToIpAddrs, b: impl ToIpAddrs) {
         let a = self.lookup_many(a);
         let b = self.lookup_many(b);
