@@ -365,8 +365,7 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
         };
         sim.host(node.as_str(), move || software.clone().run());
     }
-    for index in 0..config.observers {
-        let observer = name("observer", index);
+    for (index, observer) in observers.iter().enumerate() {
         let recorder = recorder.clone();
         let job = config.job.clone();
         let seed = config.seed ^ 0x0B5E_0000 ^ index as u64;
@@ -384,7 +383,7 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
     );
     let mut hosts = vec![APISERVER.to_owned(), BLOBSTORE.to_owned()];
     hosts.extend(nodes.iter().cloned());
-    hosts.extend((0..config.observers).map(|i| name("observer", i)));
+    hosts.extend(observers.iter().cloned());
     let mut world = Applied::new(nodes, hosts, controls, server.clone(), blobs.clone());
     let schedule = &config.schedule.faults;
     let mut healed = false;
