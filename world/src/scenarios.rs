@@ -125,12 +125,12 @@ pub const CATALOGUE: &[Scenario] = &[
             faults.errors.push(ErrorRule {
                 code: [429, 500, 503][rng.random_range(0..3)],
                 retry_after_seconds: 1,
-                rule: sometimes(rng, Vec::new()),
+                rule: sometimes(rng, &[]),
             });
             faults.latency.push(LatencyRule {
                 min_ms: 0,
                 max_ms: rng.random_range(50..=800),
-                rule: sometimes(rng, Vec::new()),
+                rule: sometimes(rng, &[]),
             });
             at_for(
                 c,
@@ -154,7 +154,7 @@ pub const CATALOGUE: &[Scenario] = &[
                 ][rng.random_range(0..3)],
                 rule: sometimes(
                     rng,
-                    vec![RequestVerb::Update, RequestVerb::Patch, RequestVerb::Create],
+                    &[RequestVerb::Update, RequestVerb::Patch, RequestVerb::Create],
                 ),
             });
             at_for(
@@ -296,7 +296,7 @@ pub const CATALOGUE: &[Scenario] = &[
             faults.errors.push(ErrorRule {
                 code: 503,
                 retry_after_seconds: 1,
-                rule: sometimes(rng, Vec::new()),
+                rule: sometimes(rng, &[]),
             });
             at_for(c, at + 35_000, 15_000, Fault::Server { faults });
         },
@@ -359,12 +359,8 @@ fn cut(a: &str, b: &str, oneway: bool) -> Fault {
     }
 }
 
-fn sometimes(rng: &mut ChaCha8Rng, verbs: Vec<RequestVerb>) -> Rule {
-    Rule {
-        verbs,
-        clients: Vec::new(),
-        probability: f64::from(rng.random_range(10u32..=50)) / 100.0,
-    }
+fn sometimes(rng: &mut ChaCha8Rng, verbs: &[RequestVerb]) -> Rule {
+    Rule::verbs(verbs).with_probability(f64::from(rng.random_range(10u32..=50)) / 100.0)
 }
 
 /// The first leader's clock runs slow and the standbys' run fast (each within the drift bound),

@@ -465,22 +465,20 @@ fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
             }
         }
         FaultClass::Server => {
-            let when = |rng: &mut ChaCha8Rng, verbs: Vec<RequestVerb>| Rule {
-                verbs,
-                clients: Vec::new(),
-                probability: probability(rng),
+            let when = |rng: &mut ChaCha8Rng, verbs: &[RequestVerb]| {
+                Rule::verbs(verbs).with_probability(probability(rng))
             };
             let mut faults = Faults::default();
             match rng.random_range(0..5) {
                 0 => faults.latency.push(LatencyRule {
                     min_ms: 0,
                     max_ms: rng.random_range(10..=1_500),
-                    rule: when(rng, Vec::new()),
+                    rule: when(rng, &[]),
                 }),
                 1 => faults.errors.push(ErrorRule {
                     code: [429, 500, 503, 504][rng.random_range(0..4)],
                     retry_after_seconds: 1,
-                    rule: when(rng, Vec::new()),
+                    rule: when(rng, &[]),
                 }),
                 2 => faults.ambiguous.push(AmbiguousRule {
                     outcome: [
@@ -488,7 +486,7 @@ fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
                         AmbiguousOutcome::Timeout,
                         AmbiguousOutcome::InternalError,
                     ][rng.random_range(0..3)],
-                    rule: when(rng, writes),
+                    rule: when(rng, &writes),
                 }),
                 3 => {
                     faults.watch = WatchFaults {

@@ -39,11 +39,7 @@ fn fault() -> impl Strategy<Value = Fault> {
                     errors: vec![ErrorRule {
                         code,
                         retry_after_seconds: 1,
-                        rule: Rule {
-                            verbs: Vec::new(),
-                            clients: Vec::new(),
-                            probability: f64::from(pct) / 100.0,
-                        },
+                        rule: Rule::always().with_probability(f64::from(pct) / 100.0),
                     }],
                     ..Faults::default()
                 },
