@@ -28,8 +28,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch};
 
 use crate::clock::{Clock, TokioClock};
+use crate::flaws::{Flaw, Flaws};
 use crate::lock::{Lock, LockError, LockKind, LockState};
-use crate::record::{Decision, Now, Observed, decide};
+use crate::record::{Decision, LeaderElectionRecord, Now, Observed, decide_with};
 use crate::timing::Timing;
 
 /// How many times in a row a renew may lose a compare-and-swap before the leader reads the lock
@@ -85,6 +86,8 @@ pub struct ElectorConfig {
     pub timing: Timing,
     /// Seed of the retry jitter (draw one from the OS in production; the simulator passes its own).
     pub seed: u64,
+    /// Known bugs to reproduce ([`crate::flaws`]); none unless named.
+    pub flaws: Flaws,
 }
 
 impl ElectorConfig {
@@ -103,12 +106,19 @@ impl ElectorConfig {
             lock_kind,
             timing,
             seed: 0,
+            flaws: Flaws::NONE,
         }
     }
 
     /// Seed the retry jitter.
     pub fn seed(mut self, seed: u64) -> ElectorConfig {
         self.seed = seed;
+        self
+    }
+
+    /// Reproduce these known bugs (the regression corpus only; see [`crate::flaws`]).
+    pub fn flaws(mut self, flaws: Flaws) -> ElectorConfig {
+        self.flaws = flaws;
         self
     }
 }
@@ -162,6 +172,16 @@ enum Attempt {
     Follow,
 }
 
+/// How a leadership ended.
+enum End {
+    /// A stop was asked for: release the lock.
+    Stopped,
+    /// The renew deadline passed or the lock was taken: compete again.
+    Lost,
+    /// The election task dies (only with [`Flaw::ErrorKillsElection`]).
+    Killed,
+}
+
 struct Run {
     config: ElectorConfig,
     lock: Lock,
@@ -175,13 +195,22 @@ struct Run {
 impl Elector {
     /// A candidate using `client` and the runtime's clock. Must be called from within a tokio
     /// runtime.
-    pub fn new(client: kube::Client, config: ElectorConfig) -> Elector {
+    pub fn new(client: kube::Client, mut config: ElectorConfig) -> Elector {
         let lock = Lock::new(
             client,
             &config.namespace,
             &config.lock_name,
             config.lock_kind,
-        );
+        )
+        .with_flaws(config.flaws);
+        if config.flaws.has(Flaw::RenewDeadlineIsLease) {
+            let timing = config.timing;
+            config.timing = Timing::unchecked(
+                timing.lease_duration(),
+                timing.lease_duration(),
+                timing.retry_period(),
+            );
+        }
         Elector {
             config,
             lock,
@@ -228,6 +257,7 @@ impl Elector {
 
 impl Run {
     async fn run(mut self, mut stopped: oneshot::Receiver<()>) {
+        let flaws = self.config.flaws;
         loop {
             let Some(term) = self.acquire(&mut stopped).await else {
                 return;
@@ -239,15 +269,25 @@ impl Run {
             };
             self.leadership.send_replace(Some(leadership.clone()));
             self.contender.grant(leadership).await;
-            let graceful = self.lead(&mut stopped).await;
+            let end = if flaws.has(Flaw::ActsAfterLosingLock) {
+                self.lead_regardless(term, &mut stopped).await
+            } else {
+                self.lead(&mut stopped).await
+            };
             // Step down before anything else: observers and the contender first.
             self.leadership.send_replace(None);
             self.contender.revoke().await;
-            if graceful {
-                self.release().await;
-                return;
+            match end {
+                End::Stopped => {
+                    self.release().await;
+                    return;
+                }
+                End::Killed => return,
+                // A candidate that lost must be able to win later (FLINK-34007).
+                End::Lost if flaws.has(Flaw::NeverCompeteAfterLoss) => return,
+                // Lost leadership: compete again.
+                End::Lost => {}
             }
-            // Lost leadership: compete again (a candidate that lost must be able to win later).
         }
     }
 
@@ -255,10 +295,14 @@ impl Run {
     async fn acquire(&mut self, stopped: &mut oneshot::Receiver<()>) -> Option<u64> {
         loop {
             let timeout = self.config.timing.renew_deadline();
-            if let Ok(Ok(Attempt::Held(term))) =
-                tokio::time::timeout(timeout, self.try_acquire_or_renew()).await
-            {
-                return Some(term);
+            match tokio::time::timeout(timeout, self.try_acquire_or_renew()).await {
+                Ok(Ok(Attempt::Held(term))) => return Some(term),
+                Ok(Err(error))
+                    if !error.is_conflict() && self.config.flaws.has(Flaw::ErrorKillsElection) =>
+                {
+                    return None;
+                }
+                _ => {}
             }
             let wait = self
                 .config
@@ -273,14 +317,15 @@ impl Run {
     }
 
     /// Renew every retry period until the renew deadline passes without a successful renewal
-    /// (false: leadership lost) or a stop is asked for (true).
-    async fn lead(&mut self, stopped: &mut oneshot::Receiver<()>) -> bool {
+    /// or the lock is taken (lost), or a stop is asked for.
+    async fn lead(&mut self, stopped: &mut oneshot::Receiver<()>) -> End {
         let timing = self.config.timing;
+        let flaws = self.config.flaws;
         let mut renewed_at = self.clock.monotonic();
         loop {
             tokio::select! {
                 biased;
-                _ = &mut *stopped => return true,
+                _ = &mut *stopped => return End::Stopped,
                 () = self.clock.sleep(timing.retry_period()) => {}
             }
             let mut conflicts = 0;
@@ -291,7 +336,7 @@ impl Run {
                     .checked_sub(elapsed)
                     .filter(|b| !b.is_zero())
                 else {
-                    return false;
+                    return End::Lost;
                 };
                 let started = self.clock.monotonic();
                 // Every request gets at most what is left of the renew deadline.
@@ -300,11 +345,16 @@ impl Run {
                         renewed_at = started;
                         break;
                     }
-                    Ok(Ok(Attempt::Follow)) => return false,
+                    Ok(Ok(Attempt::Follow)) => return End::Lost,
                     // A lost CAS means "read again", never "I lead": re-read at once, a bounded
                     // number of times, then pause like any other failure.
                     Ok(Err(error)) if error.is_conflict() && conflicts < CONFLICTS_IN_A_ROW_MAX => {
                         conflicts += 1
+                    }
+                    Ok(Err(error))
+                        if !error.is_conflict() && flaws.has(Flaw::ErrorKillsElection) =>
+                    {
+                        return End::Killed;
                     }
                     // One failed request must not end leadership early (fabric8 #4246, kubert
                     // #134): wait a retry period within the deadline and try again.
@@ -313,15 +363,48 @@ impl Run {
                         let left = timing
                             .renew_deadline()
                             .saturating_sub(self.clock.monotonic().saturating_sub(renewed_at));
+                        // The flaw waits out the whole deadline instead of a retry period.
+                        let wait = if flaws.has(Flaw::RenewPoisoned) {
+                            left
+                        } else {
+                            timing.retry_period().min(left)
+                        };
                         tokio::select! {
                             biased;
-                            _ = &mut *stopped => return true,
-                            () = self.clock.sleep(timing.retry_period().min(left)) => {}
+                            _ = &mut *stopped => return End::Stopped,
+                            () = self.clock.sleep(wait) => {}
                         }
                     }
-                    Err(_) => return false,
+                    Err(_) => return End::Lost,
                 }
             }
+        }
+    }
+
+    /// [`Flaw::ActsAfterLosingLock`]: renew every retry period with no deadline, and write the
+    /// record naming this candidate at its own term over whatever the lock holds. Only a stop
+    /// ends it.
+    async fn lead_regardless(&mut self, term: u64, stopped: &mut oneshot::Receiver<()>) -> End {
+        let timing = self.config.timing;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut *stopped => return End::Stopped,
+                () = self.clock.sleep(timing.retry_period()) => {}
+            }
+            let overwrite = async {
+                let state = self.lock.read().await?;
+                let now = self.now();
+                let record = LeaderElectionRecord {
+                    holder_identity: self.config.identity.clone(),
+                    lease_duration_seconds: timing.lease_duration_seconds(),
+                    acquire_time: Some(now.wall.clone()),
+                    renew_time: Some(now.wall),
+                    leader_transitions: u32::try_from(term).unwrap_or(u32::MAX),
+                };
+                self.lock.write(&state, &record).await
+            };
+            let _ = tokio::time::timeout(timing.retry_period(), overwrite).await;
         }
     }
 
@@ -329,12 +412,13 @@ impl Run {
     async fn try_acquire_or_renew(&mut self) -> Result<Attempt, LockError> {
         let state = self.lock.read().await?;
         let now = self.now();
-        match decide(
+        match decide_with(
             &self.config.identity,
             &self.config.timing,
             &now,
             state.record.as_ref(),
             &mut self.observed,
+            self.config.flaws,
         ) {
             Decision::Follow { .. } => Ok(Attempt::Follow),
             Decision::Write(record) => {

@@ -38,9 +38,11 @@ use serde::{Deserialize, Serialize};
 use crate::blob::BlobStore;
 use crate::clock::{Clock, TokioClock};
 use crate::elector::{Contender, Leadership};
+use crate::flaws::{Flaw, Flaws};
 use crate::retrieval::LeaderInfo;
 use crate::store::{
-    Fence, FencedMap, JobStore, StoreError, TerminalState, cluster_map_name, publish_leader,
+    Fence, FencedMap, JobStore, Recovered, StoreError, TerminalState, cluster_map_name,
+    publish_leader,
 };
 
 /// What the job master did, one event per step, for logs and histories.
@@ -174,6 +176,8 @@ pub struct JobMasterConfig {
     pub records_per_checkpoint: u64,
     /// The job finishes (globally terminal) once it has processed this many records.
     pub finish_at_records: Option<u64>,
+    /// Known bugs to reproduce ([`crate::flaws`]); none unless named.
+    pub flaws: Flaws,
 }
 
 impl JobMasterConfig {
@@ -190,6 +194,7 @@ impl JobMasterConfig {
             retained: 1,
             records_per_checkpoint: 100,
             finish_at_records: None,
+            flaws: Flaws::NONE,
         }
     }
 }
@@ -218,7 +223,9 @@ struct Inner {
     config: JobMasterConfig,
     clock: Arc<dyn Clock>,
     events: Arc<dyn Events>,
-    running: Mutex<Option<(u64, tokio::task::JoinHandle<()>)>>,
+    running: Mutex<Option<(Fence, tokio::task::JoinHandle<()>)>>,
+    /// What the first recovery found ([`Flaw::CachedCheckpointList`] only).
+    cache: Mutex<Option<Recovered>>,
 }
 
 impl JobMaster {
@@ -252,6 +259,7 @@ impl JobMaster {
                 clock,
                 events,
                 running: Mutex::new(None),
+                cache: Mutex::new(None),
             }),
         }
     }
@@ -272,12 +280,12 @@ impl Contender for JobMaster {
                 term,
                 holder: leadership.identity,
             };
-            let task = tokio::spawn(Arc::clone(&inner).lead(fence));
+            let task = tokio::spawn(Arc::clone(&inner).lead(fence.clone()));
             let previous = inner
                 .running
                 .lock()
                 .expect("not poisoned")
-                .replace((term, task));
+                .replace((fence, task));
             if let Some((_, previous)) = previous {
                 previous.abort();
                 let _ = previous.await;
@@ -289,12 +297,16 @@ impl Contender for JobMaster {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
             let running = inner.running.lock().expect("not poisoned").take();
-            if let Some((term, task)) = running {
+            if let Some((fence, task)) = running {
                 // Stop writing before anything else: the task is dropped at its next await, and
                 // nothing it would have sent afterwards is sent.
                 task.abort();
                 let _ = task.await;
-                inner.events.emit(Event::Revoked { term });
+                inner.events.emit(Event::Revoked { term: fence.term });
+                // The flaw: a shutdown that is not globally terminal deletes the HA data.
+                if inner.config.flaws.has(Flaw::NonTerminalCleanup) {
+                    let _ = inner.job_store().discard(&fence).await;
+                }
             }
         })
     }
@@ -309,6 +321,21 @@ impl Inner {
             &self.config.cluster_id,
             &self.config.job_id,
         )
+        .with_flaws(self.config.flaws)
+    }
+
+    /// Read the latest checkpoint from the store; with [`Flaw::CachedCheckpointList`], only
+    /// the first time.
+    async fn recover(&self, job: &JobStore) -> Result<Recovered, StoreError> {
+        if !self.config.flaws.has(Flaw::CachedCheckpointList) {
+            return job.recover_latest().await;
+        }
+        if let Some(cached) = self.cache.lock().expect("not poisoned").clone() {
+            return Ok(cached);
+        }
+        let recovered = job.recover_latest().await?;
+        *self.cache.lock().expect("not poisoned") = Some(recovered.clone());
+        Ok(recovered)
     }
 
     /// Lead until the job is done or the store refuses this term; fail over (recover from the
@@ -351,7 +378,12 @@ impl Inner {
         self.events.emit(Event::Published { term, leader });
 
         let job = self.job_store();
-        if let Some(result) = job.job_result().await? {
+        let result = if config.flaws.has(Flaw::RestartFinishedJob) {
+            None
+        } else {
+            job.job_result().await?
+        };
+        if let Some(result) = result {
             if !result.clean {
                 job.seal(fence).await?;
                 job.clean_up_terminal(fence, result.state).await?;
@@ -377,7 +409,7 @@ impl Inner {
         }
         job.set_registry(fence, "RUNNING").await?;
         let removals_finished = job.finish_removals(fence).await?;
-        let recovered = job.recover_latest().await?;
+        let recovered = self.recover(&job).await?;
         let (checkpoint, mut records) = match &recovered.latest {
             None => (None, 0),
             Some((id, state)) => {
@@ -420,6 +452,14 @@ impl Inner {
                 records: next,
             };
             let state = Bytes::from(serde_json::to_vec(&state).expect("a state serialises"));
+            // The flaw: make room for the new checkpoint before it is committed.
+            if config.flaws.has(Flaw::SubsumeBeforeCommit) {
+                let committed = job.committed().await?;
+                let excess = (committed.len() + 1).saturating_sub(config.retained);
+                for old in committed.into_iter().take(excess) {
+                    job.remove_checkpoint(fence, old).await?;
+                }
+            }
             match job.add_checkpoint(fence, id, state).await {
                 Ok(()) => {
                     records = next;

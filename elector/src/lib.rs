@@ -51,11 +51,13 @@
 //! - [`blob`]: where the state itself lives (a directory, or a faultable in-memory store).
 //! - [`jobmaster`]: the reference contender that drives the store, as `khaos node` runs it.
 //! - [`clock`] and [`backoff`]: time and randomness, only through handles the caller provides.
+//! - [`flaws`]: known bugs that khaos's regression corpus switches on by name (never by default).
 
 pub mod backoff;
 pub mod blob;
 pub mod clock;
 pub mod elector;
+pub mod flaws;
 pub mod jobmaster;
 pub mod lock;
 pub mod record;

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use crate::flaws::{Flaw, Flaws};
 use crate::record::{LEADER_ANNOTATION, LeaderElectionRecord};
 
 /// Which kind of object holds the lock.
@@ -90,6 +91,7 @@ pub struct Lock {
     name: String,
     configmaps: Api<ConfigMap>,
     leases: Api<Lease>,
+    flaws: Flaws,
 }
 
 impl Lock {
@@ -100,7 +102,15 @@ impl Lock {
             name: name.to_owned(),
             configmaps: Api::namespaced(client.clone(), namespace),
             leases: Api::namespaced(client, namespace),
+            flaws: Flaws::NONE,
         }
+    }
+
+    /// Reproduce these known bugs ([`Flaw::TakeoverWithoutResourceVersion`]).
+    #[must_use]
+    pub fn with_flaws(mut self, flaws: Flaws) -> Lock {
+        self.flaws = flaws;
+        self
     }
 
     /// The lock's kind.
@@ -171,6 +181,16 @@ impl Lock {
         state: &LockState,
         record: &LeaderElectionRecord,
     ) -> Result<String, LockError> {
+        let takeover = state
+            .record
+            .as_ref()
+            .is_some_and(|r| r.holder_identity != record.holder_identity);
+        // The flaw: a take-over patch without the version read, so it cannot lose.
+        let version = if takeover && self.flaws.has(Flaw::TakeoverWithoutResourceVersion) {
+            json!(null)
+        } else {
+            json!(state.resource_version)
+        };
         let rv = match (&state.resource_version, self.kind) {
             (None, LockKind::ConfigMap) => {
                 let configmap = ConfigMap {
@@ -201,19 +221,19 @@ impl Lock {
                     .metadata
                     .resource_version
             }
-            (Some(rv), LockKind::ConfigMap) => {
+            (Some(_), LockKind::ConfigMap) => {
                 // A merge patch that names the version read is a CAS, and leaves the rest of the
                 // object (the HA data Flink keeps beside the lock) untouched.
-                let patch = json!({"metadata": {"resourceVersion": rv, "annotations": {LEADER_ANNOTATION: to_json(record)}}});
+                let patch = json!({"metadata": {"resourceVersion": version, "annotations": {LEADER_ANNOTATION: to_json(record)}}});
                 self.configmaps
                     .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch))
                     .await?
                     .metadata
                     .resource_version
             }
-            (Some(rv), LockKind::Lease) => {
+            (Some(_), LockKind::Lease) => {
                 let patch =
-                    json!({"metadata": {"resourceVersion": rv}, "spec": lease_spec(record)?});
+                    json!({"metadata": {"resourceVersion": version}, "spec": lease_spec(record)?});
                 self.leases
                     .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch))
                     .await?

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::flaws::{Flaw, Flaws};
 use crate::timing::Timing;
 
 /// The annotation a ConfigMap lock keeps its record in (client-go's and Flink's).
@@ -108,6 +109,19 @@ pub fn decide(
     current: Option<&LeaderElectionRecord>,
     observed: &mut Option<Observed>,
 ) -> Decision {
+    decide_with(identity, timing, now, current, observed, Flaws::NONE)
+}
+
+/// [`decide`], with known bugs switched on ([`Flaw::ExpiryByWallClock`],
+/// [`Flaw::ReleasedLockNeverTaken`]); with [`Flaws::NONE`] it is `decide`.
+pub fn decide_with(
+    identity: &str,
+    timing: &Timing,
+    now: &Now,
+    current: Option<&LeaderElectionRecord>,
+    observed: &mut Option<Observed>,
+    flaws: Flaws,
+) -> Decision {
     assert!(
         !identity.is_empty(),
         "a candidate needs a non-empty identity"
@@ -128,15 +142,25 @@ pub fn decide(
         });
     }
     let seen_at = observed.as_ref().expect("set above").at;
+    let lease =
+        Duration::from_secs(u64::try_from(current.lease_duration_seconds.max(0)).unwrap_or(0));
+    if current.holder_identity.is_empty() && flaws.has(Flaw::ReleasedLockNeverTaken) {
+        return Decision::Follow {
+            holder: String::new(),
+            expires_in: lease,
+        };
+    }
     let held_by_other = !current.holder_identity.is_empty() && current.holder_identity != identity;
     if held_by_other {
-        let lease =
-            Duration::from_secs(u64::try_from(current.lease_duration_seconds.max(0)).unwrap_or(0));
-        let expires_at = seen_at + lease;
-        if expires_at > now.monotonic {
+        let expires_in = if flaws.has(Flaw::ExpiryByWallClock) {
+            wall_expiry(current, lease, now)
+        } else {
+            (seen_at + lease).checked_sub(now.monotonic)
+        };
+        if let Some(expires_in) = expires_in.filter(|e| !e.is_zero()) {
             return Decision::Follow {
                 holder: current.holder_identity.clone(),
-                expires_in: expires_at - now.monotonic,
+                expires_in,
             };
         }
     }
@@ -156,6 +180,17 @@ pub fn decide(
             current.leader_transitions.saturating_add(1)
         },
     })
+}
+
+/// [`Flaw::ExpiryByWallClock`]: the holder's renewTime (its wall clock) plus the lease, against
+/// this candidate's wall clock. An unreadable time counts as expired.
+fn wall_expiry(current: &LeaderElectionRecord, lease: Duration, now: &Now) -> Option<Duration> {
+    use k8s_openapi::jiff::Timestamp;
+    let renewed: Timestamp = current.renew_time.as_deref()?.parse().ok()?;
+    let now: Timestamp = now.wall.parse().ok()?;
+    let left =
+        renewed.as_millisecond() + i64::try_from(lease.as_millis()).ok()? - now.as_millisecond();
+    Some(Duration::from_millis(u64::try_from(left).ok()?))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use tokio::sync::watch;
 
 use crate::backoff::SeededBackoff;
+use crate::flaws::{Flaw, Flaws};
 
 /// The key under which a component's leader publishes itself (Flink's layout).
 pub fn leader_key(component: &str) -> String {
@@ -77,6 +78,7 @@ pub struct LeaderRetriever {
     api: Api<ConfigMap>,
     name: String,
     key: String,
+    flaws: Flaws,
 }
 
 impl LeaderRetriever {
@@ -86,7 +88,15 @@ impl LeaderRetriever {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             key: key.to_owned(),
+            flaws: Flaws::NONE,
         }
+    }
+
+    /// Reproduce these known bugs ([`Flaw::RetrievalStopsOn410`]).
+    #[must_use]
+    pub fn with_flaws(mut self, flaws: Flaws) -> LeaderRetriever {
+        self.flaws = flaws;
+        self
     }
 
     /// Start following on the current tokio runtime; `seed` seeds the backoff. The receiver
@@ -134,7 +144,14 @@ impl LeaderRetriever {
                 .fields(&fields)
                 .timeout(WATCH_TIMEOUT_SECONDS);
             let opened = tokio::time::Instant::now();
-            let stream = self.api.watch(&params, &revision).await?;
+            let stream = match self.api.watch(&params, &revision).await {
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && self.flaws.has(Flaw::RetrievalStopsOn410) =>
+                {
+                    return Ok(());
+                }
+                stream => stream?,
+            };
             let mut stream = std::pin::pin!(stream);
             loop {
                 let next = tokio::select! {
@@ -156,6 +173,12 @@ impl LeaderRetriever {
                     }
                     Some(WatchEvent::Bookmark(bookmark)) => {
                         revision = bookmark.metadata.resource_version
+                    }
+                    // The flaw: after 410 Expired the watch is never made again (FLINK-20417).
+                    Some(WatchEvent::Error(status))
+                        if status.code == 410 && self.flaws.has(Flaw::RetrievalStopsOn410) =>
+                    {
+                        return Ok(());
                     }
                     // 410 Expired and the like: list again (the caller backs off first).
                     Some(WatchEvent::Error(status)) => return Err(kube::Error::Api(status).into()),

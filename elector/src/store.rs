@@ -33,6 +33,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobError, BlobStore};
+use crate::flaws::{Flaw, Flaws};
 use crate::lock::LockKind;
 use crate::record::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::retrieval::{LeaderInfo, leader_key};
@@ -258,6 +259,18 @@ impl FencedMap {
         &self,
         fence: &Fence,
         what: &str,
+        change: impl FnMut(&mut BTreeMap<String, String>) -> Result<Change<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.change(fence, what, true, change).await
+    }
+
+    /// [`FencedMap::update`]; without `cas` the write carries no resourceVersion and cannot lose
+    /// (only [`Flaw::CounterWithoutCas`] asks for that).
+    async fn change<T>(
+        &self,
+        fence: &Fence,
+        what: &str,
+        cas: bool,
         mut change: impl FnMut(&mut BTreeMap<String, String>) -> Result<Change<T>, StoreError>,
     ) -> Result<T, StoreError> {
         for _ in 0..CONFLICT_RETRIES_MAX {
@@ -276,6 +289,9 @@ impl FencedMap {
                 Change::Write(value) => value,
             };
             map.data = Some(data);
+            if !cas {
+                map.metadata.resource_version = None;
+            }
             match self
                 .api
                 .replace(&self.name, &PostParams::default(), &map)
@@ -418,6 +434,7 @@ pub struct JobStore {
     blobs: Arc<dyn BlobStore>,
     job_id: String,
     cluster_id: String,
+    flaws: Flaws,
 }
 
 impl JobStore {
@@ -437,7 +454,16 @@ impl JobStore {
             blobs,
             job_id: job_id.to_owned(),
             cluster_id: cluster_id.to_owned(),
+            flaws: Flaws::NONE,
         }
+    }
+
+    /// Reproduce these known bugs ([`Flaw::DiscardAfterAmbiguousCommit`],
+    /// [`Flaw::RemovalNotRepeatable`], [`Flaw::CounterWithoutCas`]).
+    #[must_use]
+    pub fn with_flaws(mut self, flaws: Flaws) -> JobStore {
+        self.flaws = flaws;
+        self
     }
 
     /// The job's map.
@@ -454,8 +480,9 @@ impl JobStore {
     /// never hands out an ID twice). An ambiguous failure may have consumed an ID: that one is
     /// skipped, never reused.
     pub async fn next_checkpoint_id(&self, fence: &Fence) -> Result<u64, StoreError> {
+        let cas = !self.flaws.has(Flaw::CounterWithoutCas);
         self.map
-            .update(fence, "counter", |data| {
+            .change(fence, "counter", cas, |data| {
                 let current: u64 = match data.get("counter") {
                     None => 1,
                     Some(v) => v.parse().map_err(|_| StoreError::Corrupt {
@@ -514,6 +541,15 @@ impl JobStore {
                     last_error = None;
                     break;
                 }
+                // The flaw: a pointer write whose answer was lost counts as failed, and the
+                // blob of a checkpoint that may have committed is discarded (FLINK-28265).
+                Err(error)
+                    if error.is_possibly_inconsistent()
+                        && self.flaws.has(Flaw::DiscardAfterAmbiguousCommit) =>
+                {
+                    self.blobs.delete(&path).await?;
+                    return Err(error);
+                }
                 Err(error) if error.is_possibly_inconsistent() => last_error = Some(error),
                 Err(error) => return Err(error),
             }
@@ -524,17 +560,22 @@ impl JobStore {
         }
     }
 
+    /// The IDs of the committed checkpoints not marked for deletion, lowest first.
+    pub async fn committed(&self) -> Result<Vec<u64>, StoreError> {
+        let data = self.map.read().await?;
+        Ok(checkpoint_ids(&data)
+            .into_iter()
+            .filter(|(_, p)| !p.marked_for_deletion)
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// Subsume committed checkpoints beyond the newest `retained` (two-phase removal each).
     /// Call it only after the newest pointer is committed ([`JobStore::add_checkpoint`]
     /// returned `Ok`), never before. Returns the IDs removed.
     pub async fn subsume(&self, fence: &Fence, retained: usize) -> Result<Vec<u64>, StoreError> {
         assert!(retained >= 1, "at least one checkpoint must be retained");
-        let data = self.map.read().await?;
-        let committed: Vec<u64> = checkpoint_ids(&data)
-            .into_iter()
-            .filter(|(_, p)| !p.marked_for_deletion)
-            .map(|(id, _)| id)
-            .collect();
+        let committed = self.committed().await?;
         let excess = committed.len().saturating_sub(retained);
         let subsumed: Vec<u64> = committed.into_iter().take(excess).collect();
         for old in &subsumed {
@@ -548,6 +589,9 @@ impl JobStore {
     /// finishes by calling this again.
     pub async fn remove_checkpoint(&self, fence: &Fence, id: u64) -> Result<(), StoreError> {
         let key = checkpoint_key(id);
+        if self.flaws.has(Flaw::RemovalNotRepeatable) {
+            return self.remove_unmarked(fence, &key).await;
+        }
         let marked = self
             .map
             .update(fence, &key, |data| {
@@ -583,10 +627,34 @@ impl JobStore {
             .await
     }
 
+    /// [`Flaw::RemovalNotRepeatable`]: discard the blob, then remove the key, nothing marked
+    /// first; a failure between the two leaves a committed pointer to nothing.
+    async fn remove_unmarked(&self, fence: &Fence, key: &str) -> Result<(), StoreError> {
+        let Some(value) = self.map.read().await?.remove(key) else {
+            return Ok(());
+        };
+        let pointer: Pointer = serde_json::from_str(&value).map_err(|e| StoreError::Corrupt {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.blobs.delete(&pointer.path).await?;
+        self.map
+            .update(fence, key, |data| {
+                Ok(if data.remove(key).is_some() {
+                    Change::Write(())
+                } else {
+                    Change::Keep(())
+                })
+            })
+            .await
+    }
+
     /// Recover: read the map afresh and return the highest committed checkpoint whose blob
-    /// exists, reporting pointers whose blob is missing.
+    /// exists, reporting every committed pointer whose blob is missing (like Flink, which loads
+    /// every retained checkpoint on recovery).
     pub async fn recover_latest(&self) -> Result<Recovered, StoreError> {
         let data = self.map.read().await?;
+        let mut latest = None;
         let mut dangling = Vec::new();
         for (id, pointer) in checkpoint_ids(&data).into_iter().rev() {
             if pointer.marked_for_deletion {
@@ -594,21 +662,14 @@ impl JobStore {
             }
             match self.blobs.get(&pointer.path).await {
                 Ok(state) => {
-                    dangling.reverse();
-                    return Ok(Recovered {
-                        latest: Some((id, state)),
-                        dangling,
-                    });
+                    latest.get_or_insert((id, state));
                 }
                 Err(error) if error.is_not_found() => dangling.push(id),
                 Err(error) => return Err(error.into()),
             }
         }
         dangling.reverse();
-        Ok(Recovered {
-            latest: None,
-            dangling,
-        })
+        Ok(Recovered { latest, dangling })
     }
 
     /// Finish what earlier leaders left half done: removals whose pointer is marked.
@@ -705,6 +766,16 @@ impl JobStore {
         }
     }
 
+    /// Discard every blob of the job, then delete its map (fenced). Only a globally terminal
+    /// state may lead here ([`JobStore::clean_up_terminal`]), or [`Flaw::NonTerminalCleanup`].
+    pub async fn discard(&self, fence: &Fence) -> Result<(), StoreError> {
+        let prefix = format!("{}/{}/", self.cluster_id, self.job_id);
+        for path in self.blobs.list(&prefix).await? {
+            self.blobs.delete(&path).await?;
+        }
+        self.map.delete(fence).await
+    }
+
     async fn put_job_result(&self, result: &JobResult) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(result).expect("a job result serialises");
         Ok(self
@@ -739,11 +810,7 @@ impl JobStore {
         if self.map.exists().await? {
             self.set_registry(fence, "DONE").await?;
         }
-        let prefix = format!("{}/{}/", self.cluster_id, self.job_id);
-        for path in self.blobs.list(&prefix).await? {
-            self.blobs.delete(&path).await?;
-        }
-        self.map.delete(fence).await?;
+        self.discard(fence).await?;
         result.clean = true;
         self.put_job_result(&result).await?;
         Ok(result)
