@@ -11,9 +11,9 @@
 //!     ..Faults::default()
 //! };
 //! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-//! let renew = RequestInfo { verb: RequestVerb::Update, client: "candidate-a/1" };
+//! let renew = RequestInfo { verb: RequestVerb::Update, client: "candidate-a/1", name: Some("lock") };
 //! assert!(matches!(faults.decide(&mut rng, &renew).action, Action::Fail(_)));
-//! let read = RequestInfo { verb: RequestVerb::Get, client: "candidate-a/1" };
+//! let read = RequestInfo { verb: RequestVerb::Get, client: "candidate-a/1", name: Some("lock") };
 //! assert!(matches!(faults.decide(&mut rng, &read).action, Action::Proceed));
 //! ```
 
@@ -73,6 +73,8 @@ pub struct RequestInfo<'a> {
     pub verb: RequestVerb,
     /// The client's identity (its User-Agent).
     pub client: &'a str,
+    /// The object's name, if the request names one.
+    pub name: Option<&'a str>,
 }
 
 /// Which requests a fault applies to, and how often.
@@ -86,6 +88,10 @@ pub struct Rule {
     /// Client identity prefixes it applies to (`kubectl` matches `kubectl/v1.32.4 ...`); empty
     /// means all clients.
     pub clients: Vec<String>,
+    /// Object name prefixes it applies to (requests that name an object); empty means all
+    /// requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 impl Default for Rule {
@@ -94,6 +100,7 @@ impl Default for Rule {
             probability: 1.0,
             verbs: Vec::new(),
             clients: Vec::new(),
+            names: Vec::new(),
         }
     }
 }
@@ -119,6 +126,13 @@ impl Rule {
         self
     }
 
+    /// Only for requests that name an object whose name starts with `prefix`.
+    #[must_use]
+    pub fn for_name(mut self, prefix: &str) -> Rule {
+        self.names.push(prefix.to_owned());
+        self
+    }
+
     /// Only with this probability.
     #[must_use]
     pub fn with_probability(mut self, probability: f64) -> Rule {
@@ -130,6 +144,10 @@ impl Rule {
         (self.verbs.is_empty() || self.verbs.contains(&request.verb))
             && (self.clients.is_empty()
                 || self.clients.iter().any(|c| request.client.starts_with(c)))
+            && (self.names.is_empty()
+                || request
+                    .name
+                    .is_some_and(|name| self.names.iter().any(|n| name.starts_with(n))))
     }
 
     /// Whether the rule hits this request. Draws from `rng` only for matching requests with a
@@ -443,6 +461,7 @@ mod tests {
     const UPDATE: RequestInfo<'static> = RequestInfo {
         verb: RequestVerb::Update,
         client: "a",
+        name: None,
     };
 
     #[test]
@@ -497,13 +516,30 @@ mod tests {
         let get = RequestInfo {
             verb: RequestVerb::Get,
             client: "a",
+            name: None,
         };
         assert_eq!(faults.decide(&mut rng, &get).action, Action::Proceed);
         let other = RequestInfo {
             verb: RequestVerb::Update,
             client: "b",
+            name: None,
         };
         assert_eq!(faults.decide(&mut rng, &other).action, Action::Proceed);
+    }
+
+    #[test]
+    fn name_prefixes_narrow_a_rule_to_objects() {
+        let faults = Faults {
+            errors: vec![ErrorRule::on(Rule::always().for_name("demo-cluster-"))],
+            ..Faults::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let on = |name| RequestInfo { name, ..UPDATE };
+        let lock = faults.decide(&mut rng, &on(Some("demo-cluster-config-map")));
+        assert!(matches!(lock.action, Action::Fail(_)));
+        let job = faults.decide(&mut rng, &on(Some("demo-job-config-map")));
+        assert_eq!(job.action, Action::Proceed);
+        assert_eq!(faults.decide(&mut rng, &on(None)).action, Action::Proceed);
     }
 
     #[test]
@@ -523,6 +559,7 @@ mod tests {
         let list = RequestInfo {
             verb: RequestVerb::List,
             client: "a",
+            name: None,
         };
         assert_eq!(faults.decide(&mut rng, &list).action, Action::Proceed);
     }

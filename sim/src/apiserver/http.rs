@@ -402,6 +402,7 @@ impl ApiServer {
                 &RequestInfo {
                     verb,
                     client: &client,
+                    name: route.name.as_deref(),
                 },
             )
         };
