@@ -67,7 +67,7 @@ use khaos_elector::{LockKind, Timing};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::history::{Entry, Record, WorldEvent};
+use crate::history::{Entry, FaultAction, Record, WorldEvent};
 
 /// Added to the liveness checker's election bound: the time a new leader needs between its lock
 /// commit and its `granted` event (its clock tick and the event's delivery), and millisecond
@@ -1241,6 +1241,7 @@ fn liveness(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context) -> Verdict
         violations: Vec::new(),
         figures: vec![figure("election_bound_ms", json!(bound_ms))],
     };
+    needless_losses(history, ctx, &mut verdict);
     let Some(healed) = phase(history, "healed", 0) else {
         verdict.figures.push(figure("judged", json!(false)));
         return verdict;
@@ -1294,6 +1295,94 @@ fn liveness(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context) -> Verdict
     }
     watchers_caught_up(history, end, ctx, violations);
     verdict
+}
+
+/// Whether a fault, by its description, cannot cost a correct leader its leadership: blob store
+/// faults, wall-clock offsets (expiry uses the monotonic clock), compaction, connection resets,
+/// and API server errors (quick answers) lasting at most one retry period, which a renew
+/// survives by trying again within the deadline. Everything else may explain a loss.
+fn harmless(fault: &str, duration_ms: u64, ctx: &Context) -> bool {
+    if fault.starts_with("blob store faults ")
+        || fault.starts_with("wall clock offset ")
+        || fault.starts_with("connections reset ")
+        || fault == "apiserver compaction"
+    {
+        return true;
+    }
+    let Some(json) = fault.strip_prefix("apiserver faults ") else {
+        return false;
+    };
+    let Ok(faults) = serde_json::from_str::<khaos_sim::apiserver::Faults>(json) else {
+        return false;
+    };
+    let errors_only = khaos_sim::apiserver::Faults {
+        errors: faults.errors.clone(),
+        ..khaos_sim::apiserver::Faults::default()
+    } == faults;
+    errors_only && duration_ms <= ms(ctx.timing.retry_period())
+}
+
+/// A needless leader loss: a leader stepped down (not stopping) although no fault that could
+/// cost it leadership was active anywhere in the lease and renew deadline before
+/// (fabric8 #4246, kubert #134: one failed renew must not end leadership).
+fn needless_losses(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
+    let last_ms = history.last().map_or(0, |e| e.t_ms);
+    // Every fault's description, start and end.
+    let mut open: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    let mut faults: Vec<(&str, u64, u64)> = Vec::new();
+    for entry in history {
+        if let Some(WorldEvent::Fault { action, fault }) = world_event(entry) {
+            match action {
+                FaultAction::Start => open.entry(fault).or_default().push(entry.t_ms),
+                FaultAction::End => {
+                    if let Some(start) = open.get_mut(fault.as_str()).and_then(Vec::pop) {
+                        faults.push((fault, start, entry.t_ms));
+                    }
+                }
+            }
+        }
+    }
+    for (fault, starts) in open {
+        faults.extend(starts.into_iter().map(|start| (fault, start, last_ms)));
+    }
+    let window_ms = ms(ctx.timing.lease_duration()
+        + ctx.timing.renew_deadline()
+        + ctx.timing.retry_period() * 2);
+    let mut stopping: BTreeSet<&str> = BTreeSet::new();
+    let mut losses = 0;
+    for (index, entry) in history.iter().enumerate() {
+        match &entry.record {
+            Record::World(WorldEvent::Stopping {}) => {
+                stopping.insert(&entry.node);
+            }
+            Record::World(WorldEvent::Started {}) => {
+                stopping.remove(entry.node.as_str());
+            }
+            Record::Job(Event::Revoked { term }) if !stopping.contains(entry.node.as_str()) => {
+                let from_ms = entry.t_ms.saturating_sub(window_ms);
+                let explained = faults.iter().any(|(fault, start, end)| {
+                    *start <= entry.t_ms && *end >= from_ms && !harmless(fault, end - start, ctx)
+                });
+                if !explained {
+                    losses += 1;
+                    verdict.violations.push(Violation::new(
+                        format!(
+                            "{} lost leadership (term {term}) at t={} ms although no fault that \
+                             could cost a leader its lease was active since t={from_ms} ms: a \
+                             leader must survive a failed request by renewing again within the \
+                             renew deadline",
+                            entry.node, entry.t_ms
+                        ),
+                        vec![index],
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    verdict
+        .figures
+        .push(figure("needless_losses", json!(losses)));
 }
 
 /// Every node that follows the leader information has, by the end, seen the last published

@@ -38,6 +38,14 @@ pub enum Fault {
         /// Only messages from `a` to `b` are lost.
         oneway: bool,
     },
+    /// Clog the link between `a` and `b`: messages both ways are held, and delivered when the
+    /// fault ends (a stalled switch or a full buffer: late, not lost).
+    Clog {
+        /// One end.
+        a: String,
+        /// The other end.
+        b: String,
+    },
     /// Kill a node (no revoke, no release); it starts afresh when the fault ends.
     Crash {
         /// The node.
@@ -94,7 +102,7 @@ impl Fault {
     /// The fault's class, as swarm testing switches it.
     pub fn class(&self) -> FaultClass {
         match self {
-            Fault::Partition { .. } => FaultClass::Partition,
+            Fault::Partition { .. } | Fault::Clog { .. } => FaultClass::Partition,
             Fault::Crash { .. } => FaultClass::Crash,
             Fault::Stop { .. } => FaultClass::Stop,
             Fault::Pause { .. } => FaultClass::Pause,
@@ -117,6 +125,7 @@ impl fmt::Display for Fault {
                     if *oneway { "->" } else { "<->" }
                 )
             }
+            Fault::Clog { a, b } => write!(f, "clog {a} <-> {b}"),
             Fault::Crash { node } => write!(f, "crash {node}"),
             Fault::Stop { node } => write!(f, "graceful stop {node}"),
             Fault::Pause { node } => write!(f, "pause {node}"),
@@ -243,7 +252,7 @@ impl Schedule {
                 }
             );
             match &scheduled.fault {
-                Fault::Partition { a, b, .. } => {
+                Fault::Partition { a, b, .. } | Fault::Clog { a, b } => {
                     for end in [a, b] {
                         if !host(end) {
                             return Err(problem(format!(
@@ -295,11 +304,43 @@ impl Schedule {
     }
 
     /// Whether any fault breaks the timing assumptions (see [`FaultClass::breaks_timing`]); a
-    /// drift beyond the bound the timing tolerates counts too.
-    pub fn breaks_timing(&self) -> bool {
-        self.faults.iter().any(|s| match &s.fault {
-            Fault::Drift { ppm, .. } => ppm.unsigned_abs() > DRIFT_BOUND_PPM,
-            other => other.class().breaks_timing(),
+    /// clock whose drifts add up beyond the bound the timing tolerates counts too. Overlapping
+    /// drifts of one node add up; a drift aimed at a role may land on any of `nodes`, so it is
+    /// added wherever that makes the sum largest.
+    pub fn breaks_timing(&self, nodes: &[String]) -> bool {
+        if self.faults.iter().any(|s| s.fault.class().breaks_timing()) {
+            return true;
+        }
+        let drifts: Vec<(&Scheduled, &str, i64)> = self
+            .faults
+            .iter()
+            .filter_map(|s| match &s.fault {
+                Fault::Drift { node, ppm } => Some((s, node.as_str(), *ppm)),
+                _ => None,
+            })
+            .collect();
+        let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
+        drifts.iter().any(|(at, _, _)| {
+            let t = at.at_ms;
+            let active: Vec<(&str, i64)> = drifts
+                .iter()
+                .filter(|(s, _, _)| s.at_ms <= t && t <= s.end_ms())
+                .map(|(_, node, ppm)| (*node, *ppm))
+                .collect();
+            let roles = active.iter().filter(|(n, _)| n.starts_with('@'));
+            let faster: i64 = roles.clone().map(|(_, p)| (*p).max(0)).sum();
+            let slower: i64 = roles.map(|(_, p)| (*p).min(0)).sum();
+            let own = |node: &str| -> i64 {
+                active
+                    .iter()
+                    .filter(|(n, _)| *n == node)
+                    .map(|(_, p)| p)
+                    .sum()
+            };
+            nodes.iter().any(|node| {
+                let own = own(node);
+                (own + faster).abs() > bound || (own + slower).abs() > bound
+            })
         })
     }
 }
@@ -590,6 +631,45 @@ mod tests {
             }
         }
         assert!(orders.len() > 2, "restore orders vary: {orders:?}");
+    }
+
+    #[test]
+    fn drifts_break_the_timing_only_when_they_add_up_beyond_the_bound() {
+        let drift = |at_ms, for_ms, node: &str, ppm| Scheduled {
+            at_ms,
+            for_ms,
+            fault: Fault::Drift {
+                node: node.into(),
+                ppm,
+            },
+        };
+        let bound = i64::try_from(DRIFT_BOUND_PPM).unwrap();
+        let schedule = |faults| Schedule { faults };
+        // Fast for everyone, and the leader slowed on top: its net rate is within the bound.
+        let net_within = schedule(vec![
+            drift(0, 60_000, "node-a", bound / 2),
+            drift(10_000, 5_000, LEADER, -bound),
+        ]);
+        assert!(!net_within.breaks_timing(&nodes()));
+        // Two drifts of one node the same way, at once: beyond.
+        let sum_beyond = schedule(vec![
+            drift(0, 60_000, "node-a", bound / 2),
+            drift(10_000, 5_000, "node-a", bound),
+        ]);
+        assert!(sum_beyond.breaks_timing(&nodes()));
+        // The same two, one after the other: within.
+        let apart = schedule(vec![
+            drift(0, 5_000, "node-a", bound),
+            drift(10_000, 5_000, "node-a", bound),
+        ]);
+        assert!(!apart.breaks_timing(&nodes()));
+        // A role may land on the node that already drifts.
+        let role = schedule(vec![
+            drift(0, 60_000, "node-b", -bound / 2),
+            drift(10_000, 5_000, STANDBY, -bound),
+        ]);
+        assert!(role.breaks_timing(&nodes()));
+        assert!(schedule(vec![drift(0, 1, "node-a", bound + 1)]).breaks_timing(&nodes()));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use khaos_elector::blob::{BlobFaults, MemoryBlobStore};
 use khaos_elector::clock::Clock;
+use khaos_elector::flaws::Flaws;
 use khaos_elector::jobmaster::{Event, JobMaster, JobMasterConfig};
 use khaos_elector::retrieval::{LeaderRetriever, leader_key};
 use khaos_elector::store::{cluster_lock_name, cluster_map_name};
@@ -71,6 +72,9 @@ pub struct WorldConfig {
     /// still fire at their exact instants). 10 ms by default, TigerBeetle's tick; 1 ms is
     /// turmoil's default and about ten times slower.
     pub tick: Duration,
+    /// Known bugs switched on in every candidate and observer (the regression corpus); none by
+    /// default.
+    pub flaws: Flaws,
 }
 
 /// The default step of the simulation.
@@ -94,12 +98,18 @@ impl WorldConfig {
             schedule: Schedule::default(),
             label: json!({}),
             tick: TICK_DEFAULT,
+            flaws: Flaws::NONE,
         }
     }
 
     /// The candidates' names.
     pub fn node_names(&self) -> Vec<String> {
         (0..self.nodes).map(|i| name("node", i)).collect()
+    }
+
+    /// The observers' names.
+    pub fn observer_names(&self) -> Vec<String> {
+        (0..self.observers).map(|i| name("observer", i)).collect()
     }
 
     /// The settings as recorded in the history.
@@ -119,6 +129,7 @@ impl WorldConfig {
             "fault_phase_ms": self.fault_phase_ms,
             "healed_phase_ms": self.healed_phase_ms,
             "tick_ms": millis(self.tick),
+            "flaws": self.flaws,
             "schedule": self.schedule,
         })
     }
@@ -310,7 +321,7 @@ enum NodeState {
 
 /// Run the world once.
 pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
-    let observers: Vec<String> = (0..config.observers).map(|i| name("observer", i)).collect();
+    let observers = config.observer_names();
     config
         .schedule
         .validate(&config.node_names(), &observers)
@@ -367,7 +378,8 @@ pub fn run(config: &WorldConfig) -> Result<RunOutput, WorldError> {
     }
     for (index, observer) in observers.iter().enumerate() {
         let recorder = recorder.clone();
-        let job = config.job.clone();
+        let mut job = config.job.clone();
+        job.flaws = config.flaws;
         let seed = config.seed ^ 0x0B5E_0000 ^ index as u64;
         let identity = observer.clone();
         sim.host(observer.as_str(), move || {
@@ -484,6 +496,7 @@ impl NodeSoftware {
         };
         let mut job = self.config.job.clone();
         job.address = format!("{identity}:8081");
+        job.flaws = self.config.flaws;
         let master =
             JobMaster::with_clock(client.clone(), blobs, job, Arc::new(events), clock.clone());
         let lock = cluster_lock_name(&self.config.job.cluster_id, self.config.lock);
@@ -494,7 +507,8 @@ impl NodeSoftware {
             self.config.lock,
             timing,
         )
-        .seed(self.seed.wrapping_add(incarnation));
+        .seed(self.seed.wrapping_add(incarnation))
+        .flaws(self.config.flaws);
         let handle = Elector::new(client, elector)
             .with_clock(clock)
             .with_contender(Arc::new(master))
@@ -521,7 +535,8 @@ async fn observe(
         &job.namespace,
         &cluster_map_name(&job.cluster_id),
         &leader_key(&job.component),
-    );
+    )
+    .with_flaws(job.flaws);
     let mut leader = retriever.spawn(seed);
     while leader.changed().await.is_ok() {
         let value = leader.borrow_and_update().as_ref().map(|l| l.to_value());
@@ -542,6 +557,8 @@ struct Applied {
     /// Active faults with `@leader` and `@standby` resolved when they started.
     resolved: BTreeMap<usize, Fault>,
     cut: BTreeSet<(String, String)>,
+    /// Clogged pairs of hosts (in name order): messages both ways are held until the clog ends.
+    clogged: BTreeSet<(String, String)>,
     states: BTreeMap<String, NodeState>,
     server_faults: Faults,
     blob_faults: BlobFaults,
@@ -568,6 +585,7 @@ impl Applied {
             active: BTreeSet::new(),
             resolved: BTreeMap::new(),
             cut: BTreeSet::new(),
+            clogged: BTreeSet::new(),
             states,
             server_faults: Faults::default(),
             blob_faults: BlobFaults::default(),
@@ -623,23 +641,49 @@ impl Applied {
             }
         }
 
-        // Links.
+        // Links: each direction is healthy, cut (messages lost) or, when its pair is clogged,
+        // held (messages delivered when the clog ends); a cut wins over a clog.
         let mut cut = BTreeSet::new();
+        let mut clogged = BTreeSet::new();
         for fault in &faults {
-            if let Fault::Partition { a, b, oneway } = fault {
-                cut.insert((a.clone(), b.clone()));
-                if !oneway {
-                    cut.insert((b.clone(), a.clone()));
+            match fault {
+                Fault::Partition { a, b, oneway } => {
+                    cut.insert((a.clone(), b.clone()));
+                    if !oneway {
+                        cut.insert((b.clone(), a.clone()));
+                    }
+                }
+                Fault::Clog { a, b } => {
+                    clogged.insert(pair(a, b));
+                }
+                _ => {}
+            }
+        }
+        let changed: BTreeSet<(String, String)> = self
+            .cut
+            .symmetric_difference(&cut)
+            .map(|(a, b)| pair(a, b))
+            .chain(self.clogged.symmetric_difference(&clogged).cloned())
+            .collect();
+        for (a, b) in &changed {
+            let (a, b) = (a.as_str(), b.as_str());
+            let key = (a.to_owned(), b.to_owned());
+            if clogged.contains(&key) {
+                sim.hold(a, b);
+            } else if self.clogged.contains(&key) {
+                sim.release(a, b);
+            } else {
+                sim.repair_oneway(a, b);
+                sim.repair_oneway(b, a);
+            }
+            for (from, to) in [(a, b), (b, a)] {
+                if cut.contains(&(from.to_owned(), to.to_owned())) {
+                    sim.partition_oneway(from, to);
                 }
             }
         }
-        for (from, to) in self.cut.difference(&cut) {
-            sim.repair_oneway(from.as_str(), to.as_str());
-        }
-        for (from, to) in cut.difference(&self.cut) {
-            sim.partition_oneway(from.as_str(), to.as_str());
-        }
         self.cut = cut;
+        self.clogged = clogged;
 
         // Clocks.
         for (node, control) in &self.controls {
@@ -731,7 +775,7 @@ impl Applied {
         };
         let mut fault = fault.clone();
         match &mut fault {
-            Fault::Partition { a, b, .. } => {
+            Fault::Partition { a, b, .. } | Fault::Clog { a, b } => {
                 *a = role(a);
                 *b = role(b);
             }
@@ -741,7 +785,22 @@ impl Applied {
             | Fault::Drift { node, .. }
             | Fault::WallOffset { node, .. }
             | Fault::Reset { node } => *node = role(node),
-            Fault::Server { .. } | Fault::ServerRestart | Fault::Compact | Fault::Blob { .. } => {}
+            // Rules aimed at a role name the node that holds it now.
+            Fault::Server { faults } => {
+                let rules = faults
+                    .latency
+                    .iter_mut()
+                    .map(|r| &mut r.rule)
+                    .chain(faults.hang.iter_mut())
+                    .chain(faults.errors.iter_mut().map(|r| &mut r.rule))
+                    .chain(faults.ambiguous.iter_mut().map(|r| &mut r.rule));
+                for rule in rules {
+                    for client in &mut rule.clients {
+                        *client = role(client);
+                    }
+                }
+            }
+            Fault::ServerRestart | Fault::Compact | Fault::Blob { .. } => {}
         }
         fault
     }
@@ -811,6 +870,21 @@ impl Applied {
         for (from, to) in cut_now {
             sim.repair_oneway(from.as_str(), to.as_str());
         }
+        // A repair clears a clog: hold again what was clogged.
+        for (a, b) in &self.clogged {
+            if a == node || b == node {
+                sim.hold(a.as_str(), b.as_str());
+            }
+        }
+    }
+}
+
+/// A pair of hosts in name order.
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
     }
 }
 
