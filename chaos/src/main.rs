@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use khaos::{bench, live, node, serve};
+use khaos_elector::flaws::Flaw;
 use khaos_sim::apiserver::Faults;
 use khaos_sim::conformance::{self, Target};
 use khaos_sim::race;
-use khaos_world::{runner, scenarios};
+use khaos_world::{corpus, runner, scenarios};
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +87,21 @@ enum Command {
     /// (`--server URL`, else KUBECONFIG or the in-cluster service account), logging leadership
     /// changes and checkpoints as JSON lines. SIGTERM or SIGINT stops it gracefully.
     Node(NodeArgs),
+    /// Re-run a saved case (`DIR/case.json` of `khaos sim run --out DIR`, or a regression case of
+    /// the corpus) and judge it again; exits non-zero if a checker fires.
+    Replay {
+        /// The case file.
+        file: PathBuf,
+        /// Run it with no flaw switched on: the passing twin of a regression case.
+        #[arg(long)]
+        without_flaws: bool,
+        /// Write the run's files here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the history (one JSON object a line).
+        #[arg(long)]
+        history: bool,
+    },
     /// Benchmark the standalone server on loopback: CAS update throughput and watch latency.
     Bench {
         /// Concurrent clients doing CAS updates.
@@ -129,6 +145,10 @@ enum SimCommand {
         /// writes it).
         #[arg(long)]
         schedule: Option<PathBuf>,
+        /// Switch on a known bug in every candidate (repeatable; `khaos sim list` names them):
+        /// the regression corpus's flawed variants, never on by default.
+        #[arg(long, value_parser = parse_flaw)]
+        flaw: Vec<Flaw>,
     },
     /// Shrink a failing run's fault schedule to a minimal one that still fails, and write it
     /// (replay it with `khaos sim run --schedule FILE`).
@@ -145,6 +165,10 @@ enum SimCommand {
         /// The simulation's step in milliseconds.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
         tick_ms: u64,
+        /// Switch on a known bug in every candidate (repeatable; `khaos sim list` names them):
+        /// the regression corpus's flawed variants, never on by default.
+        #[arg(long, value_parser = parse_flaw)]
+        flaw: Vec<Flaw>,
     },
     /// Run scenarios over a range of seeds: a progress line per run, a summary at the end, and
     /// for each failure the line that replays it.
@@ -164,9 +188,37 @@ enum SimCommand {
         /// The simulation's step in milliseconds (messages are delivered at step boundaries).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
         tick_ms: u64,
+        /// Switch on a known bug in every candidate (repeatable; `khaos sim list` names them):
+        /// the regression corpus's flawed variants, never on by default.
+        #[arg(long, value_parser = parse_flaw)]
+        flaw: Vec<Flaw>,
     },
-    /// List the scenarios.
+    /// List the scenarios and the regression corpus.
     List,
+    /// The regression corpus: run every known bug's exposing schedule with its flaw (the named
+    /// checker must fire) and without (everything must hold); with --write, shrink each to a
+    /// minimal case and save it.
+    Corpus {
+        /// Only these flaws (repeatable); all of them by default.
+        #[arg(long, value_parser = parse_flaw)]
+        flaw: Vec<Flaw>,
+        /// Shrink each case and write it to DIR/<flaw>.json (replay with `khaos replay FILE`).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// For each flaw, how many seeds of the default swarm sweep it takes to find it: the first
+    /// seed whose run with the flaw on breaks a checker.
+    SeedsToFind {
+        /// Only these flaws (repeatable); all of them by default.
+        #[arg(long, value_parser = parse_flaw)]
+        flaw: Vec<Flaw>,
+        /// Give up on a flaw after this many seeds.
+        #[arg(long, default_value_t = 2_000)]
+        max_seeds: u64,
+        /// Runs in parallel [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Measure the simulation's speed: simulated seconds per wall second for the reference world
     /// (3 candidates, default timing, swarm faults, 10 simulated minutes), and catalogue runs per
     /// minute, on one core. Build with --release for meaningful figures.
@@ -314,6 +366,12 @@ fn main() -> ExitCode {
             case,
         } => run_conformance(server, token, bookmark_interval_ms, kubeconfig, seed, case),
         Command::Node(args) => run_node(args),
+        Command::Replay {
+            file,
+            without_flaws,
+            out,
+            history,
+        } => replay(&file, without_flaws, out, history),
         Command::Bench {
             clients,
             seconds,
@@ -356,13 +414,14 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             history,
             tick_ms,
             schedule,
+            flaw,
         } => sim_run(
             &scenario,
             seed,
             out,
             check_determinism,
             history,
-            options(tick_ms),
+            options(tick_ms, &flaw),
             schedule,
         ),
         SimCommand::Shrink {
@@ -370,14 +429,22 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             seed,
             out,
             tick_ms,
-        } => sim_shrink(&scenario, seed, &out, options(tick_ms)),
+            flaw,
+        } => sim_shrink(&scenario, seed, &out, options(tick_ms, &flaw)),
         SimCommand::Sweep {
             scenario,
             seeds,
             jobs,
             check_determinism,
             tick_ms,
-        } => sim_sweep(&scenario, seeds, jobs, check_determinism, options(tick_ms)),
+            flaw,
+        } => sim_sweep(
+            &scenario,
+            seeds,
+            jobs,
+            check_determinism,
+            options(tick_ms, &flaw),
+        ),
         SimCommand::Bench {
             reference_seeds,
             catalogue_seeds,
@@ -390,6 +457,21 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             for scenario in scenarios::CATALOGUE {
                 println!("{:<20} {}", scenario.name, scenario.about);
             }
+            println!();
+            println!(
+                "The regression corpus: run `khaos sim run --scenario bug/<flaw> --seed N --flaw <flaw>`"
+            );
+            println!("to see the bug found, and without --flaw to see the same schedule pass.");
+            for case in corpus::CORPUS {
+                println!(
+                    "{:<36} row {:>2}, {}; {} must fire. {}",
+                    case.scenario.name,
+                    case.flaw.row(),
+                    case.flaw.origin(),
+                    case.checker,
+                    case.scenario.about
+                );
+            }
             Ok(())
         }
         SimCommand::Race {
@@ -400,13 +482,24 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             flaw,
             history,
         } => run_race(seed, seeds, clients, increments, flaw, history),
+        SimCommand::Corpus { flaw, write } => sim_corpus(&flaw, write.as_deref()),
+        SimCommand::SeedsToFind {
+            flaw,
+            max_seeds,
+            jobs,
+        } => sim_seeds_to_find(&flaw, max_seeds, jobs),
     }
 }
 
-fn options(tick_ms: u64) -> runner::Options {
+fn options(tick_ms: u64, flaws: &[Flaw]) -> runner::Options {
     runner::Options {
         tick: Duration::from_millis(tick_ms),
+        flaws: flaws.iter().copied().collect(),
     }
+}
+
+fn parse_flaw(name: &str) -> Result<Flaw, String> {
+    name.parse()
 }
 
 fn sim_run(
@@ -437,16 +530,7 @@ fn sim_run(
     if history {
         print!("{}", report.output.jsonl);
     }
-    println!("{}", report.summary());
-    for verdict in &report.verdicts {
-        let figures: Vec<String> = verdict
-            .figures
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        let state = if verdict.ok() { "ok" } else { "VIOLATED" };
-        println!("  {:<14} {state:<8} {}", verdict.checker, figures.join(" "));
-    }
+    print_verdicts(&report);
     if check_determinism {
         runner::check_determinism(scenario, &report).map_err(|e| e.to_string())?;
         println!(
@@ -465,6 +549,205 @@ fn sim_run(
     } else {
         print!("{}", report.violations());
         Err(format!("violation; replay: {}", report.replay()))
+    }
+}
+
+/// The summary line and one line per checker with its figures.
+fn print_verdicts(report: &runner::RunReport) {
+    println!("{}", report.summary());
+    for verdict in &report.verdicts {
+        let figures: Vec<String> = verdict
+            .figures
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let state = if verdict.ok() { "ok" } else { "VIOLATED" };
+        println!("  {:<14} {state:<8} {}", verdict.checker, figures.join(" "));
+    }
+}
+
+fn replay(
+    file: &std::path::Path,
+    without_flaws: bool,
+    out: Option<PathBuf>,
+    history: bool,
+) -> Result<(), String> {
+    let case = khaos_world::case::SavedCase::load(file).map_err(|e| e.to_string())?;
+    let flaws = if without_flaws {
+        khaos_elector::flaws::Flaws::NONE
+    } else {
+        case.flaws
+    };
+    println!(
+        "replaying {}: {} seed {}{}, {} fault(s), saved by khaos {}",
+        file.display(),
+        case.scenario,
+        case.seed,
+        if flaws.is_empty() {
+            String::new()
+        } else {
+            format!(" with flaw {flaws}")
+        },
+        case.schedule.faults.len(),
+        case.khaos
+    );
+    let mut report = case.run_with(flaws).map_err(|e| e.to_string())?;
+    report.replay_flags = String::new();
+    if history {
+        print!("{}", report.output.jsonl);
+    }
+    print_verdicts(&report);
+    if !without_flaws {
+        let violated = report.violated();
+        if violated == case.violated && report.output.digest == case.digest {
+            println!(
+                "  same verdicts and the same history ({}) as when saved",
+                case.digest
+            );
+        } else if violated == case.violated {
+            println!(
+                "  same verdicts as when saved, but another history ({} then, {} now): the code changed since",
+                case.digest, report.output.digest
+            );
+        } else {
+            println!(
+                "  verdicts differ from when saved: then violated [{}], now [{}]",
+                case.violated.join(", "),
+                violated.join(", ")
+            );
+        }
+    }
+    if let Some(dir) = &out {
+        report
+            .write(dir)
+            .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+        println!("  wrote the run's files to {}", dir.display());
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        print!("{}", report.violations());
+        Err(format!(
+            "violation; replay: khaos replay {}",
+            file.display()
+        ))
+    }
+}
+
+fn chosen_flaws(flaws: &[Flaw]) -> Vec<Flaw> {
+    if flaws.is_empty() {
+        Flaw::ALL.to_vec()
+    } else {
+        flaws.to_vec()
+    }
+}
+
+fn sim_corpus(flaws: &[Flaw], write: Option<&std::path::Path>) -> Result<(), String> {
+    let mut failures = Vec::new();
+    println!(
+        "{:>3}  {:<34} {:<5} {:<14} {:<22} twin",
+        "row", "flaw", "seed", "must fire", "with the flaw"
+    );
+    for flaw in chosen_flaws(flaws) {
+        let case = corpus::case(flaw);
+        let flawed = runner::run(
+            &case.scenario,
+            case.seed,
+            &runner::Options::default().flaw(flaw),
+        )
+        .map_err(|e| e.to_string())?;
+        let twin = runner::run(&case.scenario, case.seed, &runner::Options::default())
+            .map_err(|e| e.to_string())?;
+        let fired = flawed.violated().iter().any(|v| v == case.checker);
+        println!(
+            "{:>3}  {:<34} {:<5} {:<14} {:<22} {}",
+            flaw.row(),
+            flaw.name(),
+            case.seed,
+            case.checker,
+            if fired { "fires" } else { "DOES NOT FIRE" },
+            if twin.ok() { "holds" } else { "VIOLATED" }
+        );
+        if !fired {
+            failures.push(format!(
+                "{flaw}: {} did not fire; replay: {}",
+                case.checker,
+                flawed.replay()
+            ));
+        }
+        if !twin.ok() {
+            failures.push(format!(
+                "{flaw}: the twin without the flaw failed; replay: {}",
+                twin.replay()
+            ));
+        }
+        if let Some(dir) = write
+            && fired
+        {
+            let minimal = case
+                .minimal(|_, _| {})
+                .map_err(|e| e.to_string())?
+                .expect("it fired");
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            let path = dir.join(format!("{flaw}.json"));
+            std::fs::write(&path, minimal.to_json())
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            println!(
+                "      shrunk to {} fault(s), written to {}",
+                minimal.schedule.faults.len(),
+                path.display()
+            );
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Result<(), String> {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    println!(
+        "Seeds of the default swarm sweep (`khaos sim sweep --scenario swarm --seeds 1..N --flaw F`) until the flaw is found, at most {max_seeds}:"
+    );
+    println!(
+        "{:>3}  {:<34} {:>6}  checkers that fired",
+        "row", "flaw", "seeds"
+    );
+    let mut missing = Vec::new();
+    for flaw in chosen_flaws(flaws) {
+        let progress = |seed: u64| {
+            if seed % 100 == 0 {
+                eprintln!("  {flaw}: seed {seed}...");
+            }
+        };
+        match corpus::seeds_to_find(flaw, max_seeds, jobs, progress) {
+            Some((seed, violated)) => println!(
+                "{:>3}  {:<34} {:>6}  {}",
+                flaw.row(),
+                flaw.name(),
+                seed,
+                violated.join(", ")
+            ),
+            None => {
+                println!(
+                    "{:>3}  {:<34} {:>6}  not found in {max_seeds} seeds",
+                    flaw.row(),
+                    flaw.name(),
+                    "-"
+                );
+                missing.push(flaw.name());
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not found within {max_seeds} seeds: {}",
+            missing.join(", ")
+        ))
     }
 }
 

@@ -3,7 +3,9 @@
 //! by simulated and live runs, and the checkers that judge a history.
 
 pub mod blobhost;
+pub mod case;
 pub mod checkers;
+pub mod corpus;
 pub mod history;
 pub mod runner;
 pub mod scenarios;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use khaos_elector::flaws::{Flaw, Flaws};
 use serde_json::json;
 
 use crate::checkers::{self, Context, Verdict};
@@ -17,29 +18,45 @@ use crate::world::{self, NETWORK_DELAY_MAX, RunOutput, TICK_DEFAULT, WorldConfig
 pub struct Options {
     /// The simulation's step ([`WorldConfig::tick`]).
     pub tick: std::time::Duration,
+    /// Known bugs switched on ([`WorldConfig::flaws`]).
+    pub flaws: Flaws,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { tick: TICK_DEFAULT }
+        Options {
+            tick: TICK_DEFAULT,
+            flaws: Flaws::NONE,
+        }
     }
 }
 
 impl Options {
+    /// These options with `flaw` switched on too.
+    #[must_use]
+    pub fn flaw(mut self, flaw: Flaw) -> Options {
+        self.flaws = self.flaws.with(flaw);
+        self
+    }
+
     /// The world of `scenario` at `seed` made this way.
     pub fn world(&self, scenario: &Scenario, seed: u64) -> WorldConfig {
         let mut config = scenario.world(seed);
         config.tick = self.tick;
+        config.flaws = self.flaws;
         config
     }
 
     /// The flags that ask for these options (empty for the defaults).
     pub fn flags(&self) -> String {
-        if self.tick == TICK_DEFAULT {
-            String::new()
-        } else {
-            format!(" --tick-ms {}", self.tick.as_millis())
+        let mut flags = String::new();
+        if self.tick != TICK_DEFAULT {
+            flags += &format!(" --tick-ms {}", self.tick.as_millis());
         }
+        for flaw in self.flaws.iter() {
+            flags += &format!(" --flaw {flaw}");
+        }
+        flags
     }
 }
 
@@ -66,6 +83,15 @@ impl RunReport {
     /// Whether every checker held.
     pub fn ok(&self) -> bool {
         self.verdicts.iter().all(Verdict::ok)
+    }
+
+    /// The checkers that did not hold.
+    pub fn violated(&self) -> Vec<String> {
+        self.verdicts
+            .iter()
+            .filter(|v| !v.ok())
+            .map(|v| v.checker.to_owned())
+            .collect()
     }
 
     /// The command that replays this run.
@@ -138,12 +164,17 @@ impl RunReport {
         })
     }
 
-    /// Write `events.jsonl` and `summary.json` into `dir` (created if needed).
+    /// Write `events.jsonl`, `summary.json` and `case.json` (for `khaos replay`) into `dir`
+    /// (created if needed).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("events.jsonl"), &self.output.jsonl)?;
         let summary = serde_json::to_string_pretty(&self.summary_json())?;
-        std::fs::write(dir.join("summary.json"), summary + "\n")
+        std::fs::write(dir.join("summary.json"), summary + "\n")?;
+        std::fs::write(
+            dir.join("case.json"),
+            crate::case::SavedCase::of(self).to_json(),
+        )
     }
 }
 
@@ -176,7 +207,8 @@ pub fn context(config: &WorldConfig) -> Context {
         lock: config.lock,
         timing: config.timing,
         checkpoint_interval: config.job.checkpoint_interval,
-        overlap_allowed: config.timing.is_unchecked() || config.schedule.breaks_timing(),
+        overlap_allowed: config.timing.is_unchecked()
+            || config.schedule.breaks_timing(&config.node_names()),
         network_delay_max: NETWORK_DELAY_MAX,
         watch_delay_max: watch_delay_max(config),
     }
@@ -222,18 +254,27 @@ pub fn shrink(
     scenario: &'static Scenario,
     seed: u64,
     options: &Options,
+    progress: impl FnMut(usize, usize),
+) -> Result<Option<(crate::shrink::Shrunk, RunReport)>, WorldError> {
+    shrink_keeping(scenario, seed, options, None, progress)
+}
+
+/// [`shrink`], keeping `checker` broken if one is named (else any checker the run broke).
+pub fn shrink_keeping(
+    scenario: &'static Scenario,
+    seed: u64,
+    options: &Options,
+    checker: Option<&str>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Option<(crate::shrink::Shrunk, RunReport)>, WorldError> {
     let report = run(scenario, seed, options)?;
-    if report.ok() {
+    let broken: Vec<String> = match checker {
+        Some(checker) => vec![checker.to_owned()],
+        None => report.violated(),
+    };
+    if !report.violated().iter().any(|v| broken.contains(v)) {
         return Ok(None);
     }
-    let broken: Vec<&'static str> = report
-        .verdicts
-        .iter()
-        .filter(|v| !v.ok())
-        .map(|v| v.checker)
-        .collect();
     let base = report.config.clone();
     let mut error = None;
     let shrunk = crate::shrink::shrink(&base.schedule, |candidate| {
@@ -241,10 +282,7 @@ pub fn shrink(
         config.schedule = candidate.clone();
         progress(candidate.faults.len(), base.schedule.faults.len());
         match run_config(scenario, config, options) {
-            Ok(report) => report
-                .verdicts
-                .iter()
-                .any(|v| !v.ok() && broken.contains(&v.checker)),
+            Ok(report) => report.violated().iter().any(|v| broken.contains(v)),
             Err(e) => {
                 error.get_or_insert(e);
                 false

@@ -21,7 +21,7 @@ pub struct Scenario {
     pub name: &'static str,
     /// What it does and what it shows, in a sentence or two.
     pub about: &'static str,
-    build: fn(&mut ChaCha8Rng, &mut WorldConfig),
+    pub(crate) build: fn(&mut ChaCha8Rng, &mut WorldConfig),
 }
 
 impl Scenario {
@@ -322,27 +322,33 @@ pub const CATALOGUE: &[Scenario] = &[
     },
 ];
 
-/// The scenario named `name`.
+/// The scenario named `name`: one of the catalogue, or the exposing schedule of a flaw of the
+/// regression corpus (`bug/<flaw>`, see [`crate::corpus`]).
 pub fn find(name: &str) -> Result<&'static Scenario, String> {
-    CATALOGUE.iter().find(|s| s.name == name).ok_or_else(|| {
-        let names: Vec<&str> = CATALOGUE.iter().map(|s| s.name).collect();
-        format!(
-            "no scenario {name:?}; the scenarios are: {}",
-            names.join(", ")
-        )
-    })
+    CATALOGUE
+        .iter()
+        .chain(crate::corpus::CORPUS.iter().map(|case| &case.scenario))
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = CATALOGUE.iter().map(|s| s.name).collect();
+            format!(
+                "no scenario {name:?}; the scenarios are: {} (and bug/<flaw> for each flaw of \
+                 the regression corpus: `khaos sim list` shows them)",
+                names.join(", ")
+            )
+        })
 }
 
-fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// When the story's first fault strikes: after the first leader settled, with seeded jitter.
-fn start(rng: &mut ChaCha8Rng, c: &WorldConfig) -> u64 {
+pub(crate) fn start(rng: &mut ChaCha8Rng, c: &WorldConfig) -> u64 {
     rng.random_range(8_000..=20_000).min(c.fault_phase_ms / 2)
 }
 
-fn at_for(c: &mut WorldConfig, at_ms: u64, for_ms: u64, fault: Fault) {
+pub(crate) fn at_for(c: &mut WorldConfig, at_ms: u64, for_ms: u64, fault: Fault) {
     let for_ms = for_ms.min(c.fault_phase_ms.saturating_sub(at_ms));
     c.schedule.faults.push(Scheduled {
         at_ms,
@@ -351,7 +357,7 @@ fn at_for(c: &mut WorldConfig, at_ms: u64, for_ms: u64, fault: Fault) {
     });
 }
 
-fn cut(a: &str, b: &str, oneway: bool) -> Fault {
+pub(crate) fn cut(a: &str, b: &str, oneway: bool) -> Fault {
     Fault::Partition {
         a: a.into(),
         b: b.into(),
@@ -369,7 +375,7 @@ fn sometimes(rng: &mut ChaCha8Rng, verbs: &[RequestVerb]) -> Rule {
 /// standby that saw its last renewal early takes over after the lease on its fast clock. With the
 /// renew deadline equal to the lease the two beliefs can overlap; with the validated margin they
 /// cannot.
-fn slow_leader_cut_off(rng: &mut ChaCha8Rng, c: &mut WorldConfig) {
+pub(crate) fn slow_leader_cut_off(rng: &mut ChaCha8Rng, c: &mut WorldConfig) {
     let bound = i64::try_from(schedule::DRIFT_BOUND_PPM).expect("small");
     // Every clock runs fast from the start; two seconds before each cut-off the node that leads
     // then gets a slowing drift on top, so its net rate is slow (both within the bound), until

@@ -106,6 +106,7 @@ fn the_catalogue_holds_at_turmoils_one_millisecond_tick_too() {
     let all: Vec<&'static scenarios::Scenario> = CATALOGUE.iter().collect();
     let options = Options {
         tick: std::time::Duration::from_millis(1),
+        ..Options::default()
     };
     let results = runner::sweep(&all, 1..2, 2, false, &options, |_, _, _| {});
     let failed: Vec<String> = results
@@ -125,6 +126,7 @@ fn crashes_do_not_depend_on_what_else_the_process_is_doing() {
     // Turmoil's 1 ms step: the seed that showed the leak shows it there.
     let options = Options {
         tick: std::time::Duration::from_millis(1),
+        ..Options::default()
     };
     for name in ["watch-drops", "cluster-restart"] {
         let scenario = scenarios::find(name).unwrap();
