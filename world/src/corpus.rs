@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::case::SavedCase;
 use crate::runner::{self, Options};
 use crate::scenarios::{Scenario, at_for, cut, slow_leader_cut_off, start};
-use crate::schedule::{APISERVER, Fault, LEADER, STANDBY};
+use crate::schedule::{APISERVER, Fault, LEADER, LOCK_PREFIX, STANDBY};
 use crate::world::{WorldConfig, WorldError};
 
 /// One known bug: its flaw, its exposing schedule, the seed the regression case runs, and the
@@ -96,8 +96,6 @@ pub fn seeds_to_find(
 
 /// The job's data map in the worlds of [`WorldConfig::new`].
 const JOB_MAP: &str = "khaos-00000000000000000000000000000000-config-map";
-/// The prefix of the cluster's lock and map (`khaos-cluster-config-map`, `khaos-cluster-leader`).
-const LOCK: &str = "khaos-cluster-";
 
 /// Writes of the job's map (counter, pointers) by `client`.
 fn job_map_writes(client: &str) -> Rule {
@@ -110,7 +108,7 @@ fn job_map_writes(client: &str) -> Rule {
 fn renewals(client: &str) -> Rule {
     Rule::verbs(&[RequestVerb::Patch, RequestVerb::Update])
         .for_client(client)
-        .for_name(LOCK)
+        .for_name(LOCK_PREFIX)
 }
 
 fn errors(rule: Rule, code: u16) -> Fault {

@@ -303,17 +303,31 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "swarm",
-        about: "Swarm testing: the seed switches each fault class on or off, draws its rates and strikes at random nodes; standbys and the leader alike.",
+        about: "Swarm testing: the seed draws one to three candidates, whether the job finishes, the lock kind, which fault classes are on and their rates, and strikes at random nodes; standbys and the leader alike.",
         build: |rng, c| {
             let seed = rng.random();
+            // Flink often runs one JobManager that Kubernetes restarts; HA clusters two or three.
+            c.nodes = [1, 2, 3, 3, 3][rng.random_range(0..5)];
+            // Some jobs finish (globally terminal) during the run.
+            if rng.random_bool(0.25) {
+                c.job.finish_at_records =
+                    Some(rng.random_range(5..=25) * c.job.records_per_checkpoint);
+            }
             let lease = millis(c.timing.lease_duration());
             let nodes = c.node_names();
             let mut all: Vec<String> = nodes.clone();
             all.push(LEADER.into());
             all.push(STANDBY.into());
-            let (swarm, schedule) =
-                schedule::swarm(seed, &all, c.fault_phase_ms, lease, &FaultClass::ALL);
-            c.label = json!({ "swarm": swarm });
+            let observers = c.observer_names();
+            let (swarm, schedule) = schedule::swarm(
+                seed,
+                &all,
+                &observers,
+                c.fault_phase_ms,
+                lease,
+                &FaultClass::ALL,
+            );
+            c.label = json!({ "swarm": swarm, "nodes": c.nodes, "finish_at_records": c.job.finish_at_records });
             c.schedule = schedule;
             if rng.random_bool(0.3) {
                 c.lock = LockKind::Lease;

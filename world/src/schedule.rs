@@ -20,6 +20,10 @@ pub const APISERVER: &str = "apiserver";
 /// The name of the blob store host.
 pub const BLOBSTORE: &str = "blobstore";
 
+/// The prefix of the lock objects of the simulated cluster (`khaos-cluster-config-map`,
+/// `khaos-cluster-leader`): fault rules aimed at renewals name it.
+pub const LOCK_PREFIX: &str = "khaos-cluster-";
+
 /// A node name that stands for whichever node believes it leads when the fault starts.
 pub const LEADER: &str = "@leader";
 /// A node name that stands for the first node that does not lead when the fault starts.
@@ -173,11 +177,14 @@ pub enum FaultClass {
     /// Swizzle-clogging: cut a random subset of the nodes from the API server one by one, then
     /// restore them in a random order (drawn as staggered partitions).
     Swizzle,
+    /// A blip: the leader's lock renewals fail (429 or 5xx) for less than a retry period, so
+    /// one renewal fails and the next succeeds. A correct leader keeps its lease.
+    Blip,
 }
 
 impl FaultClass {
     /// Every class.
-    pub const ALL: [FaultClass; 10] = [
+    pub const ALL: [FaultClass; 11] = [
         FaultClass::Partition,
         FaultClass::Crash,
         FaultClass::Stop,
@@ -188,6 +195,7 @@ impl FaultClass {
         FaultClass::Blob,
         FaultClass::Swizzle,
         FaultClass::Reset,
+        FaultClass::Blip,
     ];
 
     /// Whether a fault of this class breaks the timing assumptions leader election rests on
@@ -359,11 +367,13 @@ pub struct Swarm {
     pub per_class: u32,
 }
 
-/// Draw a swarm and its schedule from `seed` for `nodes` over a fault phase of `phase_ms`.
-/// `allowed` limits the classes (a scenario's focus); `timing_ms` scales durations (the lease).
+/// Draw a swarm and its schedule from `seed` for `nodes` (and `observers`, whose connections may
+/// be reset) over a fault phase of `phase_ms`. `allowed` limits the classes (a scenario's
+/// focus); `lease_ms` scales durations.
 pub fn swarm(
     seed: u64,
     nodes: &[String],
+    observers: &[String],
     phase_ms: u64,
     lease_ms: u64,
     allowed: &[FaultClass],
@@ -387,16 +397,27 @@ pub fn swarm(
             }
             continue;
         }
+        if *class == FaultClass::Clock && rng.random_bool(0.5) {
+            slow_leader_cut_off(&mut rng, nodes, phase_ms, lease_ms, &mut faults);
+        }
+        if *class == FaultClass::Server && rng.random_bool(0.3) {
+            stalled_leader_cut_off(&mut rng, phase_ms, lease_ms, &mut faults);
+        }
         for _ in 0..count {
             let at_ms = rng.random_range(0..phase_ms.max(1));
             // From a blip to a few leases.
             let for_ms = rng
                 .random_range(lease_ms / 10..=lease_ms * 3)
                 .min(phase_ms - at_ms);
-            let node = nodes[rng.random_range(0..nodes.len())].clone();
+            let mut node = nodes[rng.random_range(0..nodes.len())].clone();
+            if *class == FaultClass::Reset && !observers.is_empty() && rng.random_bool(0.3) {
+                node = observers[rng.random_range(0..observers.len())].clone();
+            }
             let fault = draw(&mut rng, *class, node);
-            let for_ms = match fault {
-                Fault::ServerRestart | Fault::Compact | Fault::Reset { .. } => 0,
+            let for_ms = match (class, &fault) {
+                (_, Fault::ServerRestart | Fault::Compact | Fault::Reset { .. }) => 0,
+                // Shorter than any retry period the catalogue uses.
+                (FaultClass::Blip, _) => (lease_ms / 10).min(phase_ms - at_ms),
                 _ => for_ms,
             };
             faults.push(Scheduled {
@@ -408,6 +429,93 @@ pub fn swarm(
     }
     let swarm = Swarm { classes, per_class };
     (swarm, Schedule { faults }.sorted())
+}
+
+/// The clock skew that makes a timing margin matter: every node runs fast except whoever leads,
+/// which runs slow (each within the bound), and then the leader loses the API server for longer
+/// than the lease. Its renew deadline lasts longer, and the standbys' view of its lease shorter,
+/// than the wall clock says: only the margin between the two keeps beliefs apart.
+fn slow_leader_cut_off(
+    rng: &mut ChaCha8Rng,
+    nodes: &[String],
+    phase_ms: u64,
+    lease_ms: u64,
+    faults: &mut Vec<Scheduled>,
+) {
+    let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
+    let cut_ms = rng.random_range(lease_ms + 2_000..=lease_ms * 2);
+    let for_ms = cut_ms + 2_000;
+    if for_ms >= phase_ms {
+        return;
+    }
+    let at_ms = rng.random_range(0..phase_ms - for_ms);
+    let fast = rng.random_range(bound / 2..=bound);
+    let slow = rng.random_range(bound / 2..=bound);
+    let drifts = nodes
+        .iter()
+        .filter(|n| !n.starts_with('@'))
+        .map(|n| (n.as_str(), fast))
+        .chain([(LEADER, -(fast + slow))]);
+    for (node, ppm) in drifts {
+        faults.push(Scheduled {
+            at_ms,
+            for_ms,
+            fault: Fault::Drift {
+                node: node.into(),
+                ppm,
+            },
+        });
+    }
+    faults.push(Scheduled {
+        at_ms: at_ms + 2_000,
+        for_ms: cut_ms,
+        fault: Fault::Partition {
+            a: LEADER.into(),
+            b: APISERVER.into(),
+            oneway: false,
+        },
+    });
+}
+
+/// A gray failure: the leader's next writes stall in the API server for longer than a lease (they
+/// commit late), and the leader then loses its network for longer than the lease, so a standby
+/// takes over while the stalled writes are still on their way.
+fn stalled_leader_cut_off(
+    rng: &mut ChaCha8Rng,
+    phase_ms: u64,
+    lease_ms: u64,
+    faults: &mut Vec<Scheduled>,
+) {
+    use khaos_sim::apiserver::{LatencyRule, RequestVerb, Rule};
+    let stall_ms = rng.random_range(1_000..=3_000);
+    let cut_ms = rng.random_range(lease_ms..=lease_ms * 2);
+    if stall_ms + cut_ms >= phase_ms {
+        return;
+    }
+    let at_ms = rng.random_range(0..phase_ms - stall_ms - cut_ms);
+    let delay_ms = rng.random_range(lease_ms * 3 / 2..=lease_ms * 3);
+    let faults_on = Faults {
+        latency: vec![LatencyRule {
+            rule: Rule::verbs(&[RequestVerb::Update, RequestVerb::Patch]).for_client(LEADER),
+            min_ms: delay_ms,
+            max_ms: delay_ms,
+        }],
+        ..Faults::default()
+    };
+    faults.push(Scheduled {
+        at_ms,
+        for_ms: stall_ms,
+        fault: Fault::Server { faults: faults_on },
+    });
+    faults.push(Scheduled {
+        at_ms: at_ms + stall_ms,
+        for_ms: cut_ms,
+        fault: Fault::Partition {
+            a: LEADER.into(),
+            b: APISERVER.into(),
+            oneway: false,
+        },
+    });
 }
 
 /// Cut a random subset of `nodes` from the API server one by one, `step` apart, then restore them
@@ -457,6 +565,11 @@ fn swizzle(
             },
         });
     }
+}
+
+/// The shortest stall: longer than the default lease, so a standby can take over meanwhile.
+fn lease_stall_ms(rng: &mut ChaCha8Rng) -> u64 {
+    rng.random_range(20_000..=30_000)
 }
 
 fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
@@ -511,6 +624,13 @@ fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
             };
             let mut faults = Faults::default();
             match rng.random_range(0..5) {
+                // A stall: a few writes hang in the server for longer than a lease, then commit.
+                0 if rng.random_bool(0.25) => faults.latency.push(LatencyRule {
+                    min_ms: lease_stall_ms(rng),
+                    max_ms: 40_000,
+                    rule: Rule::verbs(&writes)
+                        .with_probability(f64::from(rng.random_range(5u32..=20)) / 100.0),
+                }),
                 0 => faults.latency.push(LatencyRule {
                     min_ms: 0,
                     max_ms: rng.random_range(10..=1_500),
@@ -554,6 +674,18 @@ fn draw(rng: &mut ChaCha8Rng, class: FaultClass, node: String) -> Fault {
             }
         }
         FaultClass::Swizzle => unreachable!("swizzles are drawn as several partitions"),
+        FaultClass::Blip => Fault::Server {
+            faults: Faults {
+                errors: vec![ErrorRule {
+                    code: [429, 500, 503][rng.random_range(0..3)],
+                    retry_after_seconds: 1,
+                    rule: Rule::verbs(&[RequestVerb::Patch, RequestVerb::Update])
+                        .for_client(LEADER)
+                        .for_name(LOCK_PREFIX),
+                }],
+                ..Faults::default()
+            },
+        },
         FaultClass::Blob => Fault::Blob {
             faults: BlobFaults {
                 latency_ms_min: 0,
@@ -575,10 +707,10 @@ mod tests {
 
     #[test]
     fn the_same_seed_draws_the_same_schedule_and_seeds_differ() {
-        let a = swarm(7, &nodes(), 60_000, 15_000, &FaultClass::ALL);
-        assert_eq!(a, swarm(7, &nodes(), 60_000, 15_000, &FaultClass::ALL));
+        let a = swarm(7, &nodes(), &[], 60_000, 15_000, &FaultClass::ALL);
+        assert_eq!(a, swarm(7, &nodes(), &[], 60_000, 15_000, &FaultClass::ALL));
         let differ = (0..20)
-            .filter(|s| swarm(*s, &nodes(), 60_000, 15_000, &FaultClass::ALL) != a)
+            .filter(|s| swarm(*s, &nodes(), &[], 60_000, 15_000, &FaultClass::ALL) != a)
             .count();
         assert!(differ >= 19);
     }
@@ -586,7 +718,8 @@ mod tests {
     #[test]
     fn schedules_stay_in_the_fault_phase_and_in_the_allowed_classes() {
         for seed in 0..200 {
-            let (swarm, schedule) = swarm(seed, &nodes(), 60_000, 15_000, &[FaultClass::Crash]);
+            let (swarm, schedule) =
+                swarm(seed, &nodes(), &[], 60_000, 15_000, &[FaultClass::Crash]);
             assert_eq!(swarm.classes, [FaultClass::Crash].into());
             assert!(schedule.end_ms() <= 60_000, "seed {seed}: {schedule:?}");
             assert!(!schedule.faults.is_empty());
@@ -674,7 +807,7 @@ mod tests {
 
     #[test]
     fn schedules_round_trip_as_json() {
-        let (_, schedule) = swarm(3, &nodes(), 60_000, 15_000, &FaultClass::ALL);
+        let (_, schedule) = swarm(3, &nodes(), &[], 60_000, 15_000, &FaultClass::ALL);
         let text = serde_json::to_string(&schedule).unwrap();
         assert_eq!(serde_json::from_str::<Schedule>(&text).unwrap(), schedule);
     }
