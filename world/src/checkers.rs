@@ -54,7 +54,9 @@
 //!
 //! Liveness checker (after the faults heal):
 //! - `liveness`: once every fault is repaired a leader is elected within a bound derived from the
-//!   timing, checkpoints progress again, and watchers learn the last published leader.
+//!   timing, checkpoints progress again, and watchers learn the last published leader. At any
+//!   time, a leader loses leadership only when a fault that could cost it the lease was active
+//!   within the lease and renew deadline before (no needless loss to one failed request).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -1810,6 +1812,7 @@ mod tests {
             figures("liveness"),
             json!([
                 ["election_bound_ms", 2530],
+                ["needless_losses", 0],
                 ["judged", true],
                 ["elected_after_heal_ms", 0],
                 ["first_checkpoint_after_heal_ms", 102]
@@ -2598,6 +2601,69 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    fn fault(b: &mut Builder, t_ms: u64, action: FaultAction, fault: &str) -> usize {
+        let fault = fault.to_owned();
+        b.world(t_ms, "world", WorldEvent::Fault { action, fault })
+    }
+
+    /// fabric8 #4246, kubert #134: one failed renewal must not cost the lease. Context timing:
+    /// lease 1500, deadline 1000, retry 200; the window looked back over is 3100 ms.
+    #[test]
+    fn a_leader_lost_to_one_failed_renewal_is_a_needless_loss() {
+        let blip = r#"apiserver faults {"latency":[],"hang":[],"errors":[{"when":{"probability":1.0,"verbs":["patch"],"clients":["node-a"],"names":["demo-cluster-"]},"code":500,"retry_after_seconds":1}],"ambiguous":[],"watch":{"delay_ms_min":0,"delay_ms_max":0,"close_after_events_max":null,"no_bookmarks":false},"stale_reads":null}"#;
+        let mut b = Builder::default();
+        b.granted(10, A, 0);
+        fault(&mut b, 2_000, FaultAction::Start, blip);
+        fault(&mut b, 2_150, FaultAction::End, blip);
+        let lost = b.event(3_100, A, Event::Revoked { term: 0 });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
+        assert_eq!(entries(&verdict), [vec![lost]]);
+        assert!(
+            verdict.violations[0]
+                .message
+                .contains("node-a lost leadership (term 0) at t=3100 ms"),
+            "{}",
+            verdict.violations[0].message
+        );
+        assert_eq!(figure_of(&verdict, "needless_losses"), &json!(1));
+
+        // The same errors for longer than a retry period may cost the lease.
+        let mut b = Builder::default();
+        b.granted(10, A, 0);
+        fault(&mut b, 2_000, FaultAction::Start, blip);
+        fault(&mut b, 3_000, FaultAction::End, blip);
+        b.event(3_100, A, Event::Revoked { term: 0 });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
+        assert!(verdict.ok(), "{:?}", verdict.violations);
+    }
+
+    #[test]
+    fn a_loss_under_a_partition_or_a_stop_is_not_needless() {
+        let cut = "partition node-a <-> apiserver";
+        let mut b = Builder::default();
+        b.granted(10, A, 0);
+        fault(&mut b, 1_000, FaultAction::Start, cut);
+        b.event(2_100, A, Event::Revoked { term: 0 });
+        fault(&mut b, 2_500, FaultAction::End, cut);
+        // A fault that ended within the window explains a loss too.
+        b.granted(2_600, A, 1);
+        b.event(5_000, A, Event::Revoked { term: 1 });
+        // A graceful stop revokes on purpose.
+        b.granted(9_000, A, 2);
+        b.world(9_500, A, WorldEvent::Stopping {});
+        b.event(9_510, A, Event::Revoked { term: 2 });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
+        assert!(verdict.ok(), "{:?}", verdict.violations);
+        assert_eq!(figure_of(&verdict, "needless_losses"), &json!(0));
+
+        // Long after the partition, with nothing else going on, a loss is needless.
+        b.world(9_600, A, WorldEvent::Started {});
+        b.granted(9_700, A, 3);
+        let lost = b.event(13_000, A, Event::Revoked { term: 3 });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
+        assert_eq!(entries(&verdict), [vec![lost]]);
     }
 
     #[test]
