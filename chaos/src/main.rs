@@ -718,7 +718,7 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Res
     let mut missing = Vec::new();
     for flaw in chosen_flaws(flaws) {
         let progress = |seed: u64| {
-            if seed % 100 == 0 {
+            if seed.is_multiple_of(100) {
                 eprintln!("  {flaw}: seed {seed}...");
             }
         };

@@ -240,3 +240,94 @@ fn a_schedule_file_replaces_the_scenarios_faults_and_a_bad_one_is_named() {
         "{error}"
     );
 }
+
+/// A sweep with a flaw on fails with the line that replays it; that line reproduces the same
+/// violation and saves the case; `khaos replay` reproduces it from the file, byte for byte, and
+/// without the flaw the same schedule holds.
+#[test]
+fn a_flawed_sweep_fails_with_a_replay_line_that_reproduces_it() {
+    let out = khaos(&[
+        "sim",
+        "sweep",
+        "--scenario",
+        "bug/renew-poisoned",
+        "--seeds",
+        "1..2",
+        "--flaw",
+        "renew-poisoned",
+    ]);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("VIOLATED liveness"), "{text}");
+    let replay = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: khaos "))
+        .unwrap_or_else(|| panic!("no replay line in:\n{text}"));
+    assert_eq!(
+        replay,
+        "sim run --scenario bug/renew-poisoned --seed 1 --flaw renew-poisoned"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let mut args: Vec<&str> = replay.split(' ').collect();
+    args.extend(["--out", run_dir.to_str().unwrap()]);
+    let out = khaos(&args);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("liveness       VIOLATED"), "{text}");
+    assert!(text.contains("node-a lost leadership (term 0)"), "{text}");
+
+    let case = run_dir.join("case.json");
+    let out = khaos(&["replay", case.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("with flaw renew-poisoned"), "{text}");
+    assert!(
+        text.contains("same verdicts and the same history"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains(&format!("replay: khaos replay {}", case.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = khaos(&["replay", "--without-flaws", case.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("liveness       ok"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_case_from_a_newer_khaos_or_a_broken_file_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let newer = dir.path().join("newer.json");
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../world/tests/corpus/renew-poisoned.json"
+    );
+    let text = std::fs::read_to_string(corpus).unwrap();
+    std::fs::write(&newer, text.replace("\"format\": 1", "\"format\": 2")).unwrap();
+    let out = khaos(&["replay", newer.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is a case of format 2, newer than this khaos reads (1)"),
+        "{}",
+        stderr(&out)
+    );
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, &text[..text.len() / 2]).unwrap();
+    let out = khaos(&["replay", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a saved case") && stderr(&out).contains("line "),
+        "{}",
+        stderr(&out)
+    );
+    let out = khaos(&["replay", dir.path().join("missing.json").to_str().unwrap()]);
+    assert!(stderr(&out).contains("reading "), "{}", stderr(&out));
+}
