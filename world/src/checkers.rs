@@ -382,6 +382,8 @@ struct Belief<'a> {
     start_ms: u64,
     /// When it ended: revoked, crashed, stopped, or the history's last entry.
     end_ms: u64,
+    /// Whether it was still held when the history ended.
+    open: bool,
 }
 
 /// Every believed leadership, in the order of their grants.
@@ -406,6 +408,7 @@ fn beliefs(history: &[Entry]) -> Vec<Belief<'_>> {
                 index,
                 start_ms,
                 end_ms: entry.t_ms.max(start_ms),
+                open: false,
             });
         }
     }
@@ -417,10 +420,83 @@ fn beliefs(history: &[Entry]) -> Vec<Belief<'_>> {
             index,
             start_ms,
             end_ms: last_ms.max(start_ms),
+            open: true,
         });
     }
     beliefs.sort_by_key(|belief| belief.index);
     beliefs
+}
+
+/// A span of time during which one candidate believed it led, as the `overlap` and `liveness`
+/// checkers see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Leadership {
+    /// The candidate.
+    pub node: String,
+    /// The term it was granted.
+    pub term: u64,
+    /// The index of its `granted` entry.
+    pub granted: usize,
+    /// When it was granted.
+    pub start_ms: u64,
+    /// When it ended (revoked, crashed or stopped), or the history's last time if still held.
+    pub end_ms: u64,
+    /// Whether it was still held when the history ended.
+    pub open: bool,
+}
+
+/// Every believed leadership in `history`, in the order of their grants: from a `granted` to
+/// the same candidate's `revoked`, `crashed` or `stopped`, or to the end of the history.
+pub fn leaderships(history: &[Entry]) -> Vec<Leadership> {
+    beliefs(history)
+        .into_iter()
+        .map(|belief| Leadership {
+            node: belief.node.to_owned(),
+            term: belief.term,
+            granted: belief.index,
+            start_ms: belief.start_ms,
+            end_ms: belief.end_ms,
+            open: belief.open,
+        })
+        .collect()
+}
+
+/// A change of the leader lock's holder or term, as its commits show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockChange {
+    /// The index of the commit in the history.
+    pub index: usize,
+    /// When it was recorded.
+    pub t_ms: u64,
+    /// The revision it committed at.
+    pub revision: u64,
+    /// The holder after it: `holderIdentity` of the lock record or Lease; empty when released.
+    pub holder: String,
+    /// The lock's transitions after it (the term).
+    pub term: u64,
+}
+
+/// The lock's holder changes in `history`, in revision order (renewals, which keep holder and
+/// term, are left out): the ConfigMap lock's leader annotation or the Lease's spec, as the
+/// `fenced-writes` and `terms` checkers read them.
+pub fn lock_changes(history: &[Entry], ctx: &Context) -> Vec<LockChange> {
+    let commits = replay(history, ctx);
+    let mut changes: Vec<LockChange> = Vec::new();
+    for state in lock_states(&commits, ctx) {
+        let same = changes
+            .last()
+            .is_some_and(|last| last.holder == state.holder && last.term == state.transitions);
+        if !same {
+            changes.push(LockChange {
+                index: state.index,
+                t_ms: history[state.index].t_ms,
+                revision: state.revision,
+                holder: state.holder,
+                term: state.transitions,
+            });
+        }
+    }
+    changes
 }
 
 /// The first `finished` or `already_done` event: its index, time and term.
@@ -2031,6 +2107,26 @@ mod tests {
         let verdict = judge(&b.entries, &context(LockKind::Lease), "overlap");
         assert_eq!(entries(&verdict), [vec![2, late]]);
         assert_eq!(figure_of(&verdict, "overlap_ms"), &json!(30));
+    }
+
+    #[test]
+    fn leaderships_and_lock_changes_are_what_the_checkers_judge() {
+        let mut b = correct_run();
+        b.lock(2300, B, B, 1);
+        b.end(5000);
+        let changes = lock_changes(&b.entries, &context(LockKind::ConfigMap));
+        let holders: Vec<(&str, u64, u64)> = changes
+            .iter()
+            .map(|c| (c.holder.as_str(), c.term, c.t_ms))
+            .collect();
+        // The renewals at 200 ms and 2300 ms keep holder and term: no change.
+        assert_eq!(holders, [(A, 0, 10), (B, 1, 1900)]);
+        let leaderships = leaderships(&b.entries);
+        let spans: Vec<(&str, u64, u64, u64, bool)> = leaderships
+            .iter()
+            .map(|l| (l.node.as_str(), l.term, l.start_ms, l.end_ms, l.open))
+            .collect();
+        assert_eq!(spans, [(A, 0, 11, 300, false), (B, 1, 1901, 5000, true)]);
     }
 
     // durability
