@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::checkers::{self, Context, Verdict};
 use crate::scenarios::Scenario;
+use crate::schedule::Schedule;
 use crate::world::{self, NETWORK_DELAY_MAX, RunOutput, TICK_DEFAULT, WorldConfig, WorldError};
 
 /// How runs are made, beyond scenario and seed.
@@ -210,14 +211,70 @@ pub fn context(config: &WorldConfig) -> Context {
         overlap_allowed: config.timing.is_unchecked()
             || config.schedule.breaks_timing(&config.node_names()),
         network_delay_max: NETWORK_DELAY_MAX,
-        watch_delay_max: watch_delay_max(config),
+        watch_delay_max: watch_delay_max(&config.schedule),
     }
 }
 
+/// What the checkers need to know about a run, from the settings its history's first line
+/// records (`{"event":"run","settings":{...}}`, [`WorldConfig::settings`]). Histories recorded
+/// before the settings named namespace, cluster and job get the simulated world's defaults for
+/// them ([`WorldConfig::new`]).
+pub fn context_from_settings(settings: &serde_json::Value) -> Result<Context, String> {
+    let problem = |what: String| format!("the run's settings (the history's first line): {what}");
+    let number = |key: &str| {
+        settings[key]
+            .as_u64()
+            .ok_or_else(|| problem(format!("{key} is missing or not a whole number")))
+    };
+    let millis = |key: &str| number(key).map(std::time::Duration::from_millis);
+    let defaults = WorldConfig::new(0).job;
+    let text = |key: &str, default: &str| match &settings[key] {
+        serde_json::Value::Null => Ok(default.to_owned()),
+        serde_json::Value::String(value) => Ok(value.clone()),
+        other => Err(problem(format!("{key} is {other}, not a string"))),
+    };
+    let lock = settings["lock"]
+        .as_str()
+        .ok_or_else(|| problem("lock is missing (configmap or lease)".into()))?
+        .parse()
+        .map_err(problem)?;
+    let (lease, renew, retry) = (
+        millis("lease_duration_ms")?,
+        millis("renew_deadline_ms")?,
+        millis("retry_period_ms")?,
+    );
+    let unchecked = settings["unchecked_timing"].as_bool().unwrap_or(false);
+    let timing = if unchecked {
+        khaos_elector::Timing::unchecked(lease, renew, retry)
+    } else {
+        khaos_elector::Timing::new(lease, renew, retry).map_err(|e| problem(e.to_string()))?
+    };
+    // The candidates are named as the world names them (`node-a`, ...).
+    let mut world = WorldConfig::new(0);
+    world.nodes = usize::try_from(number("nodes")?).map_err(|e| problem(format!("nodes: {e}")))?;
+    let nodes = world.node_names();
+    let schedule: Schedule = match &settings["schedule"] {
+        serde_json::Value::Null => Schedule::default(),
+        value => {
+            serde_json::from_value(value.clone()).map_err(|e| problem(format!("schedule: {e}")))?
+        }
+    };
+    Ok(Context {
+        namespace: text("namespace", &defaults.namespace)?,
+        cluster_id: text("cluster_id", &defaults.cluster_id)?,
+        job_id: text("job_id", &defaults.job_id)?,
+        lock,
+        timing,
+        checkpoint_interval: millis("checkpoint_interval_ms")?,
+        overlap_allowed: timing.is_unchecked() || schedule.breaks_timing(&nodes),
+        network_delay_max: NETWORK_DELAY_MAX,
+        watch_delay_max: watch_delay_max(&schedule),
+    })
+}
+
 /// The longest a watch event may be held back by the schedule's watch faults.
-fn watch_delay_max(config: &WorldConfig) -> std::time::Duration {
-    let ms = config
-        .schedule
+fn watch_delay_max(schedule: &Schedule) -> std::time::Duration {
+    let ms = schedule
         .faults
         .iter()
         .filter_map(|s| match &s.fault {
@@ -421,5 +478,49 @@ fn sweep_one(
                 detail,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::CATALOGUE;
+
+    #[test]
+    fn the_recorded_settings_give_the_context_the_run_was_judged_with() {
+        for scenario in CATALOGUE {
+            for seed in 1..4 {
+                let config = Options::default().world(scenario, seed);
+                let from_settings = context_from_settings(&config.settings()).unwrap();
+                assert_eq!(
+                    format!("{from_settings:?}"),
+                    format!("{:?}", context(&config)),
+                    "{} seed {seed}",
+                    scenario.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_be_judged_are_named() {
+        let mut settings = WorldConfig::new(1).settings();
+        settings["lock"] = serde_json::json!("etcd");
+        let error = context_from_settings(&settings).unwrap_err();
+        assert!(error.contains("etcd"), "{error}");
+        settings["lock"] = serde_json::json!("lease");
+        settings.as_object_mut().unwrap().remove("retry_period_ms");
+        let error = context_from_settings(&settings).unwrap_err();
+        assert_eq!(
+            error,
+            "the run's settings (the history's first line): retry_period_ms is missing or not a whole number"
+        );
+        // Settings recorded before namespace, cluster and job were: the world's defaults.
+        let mut settings = WorldConfig::new(1).settings();
+        settings.as_object_mut().unwrap().remove("cluster_id");
+        assert_eq!(
+            context_from_settings(&settings).unwrap().cluster_id,
+            "khaos"
+        );
     }
 }
