@@ -7,6 +7,7 @@ pub mod case;
 pub mod checkers;
 pub mod corpus;
 pub mod history;
+pub mod report;
 pub mod runner;
 pub mod scenarios;
 pub mod schedule;

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use khaos_elector::flaws::{Flaw, Flaws};
-use serde_json::json;
 
 use crate::checkers::{self, Context, Verdict};
+use crate::report::{Report, RunInfo};
 use crate::scenarios::Scenario;
 use crate::schedule::Schedule;
 use crate::world::{self, NETWORK_DELAY_MAX, RunOutput, TICK_DEFAULT, WorldConfig, WorldError};
@@ -151,27 +151,46 @@ impl RunReport {
         text
     }
 
-    /// `summary.json`: seed, settings, digest, verdicts with the events that broke them.
-    pub fn summary_json(&self) -> serde_json::Value {
-        json!({
-            "scenario": self.scenario,
-            "seed": self.seed,
-            "ok": self.ok(),
-            "replay": self.replay(),
-            "digest": self.output.digest,
-            "simulated_ms": u64::try_from(self.output.simulated.as_millis()).unwrap_or(u64::MAX),
-            "settings": self.config.settings(),
-            "verdicts": self.verdicts,
-        })
+    /// What the report files know of this run besides its history and verdicts.
+    pub fn info(&self) -> RunInfo {
+        RunInfo {
+            scenario: self.scenario.to_owned(),
+            seed: Some(self.seed),
+            replay: Some(self.replay()),
+            digest: Some(self.output.digest.clone()),
+            simulated_ms: Some(
+                u64::try_from(self.output.simulated.as_millis()).unwrap_or(u64::MAX),
+            ),
+            settings: self.config.settings(),
+            context: context(&self.config),
+        }
     }
 
-    /// Write `events.jsonl`, `summary.json` and `case.json` (for `khaos replay`) into `dir`
-    /// (created if needed).
+    /// `summary.json`: seed, settings, digest, verdicts with the events that broke them, the
+    /// figures and the failovers ([`Report::summary_json`]).
+    pub fn summary_json(&self) -> serde_json::Value {
+        let info = self.info();
+        Report {
+            info: &info,
+            history: &self.output.history,
+            verdicts: &self.verdicts,
+        }
+        .summary_json()
+    }
+
+    /// Write the run directory into `dir` (created if needed): the history (`events.jsonl`),
+    /// the report files ([`crate::report::FILES`]: `summary.json`, `junit.xml`,
+    /// `timeline.txt`, `timeline.html`) and `case.json` (for `khaos replay`).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("events.jsonl"), &self.output.jsonl)?;
-        let summary = serde_json::to_string_pretty(&self.summary_json())?;
-        std::fs::write(dir.join("summary.json"), summary + "\n")?;
+        let info = self.info();
+        Report {
+            info: &info,
+            history: &self.output.history,
+            verdicts: &self.verdicts,
+        }
+        .write(dir)?;
         std::fs::write(
             dir.join("case.json"),
             crate::case::SavedCase::of(self).to_json(),
