@@ -124,6 +124,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
         history: None,
         bookmark_interval: Duration::from_secs(60),
         watch_history_max: khaos_sim::apiserver::store::EVENTS_MAX_DEFAULT,
+        epoch_ms: None,
     })
     .await?;
     let url = format!("http://{}", running.addr);

@@ -8,3 +8,4 @@ pub mod live;
 pub mod node;
 pub mod serve;
 pub mod simbench;
+pub mod timebase;

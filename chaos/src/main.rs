@@ -59,6 +59,10 @@ enum Command {
         /// gets 410 Expired).
         #[arg(long, default_value_t = khaos_sim::apiserver::store::EVENTS_MAX_DEFAULT)]
         watch_history_max: usize,
+        /// Unix milliseconds the --history file's t_ms counts from; give every process of a run
+        /// the same one so their logs can be merged [default: this start].
+        #[arg(long, env = "KHAOS_EPOCH_MS")]
+        epoch_ms: Option<u64>,
     },
     /// Run the conformance suite through kube-rs: in the simulator (default), against a server
     /// URL, or against the cluster KUBECONFIG points at.
@@ -326,6 +330,10 @@ struct NodeArgs {
     /// Seed of the retry jitter [default: a hash of the identity].
     #[arg(long)]
     seed: Option<u64>,
+    /// Unix milliseconds t_ms counts from; give every process of a run the same one so
+    /// `khaos report --from` can merge their logs [default: this process's start].
+    #[arg(long, env = "KHAOS_EPOCH_MS")]
+    epoch_ms: Option<u64>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -345,6 +353,7 @@ fn main() -> ExitCode {
             history,
             bookmark_interval_ms,
             watch_history_max,
+            epoch_ms,
         } => read_faults(faults).and_then(|faults| {
             run_serve(serve::ServeConfig {
                 addr,
@@ -355,6 +364,7 @@ fn main() -> ExitCode {
                 history,
                 bookmark_interval: Duration::from_millis(bookmark_interval_ms),
                 watch_history_max,
+                epoch_ms,
             })
         }),
         Command::Conformance {
@@ -979,6 +989,7 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         timing,
         lock: args.lock,
         job,
+        epoch_ms: args.epoch_ms,
     };
     runtime()?.block_on(async {
         let shutdown = serve::shutdown_signal();

@@ -1,7 +1,8 @@
 //! `khaos node`: one candidate process running the reference job master against any API server,
 //! logging its leadership changes and checkpoints as JSON lines on stdout.
 //!
-//! Each line is one object: `t_ms` (this process's monotonic clock), `node` (its identity),
+//! Each line is one object: `t_ms` (milliseconds since `--epoch-ms`, else since this process
+//! started; [`crate::timebase`]), `node` (its identity),
 //! `event`, and the event's fields, for example
 //! `{"t_ms":5120,"node":"node-b","event":"restored","term":2,"checkpoint":7,"records":700,...}`.
 //! The job master's events are [`khaos_elector::jobmaster::Event`]; the node adds `started`,
@@ -21,6 +22,7 @@ use khaos_elector::{Elector, ElectorConfig, LockKind, Timing};
 use serde_json::{Map, Value, json};
 
 use crate::live::{self, ClientError};
+use crate::timebase::{EpochError, TimeBase};
 
 /// Settings of one node.
 #[derive(Clone, Debug)]
@@ -45,6 +47,9 @@ pub struct NodeConfig {
     pub job: JobMasterConfig,
     /// Seed of the retry jitter and the retrieval backoff.
     pub seed: u64,
+    /// Unix milliseconds `t_ms` counts from (shared by every process of a run, so their logs
+    /// merge); `None`: from this process's start.
+    pub epoch_ms: Option<u64>,
 }
 
 /// Why a node could not run.
@@ -56,6 +61,9 @@ pub enum NodeError {
     /// The storage directory is unusable.
     #[error("--storage-dir: {0}")]
     Storage(#[from] BlobError),
+    /// The epoch cannot be this run's start.
+    #[error(transparent)]
+    Epoch(#[from] EpochError),
 }
 
 /// The seed a node uses when none is given: a hash of its identity, so candidates differ and a
@@ -70,15 +78,14 @@ pub fn seed_from_identity(identity: &str) -> u64 {
 /// Writes one JSON line per event.
 #[derive(Clone)]
 struct Log {
-    clock: Arc<dyn Clock>,
+    time: TimeBase,
     node: Arc<str>,
 }
 
 impl Log {
     fn line(&self, event: &str, fields: Value) {
         let mut line = Map::new();
-        let t_ms = u64::try_from(self.clock.monotonic().as_millis()).unwrap_or(u64::MAX);
-        line.insert("t_ms".into(), t_ms.into());
+        line.insert("t_ms".into(), self.time.t_ms().into());
         line.insert("node".into(), Value::from(&*self.node));
         line.insert("event".into(), event.into());
         if let Value::Object(fields) = fields {
@@ -102,7 +109,7 @@ impl Log {
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
     let log = Log {
-        clock: Arc::clone(&clock),
+        time: TimeBase::new(Arc::clone(&clock), config.epoch_ms)?,
         node: config.identity.as_str().into(),
     };
     let client = match &config.server {
@@ -118,11 +125,14 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             "server": config.server.as_deref().unwrap_or("(KUBECONFIG or in-cluster)"),
             "namespace": config.namespace,
             "cluster_id": config.cluster_id,
+            "job_id": config.job.job_id,
             "lock": format!("{}/{lock_name}", config.lock),
             "lease_duration_ms": timing.lease_duration().as_millis() as u64,
             "renew_deadline_ms": timing.renew_deadline().as_millis() as u64,
             "retry_period_ms": timing.retry_period().as_millis() as u64,
             "unchecked_timing": timing.is_unchecked(),
+            "checkpoint_interval_ms": config.job.checkpoint_interval.as_millis() as u64,
+            "epoch_ms": config.epoch_ms,
             "storage_dir": config.storage_dir.display().to_string(),
         }),
     );

@@ -6,7 +6,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use khaos_elector::clock::TokioClock;
 use khaos_sim::apiserver::{ApiServer, Clock, Faults, ServerConfig};
+
+use crate::timebase::{EpochError, TimeBase};
+
+/// How often the history file takes the commits made since the last time. Each commit is
+/// stamped with the time of the take before (no later than the commit itself), so an event a
+/// node logs because of a commit never sorts before it when logs are merged; the stamp is at most
+/// this much early.
+const HISTORY_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Settings of `khaos serve`.
 #[derive(Clone, Debug)]
@@ -27,6 +36,9 @@ pub struct ServeConfig {
     pub bookmark_interval: Duration,
     /// How many watch events the server keeps before compacting the oldest (etcd's history).
     pub watch_history_max: usize,
+    /// Unix milliseconds the history's `t_ms` counts from (shared with the nodes of the run, so
+    /// the logs merge); `None`: from the server's start.
+    pub epoch_ms: Option<u64>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -50,6 +62,9 @@ pub enum ServeError {
     /// The faults given are out of range.
     #[error("invalid faults: {0}")]
     Faults(String),
+    /// The epoch cannot be this run's start.
+    #[error(transparent)]
+    Epoch(#[from] EpochError),
     /// The history file could not be opened or written.
     #[error("history file {path}: {source}")]
     History {
@@ -71,6 +86,7 @@ pub struct Running {
     pub addr: SocketAddr,
     listener: tokio::net::TcpListener,
     history: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+    time: TimeBase,
 }
 
 /// Bind the server. Must be called from within a tokio runtime.
@@ -78,6 +94,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     if !config.addr.ip().is_loopback() && !config.allow_remote {
         return Err(ServeError::Remote(config.addr));
     }
+    let time = TimeBase::new(std::sync::Arc::new(TokioClock::new()), config.epoch_ms)?;
     let history = match &config.history {
         None => None,
         Some(path) => {
@@ -116,6 +133,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         addr,
         listener,
         history,
+        time,
     })
 }
 
@@ -127,32 +145,38 @@ impl Running {
             server,
             listener,
             history,
+            time,
             ..
         } = self;
         let Some((path, mut writer)) = history else {
             return Ok(server.serve_tcp(listener, shutdown).await?);
         };
-        // The history's clock: milliseconds since the server started (live histories order by
-        // revision; the time is for people and reports).
-        let origin = tokio::time::Instant::now();
         let serving = server.clone().serve_tcp(listener, shutdown);
         tokio::pin!(serving);
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(HISTORY_FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Commits taken now were made after the last take began.
+        let mut taken_ms = time.t_ms();
         let result = loop {
             tokio::select! {
                 biased;
                 result = &mut serving => break result,
-                _ = tick.tick() => write_commits(&server, origin, &path, &mut writer)?,
+                _ = tick.tick() => {
+                    let now_ms = time.t_ms();
+                    write_commits(&server, taken_ms, &path, &mut writer)?;
+                    taken_ms = now_ms;
+                }
             }
         };
-        write_commits(&server, origin, &path, &mut writer)?;
+        write_commits(&server, taken_ms, &path, &mut writer)?;
         Ok(result?)
     }
 }
 
+/// Write the commits made since the last call, stamped `t_ms`.
 fn write_commits(
     server: &ApiServer,
-    origin: tokio::time::Instant,
+    t_ms: u64,
     path: &std::path::Path,
     writer: &mut std::io::BufWriter<std::fs::File>,
 ) -> Result<(), ServeError> {
@@ -160,8 +184,11 @@ fn write_commits(
         path: path.to_path_buf(),
         source,
     };
-    let t_ms = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-    for commit in server.take_commits() {
+    let commits = server.take_commits();
+    if commits.is_empty() {
+        return Ok(());
+    }
+    for commit in commits {
         let line = khaos_world::history::commit_entry(t_ms, commit).to_line();
         writer.write_all(line.as_bytes()).map_err(error)?;
         writer.write_all(b"\n").map_err(error)?;
