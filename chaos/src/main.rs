@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use khaos::{bench, live, node, serve};
+use khaos::{bench, live, node, report, serve};
 use khaos_elector::flaws::Flaw;
 use khaos_sim::apiserver::Faults;
 use khaos_sim::conformance::{self, Target};
@@ -60,7 +60,7 @@ enum Command {
         #[arg(long, default_value_t = khaos_sim::apiserver::store::EVENTS_MAX_DEFAULT)]
         watch_history_max: usize,
         /// Unix milliseconds the --history file's t_ms counts from; give every process of a run
-        /// the same one so their logs can be merged [default: this start].
+        /// the same one so `khaos report --from` can merge their logs [default: this start].
         #[arg(long, env = "KHAOS_EPOCH_MS")]
         epoch_ms: Option<u64>,
     },
@@ -121,6 +121,50 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         events: usize,
     },
+    /// Judge the history in DIR/events.jsonl and write summary.json, junit.xml, timeline.txt
+    /// and timeline.html beside it; with --from, first merge live logs into DIR/events.jsonl.
+    Report(ReportArgs),
+}
+
+/// Flags of `khaos report`. The checker settings are for histories without a settings line
+/// (live runs); each defaults to the first `khaos node` started line, then to `khaos node`'s
+/// default.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The run directory.
+    dir: PathBuf,
+    /// Merge this JSON-lines log into DIR/events.jsonl first (repeatable): `khaos serve
+    /// --history` output, each `khaos node`'s stdout, an injector's log; all stamped from the
+    /// same --epoch-ms.
+    #[arg(long)]
+    from: Vec<PathBuf>,
+    /// The lock the nodes used: configmap or lease [default: configmap].
+    #[arg(long)]
+    lock: Option<khaos_elector::LockKind>,
+    /// The nodes' lease duration [default: 15s].
+    #[arg(long, value_parser = duration)]
+    lease_duration: Option<Duration>,
+    /// The nodes' renew deadline [default: 10s].
+    #[arg(long, value_parser = duration)]
+    renew_deadline: Option<Duration>,
+    /// The nodes' retry period [default: 2s].
+    #[arg(long, value_parser = duration)]
+    retry_period: Option<Duration>,
+    /// The nodes ran with --unchecked-timing (overlap is then a figure, not a violation).
+    #[arg(long)]
+    unchecked_timing: bool,
+    /// The nodes' checkpoint interval [default: 1s].
+    #[arg(long, value_parser = duration)]
+    checkpoint_interval: Option<Duration>,
+    /// Namespace of the lock and the HA ConfigMaps [default: default].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The cluster id the nodes ran with.
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// The job's id [default: 00000000000000000000000000000000].
+    #[arg(long)]
+    job_id: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -133,7 +177,8 @@ enum SimCommand {
         /// The seed. The same seed replays the same run, byte for byte.
         #[arg(long)]
         seed: u64,
-        /// Write events.jsonl and summary.json here.
+        /// Write events.jsonl, summary.json, junit.xml, timeline.txt, timeline.html and
+        /// case.json here.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Run twice and compare the histories' digests.
@@ -382,6 +427,7 @@ fn main() -> ExitCode {
             out,
             history,
         } => replay(&file, without_flaws, out, history),
+        Command::Report(args) => run_report(args),
         Command::Bench {
             clients,
             seconds,
@@ -995,6 +1041,43 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         let shutdown = serve::shutdown_signal();
         node::run(config, shutdown).await.map_err(|e| e.to_string())
     })
+}
+
+fn run_report(args: ReportArgs) -> Result<(), String> {
+    let config = report::ReportConfig {
+        dir: args.dir,
+        from: args.from,
+        flags: report::ContextFlags {
+            lock: args.lock,
+            lease_duration: args.lease_duration,
+            renew_deadline: args.renew_deadline,
+            retry_period: args.retry_period,
+            unchecked_timing: args.unchecked_timing,
+            checkpoint_interval: args.checkpoint_interval,
+            namespace: args.namespace,
+            cluster_id: args.cluster_id,
+            job_id: args.job_id,
+        },
+    };
+    let outcome = report::run(&config).map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} ({} history lines)",
+        config.dir.display(),
+        outcome.verdict,
+        outcome.entries
+    );
+    for path in &outcome.written {
+        println!("  wrote {}", path.display());
+    }
+    if outcome.ok {
+        Ok(())
+    } else {
+        print!("{}", outcome.violations);
+        Err(format!(
+            "violation; see {}",
+            config.dir.join("timeline.html").display()
+        ))
+    }
 }
 
 /// The cluster and job ids become part of ConfigMap names (`{cluster}-{job}-config-map`), so
