@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -96,7 +96,13 @@ impl Drop for Process {
 }
 
 fn serve() -> (Process, String) {
-    let server = Process::spawn(&["serve", "--addr", "127.0.0.1:0"]);
+    serve_with(&[])
+}
+
+fn serve_with(extra: &[&str]) -> (Process, String) {
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+    args.extend(extra);
+    let server = Process::spawn(&args);
     let started = Instant::now();
     loop {
         if let Some(first) = server.lines().first() {
@@ -347,6 +353,128 @@ fn with_a_lease_a_finished_job_is_cleaned_up_and_not_run_again_after_a_sigterm_h
         left,
         ["demo/_job-results/00000000000000000000000000000000.json"]
     );
+}
+
+/// Milliseconds since the Unix epoch now: the shared time base of a live run.
+fn unix_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(since.as_millis()).unwrap()
+}
+
+#[test]
+fn a_live_run_merges_into_a_report_that_shows_the_hand_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    let history = dir.path().join("serve.jsonl");
+    let epoch = unix_ms().to_string();
+    let epoch_flag = ["--epoch-ms", epoch.as_str()];
+    let (mut server, url) =
+        serve_with(&["--history", history.to_str().unwrap(), "--epoch-ms", &epoch]);
+    let mut nodes: Vec<Node> = ["node-a", "node-b", "node-c"]
+        .iter()
+        .map(|name| Node::start(&url, name, &storage, &epoch_flag))
+        .collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    let leader = wait_until(Duration::from_secs(15), "two checkpoints", &all, || {
+        nodes
+            .iter()
+            .position(|n| n.events_named("checkpoint").len() >= 2)
+    });
+    let mut killed = nodes.remove(leader);
+    killed.process.signal("KILL");
+    // The injector records what it did, on the same time base, for the report.
+    let crashed = format!(
+        "{{\"t_ms\":{},\"node\":\"{}\",\"event\":\"crashed\"}}\n",
+        unix_ms() - epoch.parse::<u64>().unwrap(),
+        killed.name
+    );
+    killed.process.wait(Duration::from_secs(5));
+    let all: Vec<&Node> = nodes.iter().collect();
+    let next = wait_until(
+        Duration::from_secs(10),
+        "a checkpoint after the restore",
+        &all,
+        || {
+            nodes.iter().position(|n| {
+                !n.events_named("restored").is_empty() && !n.events_named("checkpoint").is_empty()
+            })
+        },
+    );
+    // The standby first: stopped first, the new leader would hand over once more.
+    let standby = 1 - next;
+    for index in [standby, next] {
+        nodes[index].process.signal("TERM");
+        assert!(nodes[index].process.wait(Duration::from_secs(10)).success());
+    }
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+
+    let mut logs = vec![history.clone()];
+    for node in nodes.iter().chain([&killed]) {
+        let log = dir.path().join(format!("{}.log", node.name));
+        std::fs::write(&log, node.process.lines().join("\n") + "\n").unwrap();
+        logs.push(log);
+    }
+    let injector = dir.path().join("injector.jsonl");
+    std::fs::write(&injector, crashed).unwrap();
+    logs.push(injector);
+    let out_dir = dir.path().join("report");
+    let mut args = vec!["report".to_owned(), out_dir.to_str().unwrap().to_owned()];
+    for log in &logs {
+        args.extend(["--from".to_owned(), log.to_str().unwrap().to_owned()]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args(&args)
+        .output()
+        .expect("khaos runs");
+    let timeline = std::fs::read_to_string(out_dir.join("timeline.txt")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{}{}\n{timeline}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["ok"], true, "{timeline}");
+    assert_eq!(summary["scenario"], "live");
+    for verdict in summary["verdicts"].as_array().unwrap() {
+        assert_eq!(verdict["violations"], serde_json::json!([]), "{verdict}");
+    }
+    // The hand-over, as the timeline tells it: the lock passes, the new leader is granted the
+    // next term after the crash, and restores.
+    let (old, new) = (killed.name.as_str(), nodes[next].name.as_str());
+    let words: Vec<&str> = timeline.split_whitespace().collect();
+    let squeezed = words.join(" ");
+    for line in [
+        format!("{old} crashed"),
+        format!("lock holder {new} term 1"),
+        format!("{new} granted term 1 ("),
+        format!("after {old}'s leadership ended)"),
+        format!("{new} restored checkpoint"),
+    ] {
+        assert!(squeezed.contains(&line), "{line:?} missing:\n{timeline}");
+    }
+    let failovers = summary["failovers"].as_array().unwrap();
+    assert_eq!(failovers.len(), 1, "{timeline}");
+    assert_eq!(failovers[0]["from"], old);
+    assert_eq!(failovers[0]["to"], new);
+    // The lease (1.5 s) runs out first, then a jittered retry or two.
+    let gap = failovers[0]["ms"].as_u64().unwrap();
+    assert!(
+        (1000..5000).contains(&gap),
+        "{gap} ms without a leader:\n{timeline}"
+    );
+    let html = std::fs::read_to_string(out_dir.join("timeline.html")).unwrap();
+    for node in ["node-a", "node-b", "node-c"] {
+        assert!(
+            html.contains(&format!("id=\"lane-{node}\"")),
+            "no lane for {node}"
+        );
+    }
 }
 
 fn walk(root: &std::path::Path) -> Vec<String> {
