@@ -598,7 +598,11 @@ fn sim_run(
         report
             .write(dir)
             .map_err(|e| format!("writing {}: {e}", dir.display()))?;
-        println!("  wrote {}/events.jsonl and summary.json", dir.display());
+        println!(
+            "  wrote {}/: events.jsonl, {}, case.json (khaos replay)",
+            dir.display(),
+            khaos_world::report::FILES.join(", ")
+        );
     }
     if report.ok() {
         Ok(())
@@ -648,7 +652,15 @@ fn replay(
         case.khaos
     );
     let mut report = case.run_with(flaws).map_err(|e| e.to_string())?;
-    report.replay_flags = String::new();
+    report.replay_command = Some(format!(
+        "khaos replay {}{}",
+        if without_flaws {
+            "--without-flaws "
+        } else {
+            ""
+        },
+        file.display()
+    ));
     if history {
         print!("{}", report.output.jsonl);
     }
@@ -677,7 +689,11 @@ fn replay(
         report
             .write(dir)
             .map_err(|e| format!("writing {}: {e}", dir.display()))?;
-        println!("  wrote the run's files to {}", dir.display());
+        println!(
+            "  wrote {}/: events.jsonl, {}, case.json",
+            dir.display(),
+            khaos_world::report::FILES.join(", ")
+        );
     }
     if report.ok() {
         Ok(())

@@ -74,6 +74,9 @@ pub struct RunReport {
     /// Flags the replay line needs beyond scenario, seed and options (`--schedule FILE` when the
     /// schedule came from a file).
     pub replay_flags: String,
+    /// The whole replay command instead, when the run came from a saved case
+    /// (`khaos replay FILE`).
+    pub replay_command: Option<String>,
     /// The history and its digest.
     pub output: RunOutput,
     /// One verdict per checker.
@@ -97,7 +100,10 @@ impl RunReport {
 
     /// The command that replays this run.
     pub fn replay(&self) -> String {
-        replay(self.scenario, self.seed, &self.options) + &self.replay_flags
+        match &self.replay_command {
+            Some(command) => command.clone(),
+            None => replay(self.scenario, self.seed, &self.options) + &self.replay_flags,
+        }
     }
 
     /// One line: scenario, seed, verdict, digest and the headline figures.
@@ -319,6 +325,7 @@ pub fn run_config(
         config,
         options: *options,
         replay_flags: String::new(),
+        replay_command: None,
         output,
         verdicts,
     })
