@@ -278,6 +278,14 @@ fn a_flawed_sweep_fails_with_a_replay_line_that_reproduces_it() {
     assert!(text.contains("liveness       VIOLATED"), "{text}");
     assert!(text.contains("node-a lost leadership (term 0)"), "{text}");
 
+    // The run's page shows the violation; CI's JUnit reader sees the failed checker.
+    let html = std::fs::read_to_string(run_dir.join("timeline.html")).unwrap();
+    assert!(html.contains("class=\"violation-marker\""), "{html}");
+    assert!(html.contains("node-a lost leadership (term 0)"), "{html}");
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<testcase name=\"liveness\""), "{junit}");
+    assert!(junit.contains("<failure"), "{junit}");
+
     let case = run_dir.join("case.json");
     let out = khaos(&["replay", case.to_str().unwrap()]);
     let text = stdout(&out);
