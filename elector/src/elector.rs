@@ -30,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 use crate::clock::{Clock, TokioClock};
 use crate::flaws::{Flaw, Flaws};
 use crate::lock::{Lock, LockError, LockKind, LockState};
-use crate::record::{Decision, LeaderElectionRecord, Now, Observed, decide_with};
+use crate::record::{Decision, Now, Observed, decide_with};
 use crate::timing::Timing;
 
 /// How many times in a row a renew may lose a compare-and-swap before the leader reads the lock
@@ -270,7 +270,7 @@ impl Run {
             self.leadership.send_replace(Some(leadership.clone()));
             self.contender.grant(leadership).await;
             let end = if flaws.has(Flaw::ActsAfterLosingLock) {
-                self.lead_regardless(term, &mut stopped).await
+                self.lead_regardless(&mut stopped).await
             } else {
                 self.lead(&mut stopped).await
             };
@@ -381,10 +381,11 @@ impl Run {
         }
     }
 
-    /// [`Flaw::ActsAfterLosingLock`]: renew every retry period with no deadline, and write the
-    /// record naming this candidate at its own term over whatever the lock holds. Only a stop
-    /// ends it.
-    async fn lead_regardless(&mut self, term: u64, stopped: &mut oneshot::Receiver<()>) -> End {
+    /// [`Flaw::ActsAfterLosingLock`]: renew every retry period as usual, but with no renew
+    /// deadline, and treat a failed renewal, a lost compare-and-swap and a lock held by someone
+    /// else alike: as something to retry while still leading. It never writes over another
+    /// holder; it just never steps down. Only a stop ends it.
+    async fn lead_regardless(&mut self, stopped: &mut oneshot::Receiver<()>) -> End {
         let timing = self.config.timing;
         loop {
             tokio::select! {
@@ -392,19 +393,8 @@ impl Run {
                 _ = &mut *stopped => return End::Stopped,
                 () = self.clock.sleep(timing.retry_period()) => {}
             }
-            let overwrite = async {
-                let state = self.lock.read().await?;
-                let now = self.now();
-                let record = LeaderElectionRecord {
-                    holder_identity: self.config.identity.clone(),
-                    lease_duration_seconds: timing.lease_duration_seconds(),
-                    acquire_time: Some(now.wall.clone()),
-                    renew_time: Some(now.wall),
-                    leader_transitions: u32::try_from(term).unwrap_or(u32::MAX),
-                };
-                self.lock.write(&state, &record).await
-            };
-            let _ = tokio::time::timeout(timing.retry_period(), overwrite).await;
+            let _ =
+                tokio::time::timeout(timing.renew_deadline(), self.try_acquire_or_renew()).await;
         }
     }
 

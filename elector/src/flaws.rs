@@ -33,9 +33,9 @@ pub enum Flaw {
     NeverCompeteAfterLoss,
     /// One failed renew request stops renewing until the renew deadline passes (fabric8 #4246).
     RenewPoisoned,
-    /// A leader whose renewals fail, or whose lock was taken, keeps renewing and acting: no
-    /// renew deadline, and a renewal that finds another holder writes over it (kubernetes
-    /// #23731).
+    /// A leader whose renewals fail, or whose lock was taken (its renewal loses the
+    /// compare-and-swap), keeps believing it leads and keeps acting: no renew deadline, and no
+    /// step-down on a lost lock (kubernetes #23731).
     ActsAfterLosingLock,
     /// A new leader does not check the job's recorded result: a job that reached a globally
     /// terminal state runs again when leadership is revoked and regained (FLINK-39704).

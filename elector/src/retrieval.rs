@@ -61,6 +61,11 @@ const WATCH_TIMEOUT_SECONDS: u32 = 290;
 /// A watch that lasts less than this without error counts as a failure, and is backed off.
 const WATCH_LIFETIME_MIN: Duration = Duration::from_secs(1);
 
+/// A watch that brings nothing (no event, no bookmark) for this long is presumed dead and made
+/// again from a fresh list: a connection whose other end vanished behind a partition never
+/// closes, and would leave the follower stale until the read timeout, minutes later.
+const WATCH_IDLE_MAX: Duration = Duration::from_secs(30);
+
 /// Why following stopped and must start again.
 #[derive(Debug, thiserror::Error)]
 enum FollowError {
@@ -70,6 +75,9 @@ enum FollowError {
     /// The watch ended almost as soon as it began.
     #[error("the watch closed within {WATCH_LIFETIME_MIN:?}")]
     ClosedEarly,
+    /// The watch brought nothing for too long.
+    #[error("the watch brought nothing for {WATCH_IDLE_MAX:?}")]
+    Idle,
 }
 
 /// Follows one key of one ConfigMap.
@@ -157,7 +165,9 @@ impl LeaderRetriever {
                 let next = tokio::select! {
                     biased;
                     () = sender.closed() => return Ok(()),
-                    next = stream.try_next() => next?,
+                    next = tokio::time::timeout(WATCH_IDLE_MAX, stream.try_next()) => {
+                        next.map_err(|_| FollowError::Idle)??
+                    }
                 };
                 match next {
                     // The stream ended (timeout, close): watch again from where it stood.

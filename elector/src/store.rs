@@ -259,18 +259,6 @@ impl FencedMap {
         &self,
         fence: &Fence,
         what: &str,
-        change: impl FnMut(&mut BTreeMap<String, String>) -> Result<Change<T>, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.change(fence, what, true, change).await
-    }
-
-    /// [`FencedMap::update`]; without `cas` the write carries no resourceVersion and cannot lose
-    /// (only [`Flaw::CounterWithoutCas`] asks for that).
-    async fn change<T>(
-        &self,
-        fence: &Fence,
-        what: &str,
-        cas: bool,
         mut change: impl FnMut(&mut BTreeMap<String, String>) -> Result<Change<T>, StoreError>,
     ) -> Result<T, StoreError> {
         for _ in 0..CONFLICT_RETRIES_MAX {
@@ -289,9 +277,6 @@ impl FencedMap {
                 Change::Write(value) => value,
             };
             map.data = Some(data);
-            if !cas {
-                map.metadata.resource_version = None;
-            }
             match self
                 .api
                 .replace(&self.name, &PostParams::default(), &map)
@@ -480,9 +465,11 @@ impl JobStore {
     /// never hands out an ID twice). An ambiguous failure may have consumed an ID: that one is
     /// skipped, never reused.
     pub async fn next_checkpoint_id(&self, fence: &Fence) -> Result<u64, StoreError> {
-        let cas = !self.flaws.has(Flaw::CounterWithoutCas);
+        if self.flaws.has(Flaw::CounterWithoutCas) {
+            return self.next_checkpoint_id_without_cas(fence).await;
+        }
         self.map
-            .change(fence, "counter", cas, |data| {
+            .update(fence, "counter", |data| {
                 let current: u64 = match data.get("counter") {
                     None => 1,
                     Some(v) => v.parse().map_err(|_| StoreError::Corrupt {
@@ -494,6 +481,47 @@ impl JobStore {
                 Ok(Change::Write(current))
             })
             .await
+    }
+
+    /// [`Flaw::CounterWithoutCas`]: read the counter (checking the seal), then write it back
+    /// plus one with a merge patch of that key alone and no resourceVersion, so a write that
+    /// arrives late lands whatever happened since its read.
+    async fn next_checkpoint_id_without_cas(&self, fence: &Fence) -> Result<u64, StoreError> {
+        let Some(map) = self
+            .map
+            .api
+            .get_opt(&self.map.name)
+            .await
+            .map_err(StoreError::Api)?
+        else {
+            return Err(StoreError::NotSealed { ours: fence.term });
+        };
+        check_fence(&map, fence)?;
+        let current: u64 = match map.data.as_ref().and_then(|d| d.get("counter")) {
+            None => 1,
+            Some(v) => v.parse().map_err(|_| StoreError::Corrupt {
+                key: "counter".into(),
+                reason: format!("{v:?} is not a number"),
+            })?,
+        };
+        let patch = serde_json::json!({"data": {"counter": (current + 1).to_string()}});
+        match self
+            .map
+            .api
+            .patch(
+                &self.map.name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(current),
+            Err(source) if is_ambiguous(&source) => Err(StoreError::PossiblyInconsistent {
+                what: "counter".into(),
+                source,
+            }),
+            Err(error) => Err(StoreError::Api(error)),
+        }
     }
 
     fn checkpoint_path(&self, id: u64) -> String {
@@ -660,10 +688,16 @@ impl JobStore {
             if pointer.marked_for_deletion {
                 continue;
             }
-            match self.blobs.get(&pointer.path).await {
-                Ok(state) => {
-                    latest.get_or_insert((id, state));
+            if latest.is_some() {
+                // An older checkpoint: only whether its blob is still there matters, and a
+                // failure to tell must not fail the recovery.
+                if let Ok(false) = self.blobs.exists(&pointer.path).await {
+                    dangling.push(id);
                 }
+                continue;
+            }
+            match self.blobs.get(&pointer.path).await {
+                Ok(state) => latest = Some((id, state)),
                 Err(error) if error.is_not_found() => dangling.push(id),
                 Err(error) => return Err(error.into()),
             }
@@ -768,7 +802,7 @@ impl JobStore {
 
     /// Discard every blob of the job, then delete its map (fenced). Only a globally terminal
     /// state may lead here ([`JobStore::clean_up_terminal`]), or [`Flaw::NonTerminalCleanup`].
-    pub async fn discard(&self, fence: &Fence) -> Result<(), StoreError> {
+    pub(crate) async fn discard(&self, fence: &Fence) -> Result<(), StoreError> {
         let prefix = format!("{}/{}/", self.cluster_id, self.job_id);
         for path in self.blobs.list(&prefix).await? {
             self.blobs.delete(&path).await?;
