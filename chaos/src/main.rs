@@ -760,6 +760,17 @@ fn sim_corpus(flaws: &[Flaw], write: Option<&std::path::Path>) -> Result<(), Str
                 .minimal(|_, _| {})
                 .map_err(|e| e.to_string())?
                 .expect("it fired");
+            // The shrunk schedule must still pass without the flaw.
+            let twin = minimal
+                .run_with(khaos_elector::flaws::Flaws::NONE)
+                .map_err(|e| e.to_string())?;
+            if !twin.ok() {
+                failures.push(format!(
+                    "{flaw}: the shrunk schedule fails without the flaw too:\n{}",
+                    twin.violations()
+                ));
+                continue;
+            }
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             let path = dir.join(format!("{flaw}.json"));
             std::fs::write(&path, minimal.to_json())
@@ -794,7 +805,7 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Res
                 eprintln!("  {flaw}: seed {seed}...");
             }
         };
-        match corpus::seeds_to_find(flaw, max_seeds, jobs, progress) {
+        match corpus::seeds_to_find(flaw, max_seeds, jobs, progress).map_err(|e| e.to_string())? {
             Some((seed, violated)) => println!(
                 "{:>3}  {:<34} {:>6}  {}",
                 flaw.row(),

@@ -337,5 +337,6 @@ fn a_case_from_a_newer_khaos_or_a_broken_file_is_refused_with_the_reason() {
         stderr(&out)
     );
     let out = khaos(&["replay", dir.path().join("missing.json").to_str().unwrap()]);
+    assert!(!out.status.success());
     assert!(stderr(&out).contains("reading "), "{}", stderr(&out));
 }

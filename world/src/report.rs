@@ -1476,7 +1476,9 @@ mod tests {
             r#"{"t_ms":2301,"node":"node-b","event":"granted","term":1}"#.to_owned(),
             r#"{"t_ms":2310,"node":"node-c","event":"granted","term":1}"#.to_owned(),
             r#"{"t_ms":2320,"node":"node-b","event":"restored","term":1,"checkpoint":5,"records":500,"dangling":[],"removals_finished":0}"#.to_owned(),
+            r#"{"t_ms":2350,"node":"world","event":"fault","action":"start","fault":"partition node-c <-> apiserver"}"#.to_owned(),
             r#"{"t_ms":2400,"node":"node-c","event":"revoked","term":1}"#.to_owned(),
+            r#"{"t_ms":2450,"node":"world","event":"fault","action":"end","fault":"partition node-c <-> apiserver"}"#.to_owned(),
             r#"{"t_ms":2500,"node":"observer-a","event":"leader","leader":"term-1,node-b"}"#.to_owned(),
             r#"{"t_ms":3000,"node":"world","event":"phase","phase":"end"}"#.to_owned(),
         ]);

@@ -873,10 +873,15 @@ impl Applied {
         for (from, to) in cut_now {
             sim.repair_oneway(from.as_str(), to.as_str());
         }
-        // A repair clears a clog: hold again what was clogged.
+        // A repair clears a clog: hold again what was clogged, then cut again what is cut.
         for (a, b) in &self.clogged {
             if a == node || b == node {
                 sim.hold(a.as_str(), b.as_str());
+                for (from, to) in [(a, b), (b, a)] {
+                    if self.cut.contains(&(from.clone(), to.clone())) {
+                        sim.partition_oneway(from.as_str(), to.as_str());
+                    }
+                }
             }
         }
     }

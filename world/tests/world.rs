@@ -212,3 +212,78 @@ fn a_leader_cut_off_from_the_blob_store_fails_checkpoints_then_recovers() {
     assert!(after, "no checkpoint after the link came back");
     assert!(report.ok(), "{}", report.violations());
 }
+
+/// A clog holds messages instead of losing them: an observer whose link to the API server is
+/// clogged while a new leader is elected learns of it the moment the clog ends, from the watch
+/// it already had (no re-list). A cut-off observer in the same world learns later: its watch's
+/// connection is dead and never closes, so it is abandoned after it brings nothing for a while
+/// (before that was bounded, the observer stayed stale for the rest of the run).
+#[test]
+fn a_clogged_link_delivers_late_what_a_partition_loses() {
+    use khaos_world::schedule::{APISERVER, Fault, LEADER, Schedule, Scheduled};
+    let scenario = scenarios::find("leader-crash").unwrap();
+    let options = Options::default();
+    let mut config = options.world(scenario, 1);
+    config.observers = 2;
+    let at = |at_ms, for_ms, fault| Scheduled {
+        at_ms,
+        for_ms,
+        fault,
+    };
+    config.schedule = Schedule {
+        faults: vec![
+            at(
+                5_000,
+                35_000,
+                Fault::Clog {
+                    a: "observer-a".into(),
+                    b: APISERVER.into(),
+                },
+            ),
+            at(
+                5_000,
+                35_000,
+                Fault::Partition {
+                    a: "observer-b".into(),
+                    b: APISERVER.into(),
+                    oneway: false,
+                },
+            ),
+            at(
+                10_000,
+                30_000,
+                Fault::Crash {
+                    node: LEADER.into(),
+                },
+            ),
+        ],
+    };
+    let report = runner::run_config(scenario, config, &options).unwrap();
+    let learned = |observer: &str| {
+        report.output.history.iter().find_map(|e| match &e.record {
+            Record::World(WorldEvent::Leader {
+                leader: Some(leader),
+            }) if e.node == observer && !leader.starts_with("term-0,") => Some(e.t_ms),
+            _ => None,
+        })
+    };
+    let granted = report
+        .output
+        .history
+        .iter()
+        .find(|e| matches!(e.record, Record::Job(Event::Granted { term: 1 })))
+        .map(|e| e.t_ms)
+        .expect("a new leader during the faults");
+    assert!(granted < 40_000, "the new leader came at {granted} ms");
+    let clogged = learned("observer-a").expect("observer-a learns the new leader");
+    assert!(
+        (40_000..40_500).contains(&clogged),
+        "held and delivered when the clog ended at 40000 ms, not at {clogged} ms"
+    );
+    let cut = learned("observer-b").expect("observer-b learns the new leader too");
+    assert!(
+        cut > clogged,
+        "the cut-off observer cannot learn before the clogged one: {cut} ms"
+    );
+    assert!(report.ok(), "{}", report.violations());
+}
