@@ -594,7 +594,12 @@ fn sim_run(
             report.output.digest
         );
     }
-    if let Some(dir) = &out {
+    finish(&report, out.as_deref())
+}
+
+/// Write the run's files if asked, then fail with the violations and the replay line if any.
+fn finish(report: &runner::RunReport, out: Option<&std::path::Path>) -> Result<(), String> {
+    if let Some(dir) = out {
         report
             .write(dir)
             .map_err(|e| format!("writing {}: {e}", dir.display()))?;
@@ -685,25 +690,7 @@ fn replay(
             );
         }
     }
-    if let Some(dir) = &out {
-        report
-            .write(dir)
-            .map_err(|e| format!("writing {}: {e}", dir.display()))?;
-        println!(
-            "  wrote {}/: events.jsonl, {}, case.json",
-            dir.display(),
-            khaos_world::report::FILES.join(", ")
-        );
-    }
-    if report.ok() {
-        Ok(())
-    } else {
-        print!("{}", report.violations());
-        Err(format!(
-            "violation; replay: khaos replay {}",
-            file.display()
-        ))
-    }
+    finish(&report, out.as_deref())
 }
 
 fn chosen_flaws(flaws: &[Flaw]) -> Vec<Flaw> {
