@@ -650,6 +650,8 @@ impl Applied {
         let mut clogged = BTreeSet::new();
         for fault in &faults {
             match fault {
+                // A role resolved to the host named on the other end: a link to itself is no link.
+                Fault::Partition { a, b, .. } | Fault::Clog { a, b } if a == b => {}
                 Fault::Partition { a, b, oneway } => {
                     cut.insert((a.clone(), b.clone()));
                     if !oneway {
