@@ -751,7 +751,12 @@ impl ApiServer {
                     Some(stale) => store.list_at(&filter, stale)?,
                     None => store.list(&filter),
                 };
-                (Ok(listing.revision), listing.items)
+                let initial = listing
+                    .items
+                    .into_iter()
+                    .map(|object| (EventType::Added, object))
+                    .collect();
+                (Ok(listing.revision), initial)
             } else {
                 let revision = parse_revision(&rv)?;
                 if revision > store.revision() {
@@ -767,7 +772,19 @@ impl ApiServer {
                     error.retry_after_seconds = Some(1);
                     return Err(error);
                 }
-                (store.check_resume(revision).map(|()| revision), Vec::new())
+                // What happened since, read now under the same lock: once the client has its
+                // answer the watch is established, and a compaction right after must not expire
+                // it (as it would if the watcher's first scan ran later, on another thread).
+                match store.events_after(revision, &filter) {
+                    Ok((events, through)) => (
+                        Ok(through),
+                        events
+                            .into_iter()
+                            .map(|e| (e.event_type, e.object))
+                            .collect(),
+                    ),
+                    Err(error) => (Err(error), Vec::new()),
+                }
             };
             (start, initial, plan)
         };
@@ -887,7 +904,7 @@ impl Watcher {
     async fn run(
         mut self,
         start: Result<u64, ApiError>,
-        initial: Vec<Arc<Value>>,
+        initial: Vec<(EventType, Arc<Value>)>,
         initial_end_bookmark: bool,
         timeout: Duration,
     ) {
@@ -902,8 +919,8 @@ impl Watcher {
             }
         };
         let started = tokio::time::Instant::now();
-        for object in initial {
-            if !self.send(EventType::Added, &object, started).await {
+        for (event_type, object) in initial {
+            if !self.send(event_type, &object, started).await {
                 return;
             }
         }
