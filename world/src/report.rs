@@ -162,6 +162,18 @@ pub fn failovers(history: &[Entry]) -> Vec<Failover> {
 }
 
 impl Report<'_> {
+    /// Every violation with the checker that found it, in verdict order.
+    fn violations(&self) -> Vec<(&'static str, &checkers::Violation)> {
+        self.verdicts
+            .iter()
+            .flat_map(|v| {
+                v.violations
+                    .iter()
+                    .map(move |violation| (v.checker, violation))
+            })
+            .collect()
+    }
+
     /// Whether every checker held.
     pub fn ok(&self) -> bool {
         self.verdicts.iter().all(Verdict::ok)
@@ -468,15 +480,7 @@ impl Report<'_> {
                 );
             }
         }
-        let violations: Vec<(&str, &checkers::Violation)> = self
-            .verdicts
-            .iter()
-            .flat_map(|v| {
-                v.violations
-                    .iter()
-                    .map(move |violation| (v.checker, violation))
-            })
-            .collect();
+        let violations = self.violations();
         if !violations.is_empty() {
             text.push_str("\nviolations:\n");
             for (checker, violation) in violations {
@@ -1308,15 +1312,7 @@ svg .violation-marker { fill: #c62828; }
         }
         page.push_str("</header>\n");
         // Violations first: what broke, in words.
-        let violations: Vec<(&str, &checkers::Violation)> = report
-            .verdicts
-            .iter()
-            .flat_map(|v| {
-                v.violations
-                    .iter()
-                    .map(move |violation| (v.checker, violation))
-            })
-            .collect();
+        let violations = report.violations();
         if !violations.is_empty() {
             let _ = writeln!(
                 page,

@@ -873,12 +873,6 @@ impl Store {
         }
     }
 
-    /// Whether a watch may resume after `revision`: 410 Expired if the history no longer reaches
-    /// back to it.
-    pub fn check_resume(&self, revision: u64) -> Result<(), ApiError> {
-        self.check_not_compacted(revision)
-    }
-
     fn check_not_compacted(&self, revision: u64) -> Result<(), ApiError> {
         if revision < self.compacted_revision {
             Err(ApiError::expired(revision, self.compacted_revision))
