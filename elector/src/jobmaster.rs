@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobStore;
 use crate::clock::{Clock, TokioClock};
-use crate::elector::{Contender, Leadership};
+use crate::driver::{Contender, Leadership};
 use crate::flaws::{Flaw, Flaws};
 use crate::retrieval::LeaderInfo;
 use crate::store::{

@@ -41,10 +41,10 @@
 //! # let _ = recovered; Ok(()) }
 //! ```
 //!
-//! - [`record`]: the lock record and the pure election decision.
+//! - [`decision`]: the lock record and the pure election decision.
 //! - [`timing`]: lease / renew deadline / retry period and their validation.
 //! - [`lock`]: the ConfigMap and Lease locks.
-//! - [`elector`]: the async driver.
+//! - [`driver`]: the async driver.
 //! - [`retrieval`]: following the leader by a watch that survives closes, 410s and restarts.
 //! - [`store`]: the fenced HA metadata store (counter, checkpoints, job graph, registry,
 //!   job results, cleanup, leader information).
@@ -56,15 +56,15 @@
 pub mod backoff;
 pub mod blob;
 pub mod clock;
-pub mod elector;
+pub mod decision;
+pub mod driver;
 pub mod flaws;
 pub mod jobmaster;
 pub mod lock;
-pub mod record;
 pub mod retrieval;
 pub mod store;
 pub mod timing;
 
-pub use elector::{Contender, Elector, ElectorConfig, ElectorHandle, Leadership};
+pub use driver::{Contender, Elector, ElectorConfig, ElectorHandle, Leadership};
 pub use lock::LockKind;
 pub use timing::Timing;

@@ -9,7 +9,7 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::flaws::{Flaw, Flaws};
-use crate::record::{LEADER_ANNOTATION, LeaderElectionRecord};
+use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 
 /// Which kind of object holds the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::{BlobError, BlobStore};
 use crate::flaws::{Flaw, Flaws};
 use crate::lock::LockKind;
-use crate::record::{LEADER_ANNOTATION, LeaderElectionRecord};
+use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::retrieval::{LeaderInfo, leader_key};
 
 /// The annotation that seals a data ConfigMap to one leadership term.

@@ -673,7 +673,7 @@ mod store {
 
     #[tokio::test]
     async fn a_map_that_is_also_the_configmap_lock_refuses_a_writer_that_lost_the_lock() {
-        use khaos_elector::record::{LEADER_ANNOTATION, LeaderElectionRecord};
+        use khaos_elector::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
         use khaos_elector::retrieval::{LeaderInfo, leader_key};
         use khaos_elector::store::{FencedMap, publish_leader};
         let world = World::start().await;

@@ -63,7 +63,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use khaos_elector::jobmaster::Event;
-use khaos_elector::record::{LEADER_ANNOTATION, LeaderElectionRecord};
+use khaos_elector::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use khaos_elector::store::{FENCE_ANNOTATION, Fence, Pointer, cluster_lock_name, cluster_map_name};
 use khaos_elector::timing::JITTER_FACTOR;
 use khaos_elector::{LockKind, Timing};

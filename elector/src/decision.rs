@@ -7,7 +7,7 @@
 //! machine's wall clock and are never compared with ours.
 //!
 //! ```
-//! use khaos_elector::record::{decide, Decision, Now, Observed};
+//! use khaos_elector::decision::{decide, Decision, Now, Observed};
 //! use khaos_elector::timing::Timing;
 //! use std::time::Duration;
 //! let timing = Timing::default();

@@ -30,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 use crate::clock::{Clock, TokioClock};
 use crate::flaws::{Flaw, Flaws};
 use crate::lock::{Lock, LockError, LockKind, LockState};
-use crate::record::{Decision, Now, Observed, decide_with};
+use crate::decision::{Decision, Now, Observed, decide_with};
 use crate::timing::Timing;
 
 /// How many times in a row a renew may lose a compare-and-swap before the leader reads the lock
