@@ -9,5 +9,4 @@ pub mod live;
 pub mod node;
 pub mod report;
 pub mod serve;
-pub mod simbench;
 pub mod timebase;

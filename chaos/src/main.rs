@@ -10,10 +10,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use khaos::{bench, live, node, report, serve};
 use khaos_elector::flaws::Flaw;
+use khaos_scenarios::corpus;
 use khaos_sim::apiserver::Faults;
 use khaos_sim::conformance::{self, Target};
 use khaos_sim::race;
-use khaos_world::{corpus, runner, scenarios};
+use khaos_sim::run::{self, Options, SimulatedRun};
+use khaos_sim::sweep;
 
 #[derive(Parser)]
 #[command(
@@ -505,12 +507,13 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
             reference_seeds,
             catalogue_seeds,
         } => {
-            let report = khaos::simbench::run(reference_seeds, catalogue_seeds)?;
+            let report = khaos_sim::bench::run(reference_seeds, catalogue_seeds)
+                .map_err(|e| e.to_string())?;
             println!("{report}");
             Ok(())
         }
         SimCommand::List => {
-            for scenario in scenarios::CATALOGUE {
+            for scenario in khaos_scenarios::CATALOGUE {
                 println!("{:<20} {}", scenario.name, scenario.about);
             }
             println!();
@@ -547,8 +550,8 @@ fn run_sim(command: SimCommand) -> Result<(), String> {
     }
 }
 
-fn options(tick_ms: u64, flaws: &[Flaw]) -> runner::Options {
-    runner::Options {
+fn options(tick_ms: u64, flaws: &[Flaw]) -> Options {
+    Options {
         tick: Duration::from_millis(tick_ms),
         flaws: flaws.iter().copied().collect(),
     }
@@ -564,71 +567,59 @@ fn sim_run(
     out: Option<PathBuf>,
     check_determinism: bool,
     history: bool,
-    options: runner::Options,
+    options: Options,
     schedule: Option<PathBuf>,
 ) -> Result<(), String> {
-    let scenario = scenarios::find(scenario)?;
-    let mut config = options.world(scenario, seed);
+    let scenario = khaos_scenarios::find(scenario).map_err(|e| e.to_string())?;
+    let mut setup = scenario.setup(seed);
     if let Some(path) = &schedule {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading --schedule {}: {e}", path.display()))?;
-        config.schedule = serde_json::from_str(&text).map_err(|e| {
+        setup.schedule = serde_json::from_str(&text).map_err(|e| {
             format!(
                 "--schedule {}: {e} (expected the JSON `khaos sim shrink` writes: {{\"faults\": [{{\"at_ms\": ..., \"for_ms\": ..., \"fault\": {{\"kind\": \"crash\", \"node\": \"node-a\"}}}}]}})",
                 path.display()
             )
         })?;
     }
-    let mut report = runner::run_config(scenario, config, &options).map_err(|e| e.to_string())?;
+    let mut run = run::run_setup(scenario, setup, &options).map_err(|e| e.to_string())?;
     if let Some(path) = &schedule {
-        report.replay_flags = format!(" --schedule {}", path.display());
+        run.set_replay(format!("{} --schedule {}", run.replay(), path.display()));
     }
     if history {
-        print!("{}", report.output.jsonl);
+        print!("{}", run.jsonl);
     }
-    print_verdicts(&report);
+    print_verdicts(&run);
     if check_determinism {
-        runner::check_determinism(scenario, &report).map_err(|e| e.to_string())?;
-        println!(
-            "  determinism    ok       history {} twice",
-            report.output.digest
-        );
+        run::check_determinism(&run).map_err(|e| e.to_string())?;
+        println!("  determinism    ok       history {} twice", run.digest());
     }
-    finish(&report, out.as_deref())
+    finish(&run, out.as_deref())
 }
 
 /// Write the run's files if asked, then fail with the violations and the replay line if any.
-fn finish(report: &runner::RunReport, out: Option<&std::path::Path>) -> Result<(), String> {
+fn finish(run: &SimulatedRun, out: Option<&std::path::Path>) -> Result<(), String> {
     if let Some(dir) = out {
-        report
-            .write(dir)
+        run.write(dir)
             .map_err(|e| format!("writing {}: {e}", dir.display()))?;
         println!(
             "  wrote {}/: events.jsonl, {}, case.json (khaos replay)",
             dir.display(),
-            khaos_world::report::FILES.join(", ")
+            khaos_reports::render::FILES.join(", ")
         );
     }
-    if report.ok() {
+    if run.ok() {
         Ok(())
     } else {
-        print!("{}", report.violations());
-        Err(format!("violation; replay: {}", report.replay()))
+        print!("{}", run.judged.violations_text());
+        Err(format!("violation; replay: {}", run.replay()))
     }
 }
 
 /// The summary line and one line per checker with its figures.
-fn print_verdicts(report: &runner::RunReport) {
-    println!("{}", report.summary());
-    for verdict in &report.verdicts {
-        let figures: Vec<String> = verdict
-            .figures
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        let state = if verdict.ok() { "ok" } else { "VIOLATED" };
-        println!("  {:<14} {state:<8} {}", verdict.checker, figures.join(" "));
-    }
+fn print_verdicts(run: &SimulatedRun) {
+    println!("{}", run.summary());
+    print!("{}", run.judged.verdict_lines());
 }
 
 fn replay(
@@ -637,7 +628,7 @@ fn replay(
     out: Option<PathBuf>,
     history: bool,
 ) -> Result<(), String> {
-    let case = khaos_world::case::SavedCase::load(file).map_err(|e| e.to_string())?;
+    let case = khaos_scenarios::case::SavedCase::load(file).map_err(|e| e.to_string())?;
     let flaws = if without_flaws {
         khaos_elector::flaws::Flaws::NONE
     } else {
@@ -656,8 +647,8 @@ fn replay(
         case.schedule.faults.len(),
         case.khaos
     );
-    let mut report = case.run_with(flaws).map_err(|e| e.to_string())?;
-    report.replay_command = Some(format!(
+    let mut run = run::replay(&case, flaws).map_err(|e| e.to_string())?;
+    run.set_replay(format!(
         "khaos replay {}{}",
         if without_flaws {
             "--without-flaws "
@@ -667,30 +658,29 @@ fn replay(
         file.display()
     ));
     if history {
-        print!("{}", report.output.jsonl);
+        print!("{}", run.jsonl);
     }
-    print_verdicts(&report);
+    print_verdicts(&run);
     if !without_flaws {
-        let violated = report.violated();
-        if violated == case.violated && report.output.digest == case.digest {
-            println!(
+        use khaos_scenarios::case::Replayed;
+        match case.compare(&run.violated(), run.digest()) {
+            Replayed::Same => println!(
                 "  same verdicts and the same history ({}) as when saved",
                 case.digest
-            );
-        } else if violated == case.violated {
-            println!(
+            ),
+            Replayed::SameVerdicts => println!(
                 "  same verdicts as when saved, but another history ({} then, {} now): the code changed since",
-                case.digest, report.output.digest
-            );
-        } else {
-            println!(
+                case.digest,
+                run.digest()
+            ),
+            Replayed::OtherVerdicts => println!(
                 "  verdicts differ from when saved: then violated [{}], now [{}]",
                 case.violated.join(", "),
-                violated.join(", ")
-            );
+                run.violated().join(", ")
+            ),
         }
     }
-    finish(&report, out.as_deref())
+    finish(&run, out.as_deref())
 }
 
 fn chosen_flaws(flaws: &[Flaw]) -> Vec<Flaw> {
@@ -708,65 +698,37 @@ fn sim_corpus(flaws: &[Flaw], write: Option<&std::path::Path>) -> Result<(), Str
         "row", "flaw", "seed", "must fire", "with the flaw"
     );
     for flaw in chosen_flaws(flaws) {
-        let case = corpus::case(flaw);
-        let flawed = runner::run(
-            &case.scenario,
-            case.seed,
-            &runner::Options::default().flaw(flaw),
-        )
-        .map_err(|e| e.to_string())?;
-        let twin = runner::run(&case.scenario, case.seed, &runner::Options::default())
-            .map_err(|e| e.to_string())?;
-        let fired = flawed.violated().iter().any(|v| v == case.checker);
+        let bug = corpus::known_bug(flaw);
+        let verified = khaos_sim::corpus::verify(bug).map_err(|e| e.to_string())?;
         println!(
             "{:>3}  {:<34} {:<5} {:<14} {:<22} {}",
             flaw.row(),
             flaw.name(),
-            case.seed,
-            case.checker,
-            if fired { "fires" } else { "DOES NOT FIRE" },
-            if twin.ok() { "holds" } else { "VIOLATED" }
-        );
-        if !fired {
-            failures.push(format!(
-                "{flaw}: {} did not fire; replay: {}",
-                case.checker,
-                flawed.replay()
-            ));
-        }
-        if !twin.ok() {
-            failures.push(format!(
-                "{flaw}: the twin without the flaw failed; replay: {}",
-                twin.replay()
-            ));
-        }
-        if let Some(dir) = write
-            && fired
-        {
-            let minimal = case
-                .minimal(|_, _| {})
-                .map_err(|e| e.to_string())?
-                .expect("it fired");
-            // The shrunk schedule must still pass without the flaw.
-            let twin = minimal
-                .run_with(khaos_elector::flaws::Flaws::NONE)
-                .map_err(|e| e.to_string())?;
-            if !twin.ok() {
-                failures.push(format!(
-                    "{flaw}: the shrunk schedule fails without the flaw too:\n{}",
-                    twin.violations()
-                ));
-                continue;
+            bug.seed,
+            bug.checker,
+            if verified.fired() {
+                "fires"
+            } else {
+                "DOES NOT FIRE"
+            },
+            if verified.twin.ok() {
+                "holds"
+            } else {
+                "VIOLATED"
             }
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-            let path = dir.join(format!("{flaw}.json"));
-            std::fs::write(&path, minimal.to_json())
-                .map_err(|e| format!("writing {}: {e}", path.display()))?;
-            println!(
-                "      shrunk to {} fault(s), written to {}",
-                minimal.schedule.faults.len(),
-                path.display()
-            );
+        );
+        failures.extend(verified.problems());
+        if let Some(dir) = write
+            && verified.fired()
+        {
+            match khaos_sim::corpus::write_minimal(bug, dir) {
+                Ok((case, path)) => println!(
+                    "      shrunk to {} fault(s), written to {}",
+                    case.schedule.faults.len(),
+                    path.display()
+                ),
+                Err(error) => failures.push(error.to_string()),
+            }
         }
     }
     if failures.is_empty() {
@@ -792,7 +754,9 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Res
                 eprintln!("  {flaw}: seed {seed}...");
             }
         };
-        match corpus::seeds_to_find(flaw, max_seeds, jobs, progress).map_err(|e| e.to_string())? {
+        match khaos_sim::corpus::seeds_to_find(flaw, max_seeds, jobs, progress)
+            .map_err(|e| e.to_string())?
+        {
             Some((seed, violated)) => println!(
                 "{:>3}  {:<34} {:>6}  {}",
                 flaw.row(),
@@ -825,12 +789,12 @@ fn sim_shrink(
     scenario: &str,
     seed: u64,
     out: &std::path::Path,
-    options: runner::Options,
+    options: Options,
 ) -> Result<(), String> {
-    let scenario = scenarios::find(scenario)?;
+    let scenario = khaos_scenarios::find(scenario).map_err(|e| e.to_string())?;
     let progress = |faults: usize, of: usize| println!("  trying {faults} of {of} faults");
     let Some((shrunk, report)) =
-        runner::shrink(scenario, seed, &options, progress).map_err(|e| e.to_string())?
+        run::shrink(scenario, seed, &options, progress).map_err(|e| e.to_string())?
     else {
         println!("{} seed {seed} holds: nothing to shrink", scenario.name);
         return Ok(());
@@ -850,7 +814,7 @@ fn sim_shrink(
         );
     }
     println!("{}", report.summary());
-    print!("{}", report.violations());
+    print!("{}", report.judged.violations_text());
     println!("replay: {} --schedule {}", report.replay(), out.display());
     Ok(())
 }
@@ -860,15 +824,16 @@ fn sim_sweep(
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
     check_determinism: bool,
-    options: runner::Options,
+    options: Options,
 ) -> Result<(), String> {
-    let chosen: Vec<&'static scenarios::Scenario> = if names.is_empty() {
-        scenarios::CATALOGUE.iter().collect()
+    let chosen: Vec<&'static khaos_scenarios::Scenario> = if names.is_empty() {
+        khaos_scenarios::CATALOGUE.iter().collect()
     } else {
         names
             .iter()
-            .map(|n| scenarios::find(n))
-            .collect::<Result<_, _>>()?
+            .map(|n| khaos_scenarios::find(n))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
     };
     let jobs = jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -885,18 +850,18 @@ fn sim_sweep(
             ""
         }
     );
-    let results = runner::sweep(
+    let results = sweep::sweep(
         &chosen,
         seeds,
         jobs,
         check_determinism,
         &options,
-        |done, total, run: &runner::SweepRun| {
+        |done, total, run: &sweep::SweepRun| {
             let mark = if run.ok { "ok  " } else { "FAIL" };
             println!("[{done:>5}/{total}] {mark} {}", run.summary);
         },
     );
-    let failed: Vec<&runner::SweepRun> = results.iter().filter(|r| !r.ok).collect();
+    let failed: Vec<&sweep::SweepRun> = results.iter().filter(|r| !r.ok).collect();
     println!();
     println!(
         "{} runs, {} ok, {} failed",
@@ -909,7 +874,7 @@ fn sim_sweep(
         print!("{}", run.detail);
         println!(
             "  replay: {}",
-            runner::replay(run.scenario, run.seed, &options)
+            run::replay_command(run.scenario, run.seed, &options)
         );
     }
     if failed.is_empty() {

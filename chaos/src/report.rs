@@ -1,30 +1,22 @@
 //! `khaos report DIR`: judge the history in `DIR/events.jsonl` with the checkers and write the
 //! report files beside it (`summary.json`, `junit.xml`, `timeline.txt`, `timeline.html`; see
-//! [`khaos_world::report`]), so a live run gets the same reports as a simulated one.
+//! [`khaos_reports::render`]), so a live run gets the same reports as a simulated one.
 //!
 //! The checkers' [`Context`] comes from the history's first line when it records the run's
 //! settings (a simulated run); otherwise from flags, falling back to what the first `khaos node`
 //! `started` line says, then to `khaos node`'s defaults. With `--from FILE` (repeatable) the
 //! logs of a live run (`khaos serve --history` and each `khaos node`'s stdout, all started with
 //! the same `--epoch-ms`) are first merged into `DIR/events.jsonl`, ordered by `t_ms`.
-//!
-//! ```
-//! use khaos::report::merge;
-//! let serve = r#"{"t_ms":10,"node":"apiserver","event":"commit","revision":2,"verb":"create","resource":"configmaps","namespace":"default","name":"x","client":"node-a","object":{}}"#;
-//! let node = r#"{"t_ms":10,"node":"node-a","event":"granted","term":0}"#;
-//! let merged = merge(&[("node-a.log".into(), node.into()), ("serve.jsonl".into(), serve.into())]).unwrap();
-//! // At the same millisecond a commit goes first: a node's event may be caused by it.
-//! assert_eq!(merged, format!("{serve}\n{node}\n"));
-//! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use khaos_elector::{LockKind, Timing};
-use khaos_world::checkers::{self, Context};
-use khaos_world::history::{self, Entry, ParseError, Record, WorldEvent};
-use khaos_world::report::{FILES, Report, RunInfo};
-use khaos_world::runner;
+use khaos_reports::checkers::Context;
+use khaos_reports::history::{self, Entry, ParseError, Record, WorldEvent};
+use khaos_reports::merge::{MergeError, merge};
+use khaos_reports::render::{FILES, JudgedRun, RunInfo};
+use khaos_sim::run;
 use serde_json::Value;
 
 /// The network delay bound the liveness checker allows a live run (loopback or a cluster
@@ -120,6 +112,9 @@ pub enum ReportError {
         /// Why.
         source: std::io::Error,
     },
+    /// A log given with `--from` has a line that is not a history line.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
     /// A line is not a history line.
     #[error("{path}: {source}")]
     Parse {
@@ -160,38 +155,6 @@ pub struct Outcome {
     pub written: Vec<PathBuf>,
     /// Each violation in words, with the lines it names.
     pub violations: String,
-}
-
-/// Merge JSON-line logs (name, text) into one history ordered by `t_ms`: a run's settings line
-/// first, then at equal `t_ms` commits (in revision order) before other events, then the logs'
-/// order. Lines are kept byte for byte; blank lines are dropped.
-pub fn merge(logs: &[(PathBuf, String)]) -> Result<String, ReportError> {
-    let mut lines: Vec<((u64, u8, u64), &str)> = Vec::new();
-    for (path, text) in logs {
-        for (number, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let entry: Entry = serde_json::from_str(line).map_err(|source| ReportError::Parse {
-                path: path.clone(),
-                source: ParseError {
-                    line: number + 1,
-                    source,
-                },
-            })?;
-            let key = match &entry.record {
-                Record::World(WorldEvent::Run { .. }) => (0, 0, 0),
-                Record::World(WorldEvent::Commit { revision, .. }) => (entry.t_ms, 0, *revision),
-                _ => (entry.t_ms, 1, 0),
-            };
-            lines.push((key, line));
-        }
-    }
-    lines.sort_by_key(|(key, _)| *key);
-    Ok(lines
-        .into_iter()
-        .map(|(_, line)| format!("{line}\n"))
-        .collect())
 }
 
 fn read(path: &Path) -> Result<String, ReportError> {
@@ -235,41 +198,20 @@ pub fn run(config: &ReportConfig) -> Result<Outcome, ReportError> {
         return Err(ReportError::Empty(events));
     }
     let info = run_info(&config.dir, &text, &history, &config.flags)?;
-    let verdicts = checkers::check(&history, &info.context);
-    let report = Report {
-        info: &info,
-        history: &history,
-        verdicts: &verdicts,
-    };
-    report
+    let judged = JudgedRun::judge(info, history);
+    judged
         .write(&config.dir)
         .map_err(|source| ReportError::Write {
             path: config.dir.clone(),
             source,
         })?;
     Ok(Outcome {
-        ok: report.ok(),
-        verdict: report.verdict(),
-        entries: history.len(),
+        ok: judged.ok(),
+        verdict: judged.verdict(),
+        entries: judged.history.len(),
         written: FILES.iter().map(|name| config.dir.join(name)).collect(),
-        violations: violations(&history, &verdicts),
+        violations: judged.violations_text(),
     })
-}
-
-/// Each violation, one paragraph, with the history lines it names.
-fn violations(history: &[Entry], verdicts: &[checkers::Verdict]) -> String {
-    let mut text = String::new();
-    for verdict in verdicts {
-        for violation in &verdict.violations {
-            text.push_str(&format!("  {}: {}\n", verdict.checker, violation.message));
-            for index in &violation.entries {
-                if let Some(entry) = history.get(*index) {
-                    text.push_str(&format!("    line {}: {}\n", index + 1, entry.to_line()));
-                }
-            }
-        }
-    }
-    text
 }
 
 /// What is known of the run: from its settings line (simulated), else from flags and the
@@ -294,7 +236,7 @@ fn run_info(
             given.join(", ")
         )));
     }
-    let context = runner::context_from_settings(settings).map_err(ReportError::Settings)?;
+    let context = run::context_from_settings(settings).map_err(ReportError::Settings)?;
     let named = settings["label"]["scenario"].as_str();
     let scenario = named.unwrap_or("unknown").to_owned();
     let seed = settings["seed"].as_u64();
@@ -309,10 +251,10 @@ fn run_info(
         .or_else(|| {
             let tick = Duration::from_millis(settings["tick_ms"].as_u64()?);
             let flaws = serde_json::from_value(settings["flaws"].clone()).unwrap_or_default();
-            Some(runner::replay(
+            Some(run::replay_command(
                 named?,
                 seed?,
-                &runner::Options { tick, flaws },
+                &run::Options { tick, flaws },
             ))
         });
     Ok(RunInfo {
@@ -502,7 +444,10 @@ mod tests {
     #[test]
     fn a_simulated_history_is_judged_with_its_own_settings_and_refuses_flags() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = khaos_world::world::WorldConfig::new(3).settings();
+        let settings = khaos_sim::world::settings(
+            &khaos_scenarios::Setup::new(3),
+            &khaos_sim::world::Options::default(),
+        );
         let run_line =
             serde_json::json!({"t_ms": 0, "node": "world", "event": "run", "settings": settings});
         write(dir.path(), "events.jsonl", &[&run_line.to_string()]);

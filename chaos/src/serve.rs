@@ -189,7 +189,7 @@ fn write_commits(
         return Ok(());
     }
     for commit in commits {
-        let line = khaos_world::history::commit_entry(t_ms, commit).to_line();
+        let line = khaos_sim::world::commit_entry(t_ms, commit).to_line();
         writer.write_all(line.as_bytes()).map_err(error)?;
         writer.write_all(b"\n").map_err(error)?;
     }

@@ -172,7 +172,7 @@ fn the_history_file_records_every_commit() {
     server.wait(Duration::from_secs(10));
     let history = std::fs::read_to_string(&path).unwrap();
     // The same line format as simulated histories, so the same checkers can read it.
-    let entries = khaos_world::history::parse(&history).unwrap();
+    let entries = khaos_reports::history::parse(&history).unwrap();
     assert!(entries.iter().all(|e| e.node == "apiserver"));
     let lines: Vec<serde_json::Value> = history
         .lines()

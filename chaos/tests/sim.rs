@@ -54,9 +54,9 @@ fn a_run_prints_its_verdicts_and_writes_its_files() {
         );
     }
     let events = std::fs::read_to_string(out_dir.join("events.jsonl")).unwrap();
-    let history = khaos_world::history::parse(&events).unwrap();
+    let history = khaos_reports::history::parse(&events).unwrap();
     assert!(history.len() > 50);
-    let digest = khaos_world::history::digest(&events);
+    let digest = khaos_reports::history::digest(&events);
     assert!(text.contains(&format!("(history {digest},")), "{text}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
@@ -316,7 +316,7 @@ fn a_case_from_a_newer_khaos_or_a_broken_file_is_refused_with_the_reason() {
     let newer = dir.path().join("newer.json");
     let corpus = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../world/tests/corpus/renew-poisoned.json"
+        "/../scenarios/corpus/renew-poisoned.json"
     );
     let text = std::fs::read_to_string(corpus).unwrap();
     std::fs::write(&newer, text.replace("\"format\": 1", "\"format\": 2")).unwrap();

@@ -28,9 +28,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch};
 
 use crate::clock::{Clock, TokioClock};
+use crate::decision::{Decision, Now, Observed, decide_with};
 use crate::flaws::{Flaw, Flaws};
 use crate::lock::{Lock, LockError, LockKind, LockState};
-use crate::decision::{Decision, Now, Observed, decide_with};
 use crate::timing::Timing;
 
 /// How many times in a row a renew may lose a compare-and-swap before the leader reads the lock

@@ -8,8 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::flaws::{Flaw, Flaws};
 use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
+use crate::flaws::{Flaw, Flaws};
 
 /// Which kind of object holds the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -33,9 +33,9 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobError, BlobStore};
+use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::flaws::{Flaw, Flaws};
 use crate::lock::LockKind;
-use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::retrieval::{LeaderInfo, leader_key};
 
 /// The annotation that seals a data ConfigMap to one leadership term.

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::discovery;
-use super::faults::{Action, AmbiguousOutcome, Faults, HANG_MS_MAX, RequestInfo, RequestVerb};
+use super::faults::{
+    self, Action, AmbiguousOutcome, Faults, HANG_MS_MAX, RequestInfo, RequestVerb,
+};
 use super::resource::Resource;
 use super::selector::{FieldSelector, LabelSelector, SelectableFields};
 use super::status::{self, ApiError};
@@ -397,7 +399,8 @@ impl ApiServer {
         let decision = {
             let mut state = self.state();
             let State { faults, rng, .. } = &mut *state;
-            faults.decide(
+            faults::decide(
+                faults,
                 rng,
                 &RequestInfo {
                     verb,
@@ -742,7 +745,7 @@ impl ApiServer {
         let (start, initial, plan) = {
             let mut state = self.state();
             let State { store, faults, rng } = &mut *state;
-            let plan = faults.watch_plan(rng);
+            let plan = faults::watch_plan(faults, rng);
             let no_initial_events = query.get("sendInitialEvents") == Some("false");
             let (start, initial) = if no_initial_events && rv.is_empty() {
                 (Ok(store.revision()), Vec::new())
@@ -1212,7 +1215,7 @@ fn cached_read(rv: &str, faults: &Faults, rng: &mut ChaCha8Rng, store: &Store) -
     if rv != "0" {
         return None;
     }
-    faults.stale_revision(rng, store.revision(), store.compacted_revision())
+    faults::stale_revision(faults, rng, store.revision(), store.compacted_revision())
 }
 
 fn parse_revision(rv: &str) -> Result<u64, ApiError> {

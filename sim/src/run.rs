@@ -1,0 +1,422 @@
+//! One simulated run, judged: a scenario's [`Setup`] at a seed, executed by the
+//! [`world`](crate::world), its history judged by the checkers, with the line that replays it;
+//! shrinking a failing run's schedule; and the determinism check that runs a seed twice.
+//!
+//! ```
+//! use khaos_sim::run::{self, Options};
+//! let scenario = khaos_scenarios::find("leader-crash")?;
+//! let run = run::run(scenario, 1, &Options::default())?;
+//! assert!(run.ok(), "{}", run.judged.violations_text());
+//! assert_eq!(run.replay(), "khaos sim run --scenario leader-crash --seed 1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use khaos_elector::Timing;
+use khaos_reports::checkers::Context;
+use khaos_reports::faults::{Fault, Schedule};
+use khaos_reports::render::{JudgedRun, RunInfo};
+use khaos_scenarios::case::SavedCase;
+use khaos_scenarios::shrink::{self, Shrunk};
+use khaos_scenarios::{Scenario, Setup};
+
+pub use crate::world::Options;
+use crate::world::{self, NETWORK_DELAY_MAX, WorldError};
+
+/// One judged simulated run.
+#[derive(Clone, Debug)]
+pub struct SimulatedRun {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// What ran (the scenario's setup at its seed, perhaps with another schedule).
+    pub setup: Setup,
+    /// How it was made.
+    pub options: Options,
+    /// The history as JSON lines.
+    pub jsonl: String,
+    /// Simulated time covered.
+    pub simulated: Duration,
+    /// The history, its verdicts and what the reports show of the run.
+    pub judged: JudgedRun,
+}
+
+impl SimulatedRun {
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.setup.seed
+    }
+
+    /// The history's digest.
+    pub fn digest(&self) -> &str {
+        self.judged
+            .info
+            .digest
+            .as_deref()
+            .expect("a simulated run has a digest")
+    }
+
+    /// Whether every checker held.
+    pub fn ok(&self) -> bool {
+        self.judged.ok()
+    }
+
+    /// The checkers that did not hold.
+    pub fn violated(&self) -> Vec<String> {
+        self.judged.violated()
+    }
+
+    /// The command that replays this run.
+    pub fn replay(&self) -> &str {
+        self.judged
+            .info
+            .replay
+            .as_deref()
+            .expect("a simulated run has a replay line")
+    }
+
+    /// Replace the command that replays this run (when it came from a file: `--schedule FILE`,
+    /// `khaos replay FILE`).
+    pub fn set_replay(&mut self, command: String) {
+        self.judged.info.replay = Some(command);
+    }
+
+    /// One line: scenario, seed, verdict, digest and the headline figures.
+    pub fn summary(&self) -> String {
+        let figure = |name: &str| {
+            self.judged
+                .verdicts
+                .iter()
+                .flat_map(|v| &v.figures)
+                .find(|(n, _)| n == name)
+                .map_or_else(|| "-".to_owned(), |(_, v)| v.to_string())
+        };
+        format!(
+            "{} seed {}: {} (history {}, {} s simulated, overlap {} ms, elected {} ms after heal)",
+            self.scenario,
+            self.seed(),
+            self.judged.verdict(),
+            self.digest(),
+            self.simulated.as_secs(),
+            figure("overlap_ms"),
+            figure("elected_after_heal_ms"),
+        )
+    }
+
+    /// The saved case that replays this run.
+    pub fn case(&self) -> SavedCase {
+        SavedCase::new(
+            self.scenario,
+            self.seed(),
+            u64::try_from(self.options.tick.as_millis()).unwrap_or(u64::MAX),
+            self.options.flaws,
+            self.setup.schedule.clone(),
+            self.violated(),
+            self.digest(),
+        )
+    }
+
+    /// Write the run directory into `dir` (created if needed): the history (`events.jsonl`),
+    /// the report files ([`khaos_reports::render::FILES`]) and `case.json` (for
+    /// `khaos replay`).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("events.jsonl"), &self.jsonl)?;
+        self.judged.write(dir)?;
+        std::fs::write(dir.join("case.json"), self.case().to_json())
+    }
+}
+
+/// The command that replays `scenario` at `seed`.
+pub fn replay_command(scenario: &str, seed: u64, options: &Options) -> String {
+    format!(
+        "khaos sim run --scenario {scenario} --seed {seed}{}",
+        options.flags()
+    )
+}
+
+/// What the checkers need to know about a setup.
+pub fn context(setup: &Setup) -> Context {
+    Context {
+        namespace: setup.job.namespace.clone(),
+        cluster_id: setup.job.cluster_id.clone(),
+        job_id: setup.job.job_id.clone(),
+        lock: setup.lock,
+        timing: setup.timing,
+        checkpoint_interval: setup.job.checkpoint_interval,
+        overlap_allowed: setup.timing.is_unchecked()
+            || setup.schedule.breaks_timing(&setup.node_names()),
+        network_delay_max: NETWORK_DELAY_MAX,
+        watch_delay_max: watch_delay_max(&setup.schedule),
+    }
+}
+
+/// What the checkers need to know about a run, from the settings its history's first line
+/// records (`{"event":"run","settings":{...}}`, [`world::settings`]). Histories recorded
+/// before the settings named namespace, cluster and job get the simulated world's defaults for
+/// them ([`Setup::new`]).
+pub fn context_from_settings(settings: &serde_json::Value) -> Result<Context, String> {
+    let problem = |what: String| format!("the run's settings (the history's first line): {what}");
+    let number = |key: &str| {
+        settings[key]
+            .as_u64()
+            .ok_or_else(|| problem(format!("{key} is missing or not a whole number")))
+    };
+    let millis = |key: &str| number(key).map(Duration::from_millis);
+    let defaults = Setup::new(0).job;
+    let text = |key: &str, default: &str| match &settings[key] {
+        serde_json::Value::Null => Ok(default.to_owned()),
+        serde_json::Value::String(value) => Ok(value.clone()),
+        other => Err(problem(format!("{key} is {other}, not a string"))),
+    };
+    let lock = settings["lock"]
+        .as_str()
+        .ok_or_else(|| problem("lock is missing (configmap or lease)".into()))?
+        .parse()
+        .map_err(problem)?;
+    let (lease, renew, retry) = (
+        millis("lease_duration_ms")?,
+        millis("renew_deadline_ms")?,
+        millis("retry_period_ms")?,
+    );
+    let unchecked = settings["unchecked_timing"].as_bool().unwrap_or(false);
+    let timing = if unchecked {
+        Timing::unchecked(lease, renew, retry)
+    } else {
+        Timing::new(lease, renew, retry).map_err(|e| problem(e.to_string()))?
+    };
+    // The candidates are named as the world names them (`node-a`, ...).
+    let mut setup = Setup::new(0);
+    setup.nodes = usize::try_from(number("nodes")?).map_err(|e| problem(format!("nodes: {e}")))?;
+    let nodes = setup.node_names();
+    let schedule: Schedule = match &settings["schedule"] {
+        serde_json::Value::Null => Schedule::default(),
+        value => {
+            serde_json::from_value(value.clone()).map_err(|e| problem(format!("schedule: {e}")))?
+        }
+    };
+    Ok(Context {
+        namespace: text("namespace", &defaults.namespace)?,
+        cluster_id: text("cluster_id", &defaults.cluster_id)?,
+        job_id: text("job_id", &defaults.job_id)?,
+        lock,
+        timing,
+        checkpoint_interval: millis("checkpoint_interval_ms")?,
+        overlap_allowed: timing.is_unchecked() || schedule.breaks_timing(&nodes),
+        network_delay_max: NETWORK_DELAY_MAX,
+        watch_delay_max: watch_delay_max(&schedule),
+    })
+}
+
+/// The longest a watch event may be held back by the schedule's watch faults.
+fn watch_delay_max(schedule: &Schedule) -> Duration {
+    let ms = schedule
+        .faults
+        .iter()
+        .filter_map(|s| match &s.fault {
+            Fault::Server { faults } => Some(faults.watch.delay_ms_max),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    Duration::from_millis(ms)
+}
+
+/// Run `setup` (a scenario's, perhaps with another schedule) and judge it.
+pub fn run_setup(
+    scenario: &'static Scenario,
+    setup: Setup,
+    options: &Options,
+) -> Result<SimulatedRun, WorldError> {
+    let output = world::run(&setup, options)?;
+    let info = RunInfo {
+        scenario: scenario.name.to_owned(),
+        seed: Some(setup.seed),
+        replay: Some(replay_command(scenario.name, setup.seed, options)),
+        digest: Some(output.digest),
+        simulated_ms: Some(u64::try_from(output.simulated.as_millis()).unwrap_or(u64::MAX)),
+        settings: world::settings(&setup, options),
+        context: context(&setup),
+    };
+    Ok(SimulatedRun {
+        scenario: scenario.name,
+        setup,
+        options: *options,
+        jsonl: output.jsonl,
+        simulated: output.simulated,
+        judged: JudgedRun::judge(info, output.history),
+    })
+}
+
+/// Run `scenario` at `seed` and judge it.
+pub fn run(
+    scenario: &'static Scenario,
+    seed: u64,
+    options: &Options,
+) -> Result<SimulatedRun, WorldError> {
+    run_setup(scenario, scenario.setup(seed), options)
+}
+
+/// Why a saved case could not be run again.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The case names a scenario this build does not know.
+    #[error(transparent)]
+    Scenario(#[from] khaos_scenarios::UnknownScenario),
+    /// The run failed.
+    #[error(transparent)]
+    World(#[from] WorldError),
+}
+
+/// Run a saved case again with `flaws` (its own, or none for the passing twin of a regression
+/// case) and judge it.
+pub fn replay(
+    case: &SavedCase,
+    flaws: khaos_elector::flaws::Flaws,
+) -> Result<SimulatedRun, ReplayError> {
+    let scenario = khaos_scenarios::find(&case.scenario)?;
+    let options = Options {
+        tick: Duration::from_millis(case.tick_ms),
+        flaws,
+    };
+    let mut setup = scenario.setup(case.seed);
+    setup.schedule = case.schedule.clone();
+    Ok(run_setup(scenario, setup, &options)?)
+}
+
+/// Shrink a failing run's schedule to a minimal one that still breaks at least one of the same
+/// checkers; returns the shrunk schedule and its run. `None` if the run holds.
+pub fn shrink(
+    scenario: &'static Scenario,
+    seed: u64,
+    options: &Options,
+    progress: impl FnMut(usize, usize),
+) -> Result<Option<(Shrunk, SimulatedRun)>, WorldError> {
+    shrink_keeping(scenario, seed, options, None, progress)
+}
+
+/// [`shrink`], keeping `checker` broken if one is named (else any checker the run broke).
+pub fn shrink_keeping(
+    scenario: &'static Scenario,
+    seed: u64,
+    options: &Options,
+    checker: Option<&str>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Option<(Shrunk, SimulatedRun)>, WorldError> {
+    let first = run(scenario, seed, options)?;
+    let broken: Vec<String> = match checker {
+        Some(checker) => vec![checker.to_owned()],
+        None => first.violated(),
+    };
+    if !first.violated().iter().any(|v| broken.contains(v)) {
+        return Ok(None);
+    }
+    let base = first.setup;
+    let mut error = None;
+    let shrunk = shrink::shrink(&base.schedule, |candidate| {
+        let mut setup = base.clone();
+        setup.schedule = candidate.clone();
+        progress(candidate.faults.len(), base.schedule.faults.len());
+        match run_setup(scenario, setup, options) {
+            Ok(run) => run.violated().iter().any(|v| broken.contains(v)),
+            Err(e) => {
+                error.get_or_insert(e);
+                false
+            }
+        }
+    });
+    if let Some(error) = error {
+        return Err(error);
+    }
+    let mut setup = base;
+    setup.schedule = shrunk.schedule.clone();
+    let run = run_setup(scenario, setup, options)?;
+    Ok(Some((shrunk, run)))
+}
+
+/// A run that did not give the same history twice.
+#[derive(Debug, thiserror::Error)]
+#[error("{scenario} seed {seed} is not deterministic: history {first} then {second}")]
+pub struct Nondeterministic {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The seed.
+    pub seed: u64,
+    /// The first digest.
+    pub first: String,
+    /// The second.
+    pub second: String,
+}
+
+/// Why the determinism check did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum DeterminismError {
+    /// The second run failed.
+    #[error(transparent)]
+    World(#[from] WorldError),
+    /// The second run gave another history.
+    #[error(transparent)]
+    Nondeterministic(#[from] Nondeterministic),
+}
+
+/// Run the same setup again and compare the history's digest with `run`'s.
+pub fn check_determinism(run: &SimulatedRun) -> Result<(), DeterminismError> {
+    let again = world::run(&run.setup, &run.options)?;
+    if again.digest != run.digest() {
+        return Err(Nondeterministic {
+            scenario: run.scenario,
+            seed: run.seed(),
+            first: run.digest().to_owned(),
+            second: again.digest,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use khaos_scenarios::CATALOGUE;
+
+    #[test]
+    fn the_recorded_settings_give_the_context_the_run_was_judged_with() {
+        for scenario in CATALOGUE {
+            for seed in 1..4 {
+                let setup = scenario.setup(seed);
+                let settings = world::settings(&setup, &Options::default());
+                let from_settings = context_from_settings(&settings).unwrap();
+                assert_eq!(
+                    format!("{from_settings:?}"),
+                    format!("{:?}", context(&setup)),
+                    "{} seed {seed}",
+                    scenario.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_be_judged_are_named() {
+        let options = Options::default();
+        let mut settings = world::settings(&Setup::new(1), &options);
+        settings["lock"] = serde_json::json!("etcd");
+        let error = context_from_settings(&settings).unwrap_err();
+        assert!(error.contains("etcd"), "{error}");
+        settings["lock"] = serde_json::json!("lease");
+        settings.as_object_mut().unwrap().remove("retry_period_ms");
+        let error = context_from_settings(&settings).unwrap_err();
+        assert_eq!(
+            error,
+            "the run's settings (the history's first line): retry_period_ms is missing or not a whole number"
+        );
+        // Settings recorded before namespace, cluster and job were: the world's defaults.
+        let mut settings = world::settings(&Setup::new(1), &options);
+        settings.as_object_mut().unwrap().remove("cluster_id");
+        assert_eq!(
+            context_from_settings(&settings).unwrap().cluster_id,
+            "khaos"
+        );
+    }
+}
