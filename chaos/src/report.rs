@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use khaos_elector::{LockKind, Timing};
 use khaos_reports::checkers::Context;
-use khaos_reports::history::{self, Entry, ParseError, Record, WorldEvent};
+use khaos_reports::history::{self, Entry, ParseError};
 use khaos_reports::merge::{MergeError, merge};
 use khaos_reports::render::{FILES, JudgedRun, RunInfo};
+use khaos_reports::settings::SettingsError;
 use khaos_sim::run;
 use serde_json::Value;
 
@@ -127,8 +128,8 @@ pub enum ReportError {
     #[error("{0} holds no history lines")]
     Empty(PathBuf),
     /// The settings the history records cannot be judged with.
-    #[error("{0}")]
-    Settings(String),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// The flags cannot be used.
     #[error("{0}")]
     Flags(String),
@@ -223,8 +224,7 @@ fn run_info(
     flags: &ContextFlags,
 ) -> Result<RunInfo, ReportError> {
     let digest = history::digest(text);
-    let Some(Record::World(WorldEvent::Run { settings })) = history.first().map(|e| &e.record)
-    else {
+    let Some(settings) = history.first().and_then(Entry::settings) else {
         let mut info = RunInfo::live(live_context(text, flags)?);
         info.digest = Some(digest);
         return Ok(info);
@@ -236,10 +236,7 @@ fn run_info(
             given.join(", ")
         )));
     }
-    let context = run::context_from_settings(settings).map_err(ReportError::Settings)?;
-    let named = settings["label"]["scenario"].as_str();
-    let scenario = named.unwrap_or("unknown").to_owned();
-    let seed = settings["seed"].as_u64();
+    let context = settings.context()?;
     // The run's own summary knows how it was replayed (a --schedule file, say); keep its line
     // when it is about this very history.
     let previous: Option<Value> = std::fs::read_to_string(dir.join("summary.json"))
@@ -249,21 +246,25 @@ fn run_info(
         .filter(|summary| summary["digest"] == digest.as_str())
         .and_then(|summary| summary["replay"].as_str().map(str::to_owned))
         .or_else(|| {
-            let tick = Duration::from_millis(settings["tick_ms"].as_u64()?);
-            let flaws = serde_json::from_value(settings["flaws"].clone()).unwrap_or_default();
+            // A simulated run replays from its scenario and seed; a live one does not.
+            let tick = Duration::from_millis(settings.tick_ms?);
+            let options = run::Options {
+                tick,
+                flaws: settings.flaws,
+            };
             Some(run::replay_command(
-                named?,
-                seed?,
-                &run::Options { tick, flaws },
+                &settings.scenario,
+                settings.seed,
+                &options,
             ))
         });
     Ok(RunInfo {
-        scenario,
-        seed,
+        scenario: settings.scenario.clone(),
+        seed: Some(settings.seed),
         replay,
         digest: Some(digest),
         simulated_ms: history.last().map(|e| e.t_ms),
-        settings: settings.clone(),
+        settings: Some(settings.clone()),
         context,
     })
 }
@@ -449,7 +450,7 @@ mod tests {
             &khaos_sim::world::Options::default(),
         );
         let run_line =
-            serde_json::json!({"t_ms": 0, "node": "world", "event": "run", "settings": settings});
+            serde_json::json!({"t_ms": 0, "node": "harness", "event": "run", "settings": settings});
         write(dir.path(), "events.jsonl", &[&run_line.to_string()]);
         let flags = ContextFlags {
             lease_duration: Some(Duration::from_secs(3)),

@@ -170,7 +170,7 @@ fn a_schedule_file_replaces_the_scenarios_faults_and_a_bad_one_is_named() {
     ]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
-    assert!(text.contains(r#"{"t_ms":20000,"node":"world","event":"fault","action":"start","fault":"crash node-b"}"#), "{text}");
+    assert!(text.contains(r#"{"t_ms":20000,"node":"harness","event":"fault","action":"start","id":0,"fault":{"kind":"crash","node":"node-b"}}"#), "{text}");
     assert_eq!(
         text.matches(r#""event":"fault""#).count(),
         2,

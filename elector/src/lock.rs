@@ -12,7 +12,8 @@ use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::flaws::{Flaw, Flaws};
 
 /// Which kind of object holds the lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LockKind {
     /// A ConfigMap with the record in its `control-plane.alpha.kubernetes.io/leader` annotation;
     /// the HA data can live in the same object, so a data write is fenced by the same CAS.

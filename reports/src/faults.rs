@@ -110,6 +110,25 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Whether the fault is aimed at `node`: an end of a cut or clogged link, the node crashed,
+    /// stopped, paused, drifting or offset, whose connections are reset, or a client an API
+    /// server rule names.
+    pub fn touches(&self, node: &str) -> bool {
+        match self {
+            Fault::Partition { a, b, .. } | Fault::Clog { a, b } => a == node || b == node,
+            Fault::Crash { node: n }
+            | Fault::Stop { node: n }
+            | Fault::Pause { node: n }
+            | Fault::Drift { node: n, .. }
+            | Fault::WallOffset { node: n, .. }
+            | Fault::Reset { node: n } => n == node,
+            Fault::Server { faults } => faults
+                .rules()
+                .any(|rule| rule.clients.iter().any(|c| c == node)),
+            Fault::ServerRestart | Fault::Compact | Fault::Blob { .. } => false,
+        }
+    }
+
     /// Whether this fault breaks the timing assumptions leader election rests on on its own (a
     /// stop-the-world pause: a paused leader cannot step down by its deadline); then
     /// believed-leadership overlap is a figure, not a violation. Drifts break them only when they

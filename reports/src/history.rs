@@ -1,9 +1,12 @@
 //! The history: one JSON object a line, the same in the simulator and in live runs.
 //!
 //! Every line has `t_ms` (simulated milliseconds in the simulator; the recording process's
-//! monotonic clock live), `node` (who recorded it: a candidate's identity, `apiserver`, `world`
-//! for injected faults, or an observer) and `event`, plus the event's fields. Candidates' lines
-//! are exactly what `khaos node` prints ([`Event`]); the rest are [`WorldEvent`]s.
+//! monotonic clock live), `node` (who recorded it: a candidate's identity, `apiserver` for
+//! commits, [`HARNESS`] for the run's settings, phases and injected faults, or an observer) and
+//! `event`, plus the event's fields. Candidates' lines are exactly what `khaos node` prints
+//! ([`Event`]); the rest are [`HarnessEvent`]s. Everything is typed: faults are
+//! [`Fault`](crate::faults::Fault)s, the first line is the run's
+//! [`Settings`](crate::settings::Settings).
 //!
 //! ```
 //! use khaos_reports::history::{Entry, Record, parse};
@@ -17,6 +20,13 @@
 use khaos_elector::jobmaster::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::faults::Fault;
+use crate::settings::Settings;
+
+/// The `node` of the lines the harness itself records: the run's settings, its phases, the
+/// faults it injects and what the blob store holds at the end.
+pub const HARNESS: &str = "harness";
 
 /// One line of a history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,26 +46,27 @@ pub struct Entry {
 pub enum Record {
     /// A candidate's job master (grants, revokes, restores, checkpoints, ...).
     Job(Event),
-    /// The API server, the world, a node's lifecycle, an observer.
-    World(WorldEvent),
+    /// The harness, the API server, a node's lifecycle, an observer.
+    Harness(HarnessEvent),
 }
 
-/// Events that are not the job master's.
+/// Events that are not the job master's: what the harness records and sees around the
+/// candidates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum WorldEvent {
-    /// The run's settings (the first line of a simulated run).
+pub enum HarnessEvent {
+    /// The run's settings (the first line of a run that records them).
     Run {
-        /// Everything needed to replay and judge the run: seed, scenario, timing, faults drawn.
-        settings: Value,
+        /// Everything needed to replay and judge the run.
+        settings: Box<Settings>,
     },
     /// The API server committed a write (exact and in revision order in the simulator; live,
     /// from `khaos serve --history` or an observer's watch).
     Commit {
         /// The revision it committed at.
         revision: u64,
-        /// create, update, patch or delete.
-        verb: String,
+        /// What kind of write.
+        verb: CommitVerb,
         /// The resource (`configmaps`, `leases`).
         resource: String,
         /// The object's namespace.
@@ -71,13 +82,15 @@ pub enum WorldEvent {
     Fault {
         /// `start` or `end`.
         action: FaultAction,
-        /// What, in words a person reads: `partition node-a -> apiserver`.
-        fault: String,
+        /// The fault's position in the run's schedule: its start and its end carry the same id.
+        id: usize,
+        /// What, with roles resolved to the hosts they named when it started.
+        fault: Fault,
     },
-    /// The run moved to another phase: `faults`, `healed` (every fault repaired), `end`.
+    /// The run moved to another phase.
     Phase {
         /// The phase.
-        phase: String,
+        phase: Phase,
     },
     /// A node process started (live: the first line `khaos node` prints).
     Started {},
@@ -108,6 +121,53 @@ pub enum WorldEvent {
     },
 }
 
+/// The kind of a committed write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitVerb {
+    /// A create (POST).
+    Create,
+    /// A replace (PUT).
+    Update,
+    /// A patch (PATCH).
+    Patch,
+    /// A delete (DELETE, the garbage collector, a namespace's deletion).
+    Delete,
+}
+
+/// The phases of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Faults may strike.
+    Faults,
+    /// Every fault is repaired: liveness is judged from here.
+    Healed,
+    /// The run ended.
+    End,
+}
+
+impl std::fmt::Display for CommitVerb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CommitVerb::Create => "create",
+            CommitVerb::Update => "update",
+            CommitVerb::Patch => "patch",
+            CommitVerb::Delete => "delete",
+        })
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Faults => "faults",
+            Phase::Healed => "healed",
+            Phase::End => "end",
+        })
+    }
+}
+
 /// Whether a fault starts or ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,11 +189,19 @@ impl Entry {
     }
 
     /// Any other event of `node` at `t_ms`.
-    pub fn world(t_ms: u64, node: &str, event: WorldEvent) -> Entry {
+    pub fn harness(t_ms: u64, node: &str, event: HarnessEvent) -> Entry {
         Entry {
             t_ms,
             node: node.to_owned(),
-            record: Record::World(event),
+            record: Record::Harness(event),
+        }
+    }
+
+    /// The run's settings, if this is its first line.
+    pub fn settings(&self) -> Option<&Settings> {
+        match &self.record {
+            Record::Harness(HarnessEvent::Run { settings }) => Some(settings),
+            _ => None,
         }
     }
 
@@ -180,6 +248,52 @@ pub fn to_jsonl(entries: &[Entry]) -> String {
     text
 }
 
+/// Where two histories first differ: the 1-based line and each history's line there (`None`
+/// where one history ended).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The 1-based line number.
+    pub line: usize,
+    /// The first history's line.
+    pub first: Option<String>,
+    /// The second history's line.
+    pub second: Option<String>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show =
+            |line: &Option<String>| line.as_deref().unwrap_or("(the history ended)").to_owned();
+        write!(
+            f,
+            "line {} differs:\n  first:  {}\n  second: {}",
+            self.line,
+            show(&self.first),
+            show(&self.second)
+        )
+    }
+}
+
+/// The first line where two JSON-lines histories differ, as madsim's determinism check stops at
+/// the first divergence; `None` when they are the same.
+pub fn first_difference(first: &str, second: &str) -> Option<Divergence> {
+    let (mut a, mut b) = (first.lines(), second.lines());
+    for line in 1.. {
+        match (a.next(), b.next()) {
+            (None, None) => return None,
+            (x, y) if x == y => {}
+            (x, y) => {
+                return Some(Divergence {
+                    line,
+                    first: x.map(str::to_owned),
+                    second: y.map(str::to_owned),
+                });
+            }
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 /// A stable digest of a history's bytes (FNV-1a, 64 bits, as 16 hex digits): two runs with the
 /// same digest produced the same history.
 pub fn digest(jsonl: &str) -> String {
@@ -198,19 +312,19 @@ mod tests {
     #[test]
     fn every_kind_of_line_round_trips() {
         let entries = vec![
-            Entry::world(
+            Entry::harness(
                 0,
-                "world",
-                WorldEvent::Run {
-                    settings: json!({"seed": 7}),
+                HARNESS,
+                HarnessEvent::Run {
+                    settings: Box::new(Settings::example()),
                 },
             ),
-            Entry::world(
+            Entry::harness(
                 3,
                 "apiserver",
-                WorldEvent::Commit {
+                HarnessEvent::Commit {
                     revision: 12,
-                    verb: "update".into(),
+                    verb: CommitVerb::Update,
                     resource: "configmaps".into(),
                     namespace: "default".into(),
                     name: "demo-cluster-config-map".into(),
@@ -228,28 +342,33 @@ mod tests {
                     records: 300,
                 },
             ),
-            Entry::world(
+            Entry::harness(
                 6,
-                "world",
-                WorldEvent::Fault {
+                HARNESS,
+                HarnessEvent::Fault {
                     action: FaultAction::Start,
-                    fault: "partition node-a -> apiserver".into(),
+                    id: 0,
+                    fault: Fault::Partition {
+                        a: "node-a".into(),
+                        b: "apiserver".into(),
+                        oneway: true,
+                    },
                 },
             ),
-            Entry::world(
+            Entry::harness(
                 7,
-                "world",
-                WorldEvent::Phase {
-                    phase: "healed".into(),
+                HARNESS,
+                HarnessEvent::Phase {
+                    phase: Phase::Healed,
                 },
             ),
-            Entry::world(8, "node-b", WorldEvent::Leader { leader: None }),
-            Entry::world(9, "node-b", WorldEvent::Stopped { graceful: true }),
-            Entry::world(10, "node-a", WorldEvent::Crashed {}),
-            Entry::world(
+            Entry::harness(8, "node-b", HarnessEvent::Leader { leader: None }),
+            Entry::harness(9, "node-b", HarnessEvent::Stopped { graceful: true }),
+            Entry::harness(10, "node-a", HarnessEvent::Crashed {}),
+            Entry::harness(
                 11,
-                "world",
-                WorldEvent::Blobs {
+                HARNESS,
+                HarnessEvent::Blobs {
                     paths: vec!["demo/_job-results/j.json".into()],
                 },
             ),
@@ -264,7 +383,7 @@ mod tests {
         let entries = parse(line).unwrap();
         assert_eq!(
             entries,
-            [Entry::world(21, "node-a", WorldEvent::Started {})]
+            [Entry::harness(21, "node-a", HarnessEvent::Started {})]
         );
     }
 

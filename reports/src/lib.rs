@@ -50,6 +50,7 @@ pub mod faults;
 pub mod history;
 pub mod merge;
 pub mod render;
+pub mod settings;
 
 pub use checkers::{Context, Verdict, Violation};
 pub use history::{Entry, Record};

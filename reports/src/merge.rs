@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::history::{Entry, ParseError, Record, WorldEvent};
+use crate::history::{Entry, HarnessEvent, ParseError, Record};
 
 /// A log line that is not a history line.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +43,10 @@ pub fn merge(logs: &[(PathBuf, String)]) -> Result<String, MergeError> {
                 },
             })?;
             let key = match &entry.record {
-                Record::World(WorldEvent::Run { .. }) => (0, 0, 0),
-                Record::World(WorldEvent::Commit { revision, .. }) => (entry.t_ms, 0, *revision),
+                Record::Harness(HarnessEvent::Run { .. }) => (0, 0, 0),
+                Record::Harness(HarnessEvent::Commit { revision, .. }) => {
+                    (entry.t_ms, 0, *revision)
+                }
                 _ => (entry.t_ms, 1, 0),
             };
             lines.push((key, line));

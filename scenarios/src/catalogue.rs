@@ -40,13 +40,7 @@ impl Scenario {
         let mut config = Setup::new(seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5CE4_A210);
         (self.build)(&mut rng, &mut config);
-        let mut label = json!({ "scenario": self.name });
-        if let Some(extra) = config.label.as_object() {
-            for (key, value) in extra {
-                label[key] = value.clone();
-            }
-        }
-        config.label = label;
+        config.scenario = self.name.to_owned();
         config.schedule = std::mem::take(&mut config.schedule).sorted();
         config
     }
@@ -337,7 +331,7 @@ pub const CATALOGUE: &[Scenario] = &[
                 lease,
                 &FaultClass::ALL,
             );
-            c.label = json!({ "swarm": swarm, "nodes": c.nodes, "finish_at_records": c.job.finish_at_records });
+            c.drawn = json!({ "swarm": swarm, "nodes": c.nodes, "finish_at_records": c.job.finish_at_records });
             c.schedule = schedule;
             if rng.random_bool(0.3) {
                 c.lock = LockKind::Lease;
@@ -373,7 +367,7 @@ mod tests {
                     "{} {seed}",
                     scenario.name
                 );
-                assert_eq!(world.label["scenario"], scenario.name);
+                assert_eq!(world.scenario, scenario.name);
             }
         }
     }

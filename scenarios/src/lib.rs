@@ -19,7 +19,7 @@
 //! // The story: the leader is killed once, after the first leader settled.
 //! assert_eq!(setup.schedule.faults.len(), 1);
 //! assert_eq!(setup.schedule.faults[0].fault.to_string(), "crash @leader");
-//! assert_eq!(setup.label["scenario"], "leader-crash");
+//! assert_eq!(setup.scenario, "leader-crash");
 //! // The same seed, the same setup.
 //! assert_eq!(scenario.setup(7).schedule, setup.schedule);
 //! # Ok::<(), khaos_scenarios::UnknownScenario>(())

@@ -16,7 +16,7 @@ use std::time::Duration;
 use khaos_elector::jobmaster::JobMasterConfig;
 use khaos_elector::{LockKind, Timing};
 use khaos_reports::faults::Schedule;
-use serde_json::json;
+use khaos_reports::settings::names;
 
 /// The prefix of the lock objects of a [`Setup`]'s cluster (`khaos-cluster-config-map`,
 /// `khaos-cluster-leader`): fault rules aimed at renewals name it.
@@ -46,8 +46,11 @@ pub struct Setup {
     pub healed_phase_ms: u64,
     /// The faults.
     pub schedule: Schedule,
-    /// Extra settings recorded in the history's first line (scenario name, swarm draw, ...).
-    pub label: serde_json::Value,
+    /// The scenario that made it (`custom` for a setup made by hand).
+    pub scenario: String,
+    /// What the scenario drew beyond its name (the swarm's classes and rates, ...), recorded in
+    /// the history's first line for people.
+    pub drawn: serde_json::Value,
 }
 
 impl Setup {
@@ -66,7 +69,8 @@ impl Setup {
             fault_phase_ms: 60_000,
             healed_phase_ms: 60_000,
             schedule: Schedule::default(),
-            label: json!({}),
+            scenario: "custom".into(),
+            drawn: serde_json::Value::Null,
         }
     }
 
@@ -78,30 +82,5 @@ impl Setup {
     /// The observers' names.
     pub fn observer_names(&self) -> Vec<String> {
         names("observer", self.observers)
-    }
-}
-
-/// `count` names of `kind`: `node-a`, `node-b`, ..., `node-z`, `node-a1`, ...
-pub fn names(kind: &str, count: usize) -> Vec<String> {
-    (0..count)
-        .map(|index| {
-            let letter = char::from(b'a' + u8::try_from(index % 26).expect("small"));
-            if index < 26 {
-                format!("{kind}-{letter}")
-            } else {
-                format!("{kind}-{letter}{}", index / 26)
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_letters() {
-        assert_eq!(names("node", 3), ["node-a", "node-b", "node-c"]);
-        assert_eq!(names("node", 28)[27], "node-b1");
     }
 }

@@ -14,16 +14,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use khaos_elector::Timing;
-use khaos_reports::checkers::Context;
-use khaos_reports::faults::{Fault, Schedule};
 use khaos_reports::render::{JudgedRun, RunInfo};
 use khaos_scenarios::case::SavedCase;
 use khaos_scenarios::shrink::{self, Shrunk};
 use khaos_scenarios::{Scenario, Setup};
 
 pub use crate::world::Options;
-use crate::world::{self, NETWORK_DELAY_MAX, WorldError};
+use crate::world::{self, WorldError};
 
 /// One judged simulated run.
 #[derive(Clone, Debug)]
@@ -136,93 +133,6 @@ pub fn replay_command(scenario: &str, seed: u64, options: &Options) -> String {
     )
 }
 
-/// What the checkers need to know about a setup.
-pub fn context(setup: &Setup) -> Context {
-    Context {
-        namespace: setup.job.namespace.clone(),
-        cluster_id: setup.job.cluster_id.clone(),
-        job_id: setup.job.job_id.clone(),
-        lock: setup.lock,
-        timing: setup.timing,
-        checkpoint_interval: setup.job.checkpoint_interval,
-        overlap_allowed: setup.timing.is_unchecked()
-            || setup.schedule.breaks_timing(&setup.node_names()),
-        network_delay_max: NETWORK_DELAY_MAX,
-        watch_delay_max: watch_delay_max(&setup.schedule),
-    }
-}
-
-/// What the checkers need to know about a run, from the settings its history's first line
-/// records (`{"event":"run","settings":{...}}`, [`world::settings`]). Histories recorded
-/// before the settings named namespace, cluster and job get the simulated world's defaults for
-/// them ([`Setup::new`]).
-pub fn context_from_settings(settings: &serde_json::Value) -> Result<Context, String> {
-    let problem = |what: String| format!("the run's settings (the history's first line): {what}");
-    let number = |key: &str| {
-        settings[key]
-            .as_u64()
-            .ok_or_else(|| problem(format!("{key} is missing or not a whole number")))
-    };
-    let millis = |key: &str| number(key).map(Duration::from_millis);
-    let defaults = Setup::new(0).job;
-    let text = |key: &str, default: &str| match &settings[key] {
-        serde_json::Value::Null => Ok(default.to_owned()),
-        serde_json::Value::String(value) => Ok(value.clone()),
-        other => Err(problem(format!("{key} is {other}, not a string"))),
-    };
-    let lock = settings["lock"]
-        .as_str()
-        .ok_or_else(|| problem("lock is missing (configmap or lease)".into()))?
-        .parse()
-        .map_err(problem)?;
-    let (lease, renew, retry) = (
-        millis("lease_duration_ms")?,
-        millis("renew_deadline_ms")?,
-        millis("retry_period_ms")?,
-    );
-    let unchecked = settings["unchecked_timing"].as_bool().unwrap_or(false);
-    let timing = if unchecked {
-        Timing::unchecked(lease, renew, retry)
-    } else {
-        Timing::new(lease, renew, retry).map_err(|e| problem(e.to_string()))?
-    };
-    // The candidates are named as the world names them (`node-a`, ...).
-    let mut setup = Setup::new(0);
-    setup.nodes = usize::try_from(number("nodes")?).map_err(|e| problem(format!("nodes: {e}")))?;
-    let nodes = setup.node_names();
-    let schedule: Schedule = match &settings["schedule"] {
-        serde_json::Value::Null => Schedule::default(),
-        value => {
-            serde_json::from_value(value.clone()).map_err(|e| problem(format!("schedule: {e}")))?
-        }
-    };
-    Ok(Context {
-        namespace: text("namespace", &defaults.namespace)?,
-        cluster_id: text("cluster_id", &defaults.cluster_id)?,
-        job_id: text("job_id", &defaults.job_id)?,
-        lock,
-        timing,
-        checkpoint_interval: millis("checkpoint_interval_ms")?,
-        overlap_allowed: timing.is_unchecked() || schedule.breaks_timing(&nodes),
-        network_delay_max: NETWORK_DELAY_MAX,
-        watch_delay_max: watch_delay_max(&schedule),
-    })
-}
-
-/// The longest a watch event may be held back by the schedule's watch faults.
-fn watch_delay_max(schedule: &Schedule) -> Duration {
-    let ms = schedule
-        .faults
-        .iter()
-        .filter_map(|s| match &s.fault {
-            Fault::Server { faults } => Some(faults.watch.delay_ms_max),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    Duration::from_millis(ms)
-}
-
 /// Run `setup` (a scenario's, perhaps with another schedule) and judge it.
 pub fn run_setup(
     scenario: &'static Scenario,
@@ -230,14 +140,15 @@ pub fn run_setup(
     options: &Options,
 ) -> Result<SimulatedRun, WorldError> {
     let output = world::run(&setup, options)?;
+    let settings = world::settings(&setup, options);
     let info = RunInfo {
         scenario: scenario.name.to_owned(),
         seed: Some(setup.seed),
         replay: Some(replay_command(scenario.name, setup.seed, options)),
         digest: Some(output.digest),
         simulated_ms: Some(u64::try_from(output.simulated.as_millis()).unwrap_or(u64::MAX)),
-        settings: world::settings(&setup, options),
-        context: context(&setup),
+        context: settings.context().map_err(WorldError::Settings)?,
+        settings: Some(settings),
     };
     Ok(SimulatedRun {
         scenario: scenario.name,
@@ -381,42 +292,28 @@ mod tests {
     use khaos_scenarios::CATALOGUE;
 
     #[test]
-    fn the_recorded_settings_give_the_context_the_run_was_judged_with() {
+    fn every_scenario_records_settings_that_parse_back_and_judge_its_run() {
         for scenario in CATALOGUE {
-            for seed in 1..4 {
-                let setup = scenario.setup(seed);
-                let settings = world::settings(&setup, &Options::default());
-                let from_settings = context_from_settings(&settings).unwrap();
-                assert_eq!(
-                    format!("{from_settings:?}"),
-                    format!("{:?}", context(&setup)),
-                    "{} seed {seed}",
-                    scenario.name
-                );
-            }
+            let setup = scenario.setup(1);
+            let settings = world::settings(&setup, &Options::default());
+            let line = khaos_reports::history::Entry::harness(
+                0,
+                khaos_reports::history::HARNESS,
+                khaos_reports::history::HarnessEvent::Run {
+                    settings: Box::new(settings.clone()),
+                },
+            )
+            .to_line();
+            let parsed = khaos_reports::history::parse(&line).unwrap();
+            assert_eq!(parsed[0].settings(), Some(&settings), "{}", scenario.name);
+            let context = settings.context().unwrap();
+            assert_eq!(context.timing, setup.timing, "{}", scenario.name);
+            assert_eq!(
+                context.overlap_allowed,
+                setup.timing.is_unchecked() || setup.schedule.breaks_timing(&setup.node_names()),
+                "{}",
+                scenario.name
+            );
         }
-    }
-
-    #[test]
-    fn settings_that_cannot_be_judged_are_named() {
-        let options = Options::default();
-        let mut settings = world::settings(&Setup::new(1), &options);
-        settings["lock"] = serde_json::json!("etcd");
-        let error = context_from_settings(&settings).unwrap_err();
-        assert!(error.contains("etcd"), "{error}");
-        settings["lock"] = serde_json::json!("lease");
-        settings.as_object_mut().unwrap().remove("retry_period_ms");
-        let error = context_from_settings(&settings).unwrap_err();
-        assert_eq!(
-            error,
-            "the run's settings (the history's first line): retry_period_ms is missing or not a whole number"
-        );
-        // Settings recorded before namespace, cluster and job were: the world's defaults.
-        let mut settings = world::settings(&Setup::new(1), &options);
-        settings.as_object_mut().unwrap().remove("cluster_id");
-        assert_eq!(
-            context_from_settings(&settings).unwrap().cluster_id,
-            "khaos"
-        );
     }
 }

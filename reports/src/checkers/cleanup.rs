@@ -9,6 +9,7 @@ use serde_json::json;
 use super::replay::*;
 use super::{Context, Kind, Verdict, Violation};
 use crate::history::Entry;
+use crate::history::Phase;
 
 pub(super) fn cleanup(
     history: &[Entry],
@@ -22,7 +23,7 @@ pub(super) fn cleanup(
             never_restarted(history, terminal, &mut violations);
             let deadline_ms = ms(ctx.timing.lease_duration() + ctx.timing.retry_period() * 2);
             let (terminal_index, terminal_ms, _) = terminal;
-            if let Some(end) = phase(history, "end", terminal_index)
+            if let Some(end) = phase(history, Phase::End, terminal_index)
                 && history[end].t_ms.saturating_sub(terminal_ms) > deadline_ms
             {
                 let last = commits

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::replay::*;
 use super::{Context, Kind, Verdict, Violation};
-use crate::history::{Entry, Record, WorldEvent};
+use crate::history::{Entry, HarnessEvent, Record};
 
 pub(super) fn durability(
     history: &[Entry],
@@ -62,7 +62,7 @@ pub(super) fn durability(
                 };
                 violations.extend(judge_restore(&restore, &seen, &checkpoints));
             }
-            Record::World(WorldEvent::Blobs { paths }) => blobs = Some((index, paths)),
+            Record::Harness(HarnessEvent::Blobs { paths }) => blobs = Some((index, paths)),
             _ => {}
         }
     }
@@ -210,7 +210,7 @@ mod tests {
         b.first_leader(10, A, 0);
         b.checkpoint(100, A, 0, 1, 100);
         let [_, dangling, _] = b.checkpoint(200, A, 0, 2, 200);
-        b.world(250, A, WorldEvent::Crashed {});
+        b.harness(250, A, HarnessEvent::Crashed {});
         b.lock(2000, B, B, 1);
         b.granted(2001, B, 1);
         b.seal(2002, B, JOB_MAP, 1);
@@ -237,16 +237,16 @@ mod tests {
     #[test]
     fn a_pointer_committed_at_the_end_needs_its_blob() {
         let mut b = correct_run();
-        b.phase(5000, "end");
-        let blobs = b.world(
+        b.phase(5000, Phase::End);
+        let blobs = b.harness(
             5000,
-            "world",
-            WorldEvent::Blobs {
+            HARNESS,
+            HarnessEvent::Blobs {
                 paths: vec!["demo/job/job-graph".into(), path(3)],
             },
         );
         let committed = b.entries.iter().position(|e| {
-            matches!(&e.record, Record::World(WorldEvent::Commit { object, .. })
+            matches!(&e.record, Record::Harness(HarnessEvent::Commit { object, .. })
                 if object["data"][checkpoint_key(4)].as_str() == Some(pointer(4, false).as_str()))
         });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
@@ -271,7 +271,7 @@ mod tests {
         let mut b = Builder::default();
         b.first_leader(10, A, 0);
         b.checkpoint(100, A, 0, 1, 100);
-        b.world(150, A, WorldEvent::Crashed {});
+        b.harness(150, A, HarnessEvent::Crashed {});
         b.lock(2000, B, B, 1);
         b.granted(2001, B, 1);
         b.seal(2002, B, JOB_MAP, 1);

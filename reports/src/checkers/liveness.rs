@@ -12,7 +12,9 @@ use serde_json::json;
 
 use super::replay::*;
 use super::{Context, Kind, Verdict, Violation};
-use crate::history::{Entry, FaultAction, Record, WorldEvent};
+use crate::faults::Fault;
+use crate::faults::server::Faults;
+use crate::history::{Entry, HarnessEvent, Phase, Record};
 
 /// Added to the liveness checker's election bound: the time a new leader needs between its lock
 /// commit and its `granted` event (its clock tick and the event's delivery), and millisecond
@@ -38,11 +40,11 @@ pub(super) fn liveness(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context)
         figures: vec![figure("election_bound_ms", json!(bound_ms))],
     };
     needless_losses(history, ctx, &mut verdict);
-    let Some(healed) = phase(history, "healed", 0) else {
+    let Some(healed) = phase(history, Phase::Healed, 0) else {
         verdict.figures.push(figure("judged", json!(false)));
         return verdict;
     };
-    let Some(end) = phase(history, "end", healed) else {
+    let Some(end) = phase(history, Phase::End, healed) else {
         verdict.figures.push(figure("judged", json!(false)));
         return verdict;
     };
@@ -93,7 +95,7 @@ pub(super) fn liveness(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context)
     verdict
 }
 
-/// What a fault, by its description, can do to the renewals of `leader`.
+/// What a fault can do to the renewals of `leader`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Effect {
     /// Nothing: blob store faults, wall-clock offsets (expiry uses the monotonic clock),
@@ -106,51 +108,49 @@ enum Effect {
     MayCostTheLease,
 }
 
-fn effect(fault: &str, duration_ms: u64, leader: &str, ctx: &Context) -> Effect {
-    if fault.starts_with("blob store faults ")
-        || fault.starts_with("wall clock offset ")
-        || fault == "apiserver compaction"
-    {
-        return Effect::None;
-    }
-    // Links and processes matter to the node they touch. (A pause counts wherever it strikes:
-    // it breaks the timing assumptions.)
-    if ["partition ", "clog ", "crash ", "graceful stop "]
-        .iter()
-        .any(|kind| fault.starts_with(kind))
-    {
-        return if fault.split(' ').any(|word| word == leader) {
-            Effect::MayCostTheLease
-        } else {
-            Effect::None
-        };
-    }
+fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effect {
+    let timing = &ctx.timing;
     // A renewal that fails at once is tried again a retry period later, which only fits the
     // deadline when the deadline leaves room for two more attempts.
-    let timing = &ctx.timing;
     let room = timing.renew_deadline() >= timing.retry_period() * 2 + ctx.network_delay_max * 2;
-    if let Some(node) = fault.strip_prefix("connections reset ") {
-        return match (node == leader, room) {
+    match fault {
+        Fault::Blob { .. } | Fault::WallOffset { .. } | Fault::Compact => Effect::None,
+        // Links and processes matter to the node they touch.
+        Fault::Partition { a, b, .. } | Fault::Clog { a, b } => {
+            if a == leader || b == leader {
+                Effect::MayCostTheLease
+            } else {
+                Effect::None
+            }
+        }
+        Fault::Crash { node } | Fault::Stop { node } => {
+            if node == leader {
+                Effect::MayCostTheLease
+            } else {
+                Effect::None
+            }
+        }
+        Fault::Reset { node } => match (node == leader, room) {
             (false, _) => Effect::None,
             (true, true) => Effect::OneFailure,
             (true, false) => Effect::MayCostTheLease,
-        };
-    }
-    let Some(json) = fault.strip_prefix("apiserver faults ") else {
-        return Effect::MayCostTheLease;
-    };
-    let Ok(faults) = serde_json::from_str::<crate::faults::server::Faults>(json) else {
-        return Effect::MayCostTheLease;
-    };
-    let errors_only = crate::faults::server::Faults {
-        errors: faults.errors.clone(),
-        ..crate::faults::server::Faults::default()
-    } == faults;
-    let brief = duration_ms + ms(ctx.network_delay_max) < ms(timing.retry_period());
-    if errors_only && brief && room {
-        Effect::OneFailure
-    } else {
-        Effect::MayCostTheLease
+        },
+        Fault::Server { faults } => {
+            let errors_only = *faults
+                == Faults {
+                    errors: faults.errors.clone(),
+                    ..Faults::default()
+                };
+            let brief = duration_ms + ms(ctx.network_delay_max) < ms(timing.retry_period());
+            if errors_only && brief && room {
+                Effect::OneFailure
+            } else {
+                Effect::MayCostTheLease
+            }
+        }
+        // A pause counts wherever it strikes (it breaks the timing assumptions), and so does any
+        // drift or a restart of the API server.
+        Fault::Pause { .. } | Fault::Drift { .. } | Fault::ServerRestart => Effect::MayCostTheLease,
     }
 }
 
@@ -160,24 +160,11 @@ fn effect(fault: &str, duration_ms: u64, leader: &str, ctx: &Context) -> Effect 
 /// renewal must not end leadership).
 fn needless_losses(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
     let last_ms = history.last().map_or(0, |e| e.t_ms);
-    // Every fault's description, start and end.
-    let mut open: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    let mut faults: Vec<(&str, u64, u64)> = Vec::new();
-    for entry in history {
-        if let Some(WorldEvent::Fault { action, fault }) = world_event(entry) {
-            match action {
-                FaultAction::Start => open.entry(fault).or_default().push(entry.t_ms),
-                FaultAction::End => {
-                    if let Some(start) = open.get_mut(fault.as_str()).and_then(Vec::pop) {
-                        faults.push((fault, start, entry.t_ms));
-                    }
-                }
-            }
-        }
-    }
-    for (fault, starts) in open {
-        faults.extend(starts.into_iter().map(|start| (fault, start, last_ms)));
-    }
+    // Every fault, its start and its end.
+    let faults: Vec<(&Fault, u64, u64)> = fault_spans(history)
+        .into_iter()
+        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(last_ms)))
+        .collect();
     let window_ms = ms(ctx.timing.lease_duration()
         + ctx.timing.renew_deadline()
         + ctx.timing.retry_period() * 2);
@@ -185,10 +172,10 @@ fn needless_losses(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
     let mut losses = 0;
     for (index, entry) in history.iter().enumerate() {
         match &entry.record {
-            Record::World(WorldEvent::Stopping {}) => {
+            Record::Harness(HarnessEvent::Stopping {}) => {
                 stopping.insert(&entry.node);
             }
-            Record::World(WorldEvent::Started {}) => {
+            Record::Harness(HarnessEvent::Started {}) => {
                 stopping.remove(entry.node.as_str());
             }
             Record::Job(Event::Revoked { term }) if !stopping.contains(entry.node.as_str()) => {
@@ -253,7 +240,7 @@ fn watchers_caught_up(
         if entry.t_ms > end_ms {
             continue;
         }
-        if let Some(WorldEvent::Leader { leader }) = world_event(entry) {
+        if let Some(HarnessEvent::Leader { leader }) = harness_event(entry) {
             last_seen.insert(&entry.node, (index, leader.as_ref()));
         }
     }
@@ -281,9 +268,9 @@ mod tests {
     fn no_leader_and_no_checkpoint_after_healing_break_liveness() {
         let mut b = Builder::default();
         b.granted(10, A, 0);
-        b.world(500, A, WorldEvent::Crashed {});
-        let healed = b.phase(1000, "healed");
-        b.phase(5000, "end");
+        b.harness(500, A, HarnessEvent::Crashed {});
+        let healed = b.phase(1000, Phase::Healed);
+        b.phase(5000, Phase::End);
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert_eq!(verdict.kind, Kind::Liveness);
         assert_eq!(entries(&verdict), [vec![healed], vec![healed]]);
@@ -304,7 +291,7 @@ mod tests {
     #[test]
     fn a_leader_elected_too_late_breaks_liveness() {
         let mut b = Builder::default();
-        let healed = b.phase(1000, "healed");
+        let healed = b.phase(1000, Phase::Healed);
         b.granted(3531, A, 0);
         b.event(
             3600,
@@ -315,7 +302,7 @@ mod tests {
                 records: 100,
             },
         );
-        b.phase(5000, "end");
+        b.phase(5000, Phase::End);
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert_eq!(entries(&verdict), [vec![healed]]);
         assert_eq!(figure_of(&verdict, "elected_after_heal_ms"), &json!(2531));
@@ -329,10 +316,10 @@ mod tests {
     #[test]
     fn a_watcher_left_behind_breaks_liveness() {
         let mut b = correct_run();
-        let stale = b.world(
+        let stale = b.harness(
             2300,
             "observer-2",
-            WorldEvent::Leader {
+            HarnessEvent::Leader {
                 leader: Some("term-0,".into()),
             },
         );
@@ -352,27 +339,39 @@ mod tests {
         );
     }
 
-    fn fault(b: &mut Builder, t_ms: u64, action: FaultAction, fault: &str) -> usize {
-        let fault = fault.to_owned();
-        b.world(t_ms, "world", WorldEvent::Fault { action, fault })
+    fn fault(b: &mut Builder, t_ms: u64, action: FaultAction, id: usize, fault: &Fault) -> usize {
+        let fault = fault.clone();
+        b.harness(t_ms, HARNESS, HarnessEvent::Fault { action, id, fault })
+    }
+
+    fn cut(node: &str) -> Fault {
+        Fault::Partition {
+            a: node.into(),
+            b: "apiserver".into(),
+            oneway: false,
+        }
     }
 
     /// fabric8 #4246, kubert #134: one failed renewal must not cost the lease. Context timing:
     /// lease 1500, deadline 1000, retry 200; the window looked back over is 3100 ms.
     #[test]
     fn a_leader_lost_to_one_failed_renewal_is_a_needless_loss() {
-        let blip = r#"apiserver faults {"latency":[],"hang":[],"errors":[{"when":{"probability":1.0,"verbs":["patch"],"clients":["node-a"],"names":["demo-cluster-"]},"code":500,"retry_after_seconds":1}],"ambiguous":[],"watch":{"delay_ms_min":0,"delay_ms_max":0,"close_after_events_max":null,"no_bookmarks":false},"stale_reads":null}"#;
+        let blip = &Fault::Server {
+            faults: Faults {
+                errors: vec![ErrorRule::on(
+                    Rule::verbs(&[RequestVerb::Patch])
+                        .for_client(A)
+                        .for_name("demo-cluster-"),
+                )],
+                ..Faults::default()
+            },
+        };
         let mut b = Builder::default();
         b.granted(10, A, 0);
-        fault(&mut b, 2_000, FaultAction::Start, blip);
-        fault(&mut b, 2_100, FaultAction::End, blip);
+        fault(&mut b, 2_000, FaultAction::Start, 0, blip);
+        fault(&mut b, 2_100, FaultAction::End, 0, blip);
         // A standby cut off changes nothing for the leader.
-        fault(
-            &mut b,
-            2_200,
-            FaultAction::Start,
-            "partition node-b <-> apiserver",
-        );
+        fault(&mut b, 2_200, FaultAction::Start, 1, &cut(B));
         let lost = b.event(3_100, A, Event::Revoked { term: 0 });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert_eq!(entries(&verdict), [vec![lost]]);
@@ -388,15 +387,11 @@ mod tests {
         // Two blips may fail two renewals in a row.
         let mut b = Builder::default();
         b.granted(10, A, 0);
-        fault(&mut b, 2_000, FaultAction::Start, blip);
-        fault(&mut b, 2_100, FaultAction::End, blip);
-        fault(
-            &mut b,
-            2_200,
-            FaultAction::Start,
-            "connections reset node-a",
-        );
-        fault(&mut b, 2_210, FaultAction::End, "connections reset node-a");
+        fault(&mut b, 2_000, FaultAction::Start, 0, blip);
+        fault(&mut b, 2_100, FaultAction::End, 0, blip);
+        let reset = &Fault::Reset { node: A.into() };
+        fault(&mut b, 2_200, FaultAction::Start, 1, reset);
+        fault(&mut b, 2_210, FaultAction::End, 1, reset);
         b.event(3_100, A, Event::Revoked { term: 0 });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert!(verdict.ok(), "{:?}", verdict.violations);
@@ -404,8 +399,8 @@ mod tests {
         // The same errors for longer than a retry period may cost the lease.
         let mut b = Builder::default();
         b.granted(10, A, 0);
-        fault(&mut b, 2_000, FaultAction::Start, blip);
-        fault(&mut b, 3_000, FaultAction::End, blip);
+        fault(&mut b, 2_000, FaultAction::Start, 0, blip);
+        fault(&mut b, 3_000, FaultAction::End, 0, blip);
         b.event(3_100, A, Event::Revoked { term: 0 });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert!(verdict.ok(), "{:?}", verdict.violations);
@@ -413,25 +408,25 @@ mod tests {
 
     #[test]
     fn a_loss_under_a_partition_or_a_stop_is_not_needless() {
-        let cut = "partition node-a <-> apiserver";
+        let cut = &cut(A);
         let mut b = Builder::default();
         b.granted(10, A, 0);
-        fault(&mut b, 1_000, FaultAction::Start, cut);
+        fault(&mut b, 1_000, FaultAction::Start, 0, cut);
         b.event(2_100, A, Event::Revoked { term: 0 });
-        fault(&mut b, 2_500, FaultAction::End, cut);
+        fault(&mut b, 2_500, FaultAction::End, 0, cut);
         // A fault that ended within the window explains a loss too.
         b.granted(2_600, A, 1);
         b.event(5_000, A, Event::Revoked { term: 1 });
         // A graceful stop revokes on purpose.
         b.granted(9_000, A, 2);
-        b.world(9_500, A, WorldEvent::Stopping {});
+        b.harness(9_500, A, HarnessEvent::Stopping {});
         b.event(9_510, A, Event::Revoked { term: 2 });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert!(verdict.ok(), "{:?}", verdict.violations);
         assert_eq!(figure_of(&verdict, "needless_losses"), &json!(0));
 
         // Long after the partition, with nothing else going on, a loss is needless.
-        b.world(9_600, A, WorldEvent::Started {});
+        b.harness(9_600, A, HarnessEvent::Started {});
         b.granted(9_700, A, 3);
         let lost = b.event(13_000, A, Event::Revoked { term: 3 });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
@@ -442,9 +437,9 @@ mod tests {
     fn liveness_is_not_judged_before_the_bound_has_passed() {
         let mut b = Builder::default();
         b.granted(10, A, 0);
-        b.world(500, A, WorldEvent::Crashed {});
-        b.phase(1000, "healed");
-        b.phase(3529, "end");
+        b.harness(500, A, HarnessEvent::Crashed {});
+        b.phase(1000, Phase::Healed);
+        b.phase(3529, Phase::End);
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert!(verdict.ok());
         assert_eq!(figure_of(&verdict, "judged"), &json!(false));

@@ -80,7 +80,7 @@ use serde_json::Value;
 
 use crate::history::Entry;
 
-pub use replay::{Leadership, LockChange, leaderships, lock_changes};
+pub use replay::{FaultSpan, Leadership, LockChange, fault_spans, leaderships, lock_changes};
 
 /// What the checkers need to know about a run besides its history.
 #[derive(Clone, Debug)]

@@ -66,7 +66,7 @@ mod tests {
         b.granted(10, A, 1);
         b.granted(100, B, 2);
         b.event(300, A, Event::Revoked { term: 1 });
-        b.world(400, B, WorldEvent::Stopped { graceful: true });
+        b.harness(400, B, HarnessEvent::Stopped { graceful: true });
         b
     }
 
@@ -100,13 +100,13 @@ mod tests {
     fn a_crash_ends_a_belief_and_an_open_one_runs_to_the_end() {
         let mut b = Builder::default();
         b.granted(10, A, 1);
-        b.world(50, A, WorldEvent::Crashed {});
+        b.harness(50, A, HarnessEvent::Crashed {});
         b.granted(60, B, 2);
         let quiet = judge(&b.entries, &context(LockKind::Lease), "overlap");
         assert!(quiet.ok());
         assert_eq!(figure_of(&quiet, "overlap_ms"), &json!(0));
         let late = b.granted(70, C, 3);
-        b.phase(100, "end");
+        b.phase(100, Phase::End);
         let verdict = judge(&b.entries, &context(LockKind::Lease), "overlap");
         assert_eq!(entries(&verdict), [vec![2, late]]);
         assert_eq!(figure_of(&verdict, "overlap_ms"), &json!(30));

@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Context;
-use crate::history::{Entry, Record, WorldEvent};
+use crate::faults::Fault;
+use crate::history::{CommitVerb, Entry, FaultAction, HarnessEvent, Phase, Record};
 
 pub(crate) fn figure(name: &str, value: Value) -> (String, Value) {
     (name.to_owned(), value)
@@ -26,13 +27,13 @@ pub(crate) fn ms(duration: Duration) -> u64 {
 pub(crate) fn job_event(entry: &Entry) -> Option<&Event> {
     match &entry.record {
         Record::Job(event) => Some(event),
-        Record::World(_) => None,
+        Record::Harness(_) => None,
     }
 }
 
-pub(crate) fn world_event(entry: &Entry) -> Option<&WorldEvent> {
+pub(crate) fn harness_event(entry: &Entry) -> Option<&HarnessEvent> {
     match &entry.record {
-        Record::World(event) => Some(event),
+        Record::Harness(event) => Some(event),
         Record::Job(_) => None,
     }
 }
@@ -70,7 +71,7 @@ pub(crate) fn replay<'a>(history: &'a [Entry], ctx: &Context) -> BTreeMap<usize,
     let mut current: BTreeMap<(&str, &str), &Value> = BTreeMap::new();
     let mut commits = BTreeMap::new();
     for (index, entry) in history.iter().enumerate() {
-        let Record::World(WorldEvent::Commit {
+        let Record::Harness(HarnessEvent::Commit {
             revision,
             verb,
             resource,
@@ -87,7 +88,7 @@ pub(crate) fn replay<'a>(history: &'a [Entry], ctx: &Context) -> BTreeMap<usize,
         }
         let key = (resource.as_str(), name.as_str());
         let before = current.get(&key).copied();
-        let after = (verb != "delete").then_some(object);
+        let after = (*verb != CommitVerb::Delete).then_some(object);
         match after {
             Some(object) => current.insert(key, object),
             None => current.remove(&key),
@@ -219,7 +220,7 @@ pub(crate) fn beliefs(history: &[Entry]) -> Vec<Belief<'_>> {
                 false
             }
             Record::Job(Event::Revoked { .. })
-            | Record::World(WorldEvent::Crashed {} | WorldEvent::Stopped { .. }) => true,
+            | Record::Harness(HarnessEvent::Crashed {} | HarnessEvent::Stopped { .. }) => true,
             _ => false,
         };
         if ends && let Some((term, index, start_ms)) = open.remove(node) {
@@ -334,9 +335,9 @@ pub(crate) fn terminal_event(history: &[Entry]) -> Option<(usize, u64, u64)> {
 }
 
 /// The first `phase` entry named `phase` at or after `from`.
-pub(crate) fn phase(history: &[Entry], phase: &str, from: usize) -> Option<usize> {
+pub(crate) fn phase(history: &[Entry], phase: Phase, from: usize) -> Option<usize> {
     (from..history.len()).find(|&index| {
-        matches!(world_event(&history[index]), Some(WorldEvent::Phase { phase: p }) if p == phase)
+        matches!(harness_event(&history[index]), Some(HarnessEvent::Phase { phase: p }) if *p == phase)
     })
 }
 
@@ -436,4 +437,43 @@ mod tests {
             .collect();
         assert_eq!(spans, [(A, 0, 11, 300, false), (B, 1, 1901, 5000, true)]);
     }
+}
+
+/// A fault from its start to its end, as the history records them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpan<'a> {
+    /// The fault, with roles resolved to the hosts they named.
+    pub fault: &'a Fault,
+    /// When it started.
+    pub start_ms: u64,
+    /// When it ended; `None` if the history ends before it does.
+    pub end_ms: Option<u64>,
+}
+
+/// Every fault the history records, from its start to its end (matched by id), in the order
+/// they started.
+pub fn fault_spans(history: &[Entry]) -> Vec<FaultSpan<'_>> {
+    let mut spans: Vec<FaultSpan<'_>> = Vec::new();
+    let mut open: BTreeMap<usize, usize> = BTreeMap::new();
+    for entry in history {
+        let Some(HarnessEvent::Fault { action, id, fault }) = harness_event(entry) else {
+            continue;
+        };
+        match action {
+            FaultAction::Start => {
+                open.insert(*id, spans.len());
+                spans.push(FaultSpan {
+                    fault,
+                    start_ms: entry.t_ms,
+                    end_ms: None,
+                });
+            }
+            FaultAction::End => {
+                if let Some(span) = open.remove(id) {
+                    spans[span].end_ms = Some(entry.t_ms);
+                }
+            }
+        }
+    }
+    spans
 }

@@ -12,7 +12,11 @@ pub(crate) use serde_json::{Value, json};
 
 pub(crate) use super::replay::{data, job_event};
 pub(crate) use super::{Context, Kind, Verdict, check, leaderships, lock_changes};
-pub(crate) use crate::history::{Entry, FaultAction, Record, WorldEvent};
+pub(crate) use crate::faults::Fault;
+pub(crate) use crate::faults::server::{ErrorRule, Faults, RequestVerb, Rule};
+pub(crate) use crate::history::{
+    CommitVerb, Entry, FaultAction, HARNESS, HarnessEvent, Phase, Record,
+};
 
 pub(crate) const NAMESPACE: &str = "default";
 pub(crate) const CLUSTER_MAP: &str = "demo-cluster-config-map";
@@ -79,13 +83,12 @@ impl Builder {
         self.push(Entry::job(t_ms, node, event))
     }
 
-    pub(crate) fn world(&mut self, t_ms: u64, node: &str, event: WorldEvent) -> usize {
-        self.push(Entry::world(t_ms, node, event))
+    pub(crate) fn harness(&mut self, t_ms: u64, node: &str, event: HarnessEvent) -> usize {
+        self.push(Entry::harness(t_ms, node, event))
     }
 
-    pub(crate) fn phase(&mut self, t_ms: u64, phase: &str) -> usize {
-        let phase = phase.to_owned();
-        self.world(t_ms, "world", WorldEvent::Phase { phase })
+    pub(crate) fn phase(&mut self, t_ms: u64, phase: Phase) -> usize {
+        self.harness(t_ms, HARNESS, HarnessEvent::Phase { phase })
     }
 
     pub(crate) fn granted(&mut self, t_ms: u64, node: &str, term: u64) -> usize {
@@ -96,17 +99,17 @@ impl Builder {
         &mut self,
         t_ms: u64,
         client: &str,
-        verb: &str,
+        verb: CommitVerb,
         key: (&str, &str),
         object: Value,
     ) -> usize {
         self.revision += 1;
-        self.world(
+        self.harness(
             t_ms,
             "apiserver",
-            WorldEvent::Commit {
+            HarnessEvent::Commit {
                 revision: self.revision,
-                verb: verb.into(),
+                verb,
                 resource: key.0.into(),
                 namespace: NAMESPACE.into(),
                 name: key.1.into(),
@@ -127,9 +130,9 @@ impl Builder {
         let key = (resource.to_owned(), name.to_owned());
         let current = self.objects.get(&key).cloned();
         let verb = if current.is_some() {
-            "update"
+            CommitVerb::Update
         } else {
-            "create"
+            CommitVerb::Create
         };
         let mut object = current.unwrap_or_else(|| json!({"metadata": {"name": name}}));
         edit(&mut object);
@@ -148,7 +151,7 @@ impl Builder {
             .objects
             .remove(&key)
             .expect("deletes an existing object");
-        self.commit(t_ms, client, "delete", (resource, name), object)
+        self.commit(t_ms, client, CommitVerb::Delete, (resource, name), object)
     }
 
     /// The ConfigMap lock: the leader annotation on the cluster map.
@@ -297,7 +300,7 @@ impl Builder {
 
     /// The end of the run, with the blob store holding every pointer's blob.
     pub(crate) fn end(&mut self, t_ms: u64) -> usize {
-        let end = self.phase(t_ms, "end");
+        let end = self.phase(t_ms, Phase::End);
         let map = self
             .objects
             .get(&("configmaps".to_owned(), JOB_MAP.to_owned()));
@@ -305,7 +308,7 @@ impl Builder {
             .values()
             .filter_map(|value| Some(serde_json::from_str::<Pointer>(value).ok()?.path))
             .collect();
-        self.world(t_ms, "world", WorldEvent::Blobs { paths });
+        self.harness(t_ms, HARNESS, HarnessEvent::Blobs { paths });
         end
     }
 }
@@ -335,13 +338,13 @@ pub(crate) fn entries(verdict: &Verdict) -> Vec<Vec<usize>> {
 /// written yet.
 pub(crate) fn correct_run() -> Builder {
     let mut b = Builder::default();
-    b.phase(0, "faults");
+    b.phase(0, Phase::Faults);
     b.first_leader(10, A, 0);
     b.checkpoint(120, A, 0, 1, 100);
     b.lock(200, A, A, 0);
     b.checkpoint(220, A, 0, 2, 200);
     b.subsume(230, A, 1);
-    b.world(300, A, WorldEvent::Crashed {});
+    b.harness(300, A, HarnessEvent::Crashed {});
     b.lock(1900, B, B, 1);
     b.granted(1901, B, 1);
     b.publish(1902, B, 1);
@@ -349,11 +352,11 @@ pub(crate) fn correct_run() -> Builder {
     b.restored(1906, B, 1, Some(2), 200);
     b.checkpoint(2000, B, 1, 3, 300);
     b.subsume(2010, B, 2);
-    b.phase(2100, "healed");
-    b.world(
+    b.phase(2100, Phase::Healed);
+    b.harness(
         2150,
         "observer",
-        WorldEvent::Leader {
+        HarnessEvent::Leader {
             leader: Some("term-1,".into()),
         },
     );

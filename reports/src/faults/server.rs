@@ -301,6 +301,26 @@ impl Faults {
         }
     }
 
+    /// Every rule, of every kind.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.latency
+            .iter()
+            .map(|r| &r.rule)
+            .chain(self.hang.iter())
+            .chain(self.errors.iter().map(|r| &r.rule))
+            .chain(self.ambiguous.iter().map(|r| &r.rule))
+    }
+
+    /// Every rule, of every kind, to change (an executor resolving the roles it names).
+    pub fn rules_mut(&mut self) -> impl Iterator<Item = &mut Rule> {
+        self.latency
+            .iter_mut()
+            .map(|r| &mut r.rule)
+            .chain(self.hang.iter_mut())
+            .chain(self.errors.iter_mut().map(|r| &mut r.rule))
+            .chain(self.ambiguous.iter_mut().map(|r| &mut r.rule))
+    }
+
     /// Check the settings, naming the first bad one.
     pub fn validate(&self) -> Result<(), String> {
         for (i, rule) in self.latency.iter().enumerate() {

@@ -5,14 +5,14 @@
 //! violation (`.violation`, `#violation-N`) at the times of the entries it names; a legend, and
 //! the text timeline at the bottom.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use khaos_elector::jobmaster::Event;
 
 use super::{JudgedRun, settings_line, show_checkpoint, xml_escape};
 use crate::checkers;
-use crate::history::{Entry, FaultAction, Record, WorldEvent};
+use crate::faults::Fault;
+use crate::history::{Entry, HarnessEvent, Record};
 
 /// The HTML timeline's drawing: its width, the lane label column, one lane and one fault row.
 const WIDTH_PX: f64 = 1200.0;
@@ -72,59 +72,33 @@ impl Scale {
     }
 }
 
-/// A fault from its start to its end (or the end of the history).
-struct FaultSpan {
+/// A fault's bar: from its start to its end (or the end of the history).
+struct FaultBar<'a> {
     start_ms: u64,
     end_ms: u64,
-    fault: String,
+    fault: &'a Fault,
+    /// The fault in words.
+    text: String,
 }
 
-fn fault_spans(history: &[Entry]) -> Vec<FaultSpan> {
-    let mut open: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    let mut spans = Vec::new();
-    for entry in history {
-        let Record::World(WorldEvent::Fault { action, fault }) = &entry.record else {
-            continue;
-        };
-        match action {
-            FaultAction::Start => open.entry(fault).or_default().push(entry.t_ms),
-            FaultAction::End => {
-                let start_ms = open
-                    .get_mut(fault.as_str())
-                    .filter(|starts| !starts.is_empty())
-                    .map_or(entry.t_ms, |starts| starts.remove(0));
-                spans.push(FaultSpan {
-                    start_ms,
-                    end_ms: entry.t_ms,
-                    fault: fault.clone(),
-                });
-            }
-        }
-    }
+/// The history's faults, in the order of their bars: by start, then end.
+fn fault_bars(history: &[Entry]) -> Vec<FaultBar<'_>> {
     let end_ms = history.last().map_or(0, |e| e.t_ms);
-    for (fault, starts) in open {
-        for start_ms in starts {
-            spans.push(FaultSpan {
-                start_ms,
-                end_ms,
-                fault: fault.to_owned(),
-            });
-        }
-    }
-    spans.sort_by_key(|span| (span.start_ms, span.end_ms));
-    spans
-}
-
-/// Whether a fault's description names `node` as a word (`pause node-a`, `partition
-/// node-a <-> apiserver`).
-fn names(fault: &str, node: &str) -> bool {
-    fault
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
-        .any(|word| word == node)
+    let mut bars: Vec<FaultBar<'_>> = checkers::fault_spans(history)
+        .into_iter()
+        .map(|span| FaultBar {
+            start_ms: span.start_ms,
+            end_ms: span.end_ms.unwrap_or(end_ms),
+            fault: span.fault,
+            text: span.fault.to_string(),
+        })
+        .collect();
+    bars.sort_by_key(|bar| (bar.start_ms, bar.end_ms));
+    bars
 }
 
 /// Stack spans into rows so none overlaps another in its row.
-fn pack(spans: &[FaultSpan], scale: &Scale) -> Vec<usize> {
+fn pack(spans: &[FaultBar<'_>], scale: &Scale) -> Vec<usize> {
     let mut row_ends: Vec<f64> = Vec::new();
     spans
         .iter()
@@ -375,7 +349,7 @@ struct Drawing<'a> {
     candidates: Vec<String>,
     locks: Vec<checkers::LockChange>,
     leaderships: Vec<checkers::Leadership>,
-    faults: Vec<FaultSpan>,
+    faults: Vec<FaultBar<'a>>,
     /// The row of each fault bar.
     rows: Vec<usize>,
     faults_y: f64,
@@ -390,7 +364,7 @@ impl<'a> Drawing<'a> {
         let scale = Scale { end_ms };
         let locks = checkers::lock_changes(history, &run.info.context);
         let candidates = run.candidates(&locks);
-        let faults = fault_spans(history);
+        let faults = fault_bars(history);
         let rows = pack(&faults, &scale);
         let fault_rows = rows.iter().max().map_or(0, |r| r + 1);
         let faults_y = 28.0;
@@ -472,12 +446,12 @@ impl<'a> Drawing<'a> {
                 FAULT_ROW_PX - 2.0,
                 span.start_ms,
                 span.end_ms,
-                esc(&span.fault),
+                esc(&span.text),
                 span.start_ms,
                 span.end_ms
             );
             // A label where it fits (about 6 px a character at this size).
-            let label = short(&span.fault);
+            let label = short(&span.text);
             let fits = (width / 6.0) as usize;
             if fits >= 6 {
                 let text: String = if label.chars().count() <= fits {
@@ -520,14 +494,14 @@ impl<'a> Drawing<'a> {
             esc(node),
             y + 30.0
         );
-        for span in self.faults.iter().filter(|s| names(&s.fault, node)) {
+        for span in self.faults.iter().filter(|s| s.fault.touches(node)) {
             let x0 = self.scale.x(span.start_ms);
             let width = (self.scale.x(span.end_ms) - x0).max(2.0);
             let _ = writeln!(
                 out,
                 "<rect class=\"fault-shade\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{:.1}\"><title>{}</title></rect>",
                 LANE_PX - 4.0,
-                esc(&span.fault)
+                esc(&span.text)
             );
         }
         self.lock_bars(node, y, out);
@@ -593,7 +567,7 @@ impl<'a> Drawing<'a> {
     fn phases(&self, out: &mut String) {
         let (faults_y, height) = (self.faults_y, self.height);
         for entry in &self.run.history {
-            if let Record::World(WorldEvent::Phase { phase }) = &entry.record {
+            if let Record::Harness(HarnessEvent::Phase { phase }) = &entry.record {
                 let x = self.scale.x(entry.t_ms);
                 // Labels right of their line, or left of it at the right edge.
                 let (label_x, anchor) = if x > WIDTH_PX - RIGHT_PX - 60.0 {
@@ -604,9 +578,9 @@ impl<'a> Drawing<'a> {
                 let _ = writeln!(
                     out,
                     "<g class=\"phase\" data-phase=\"{}\"><line x1=\"{x:.1}\" y1=\"{faults_y:.1}\" x2=\"{x:.1}\" y2=\"{height:.0}\"/><text x=\"{label_x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text></g>",
-                    esc(phase),
+                    phase,
                     height - 2.0,
-                    esc(phase)
+                    phase
                 );
             }
         }
@@ -690,16 +664,16 @@ fn marker(entry: &Entry, x: f64, y: f64) -> Option<String> {
             "<circle class=\"fenced\" cx=\"{x:.1}\" cy=\"{mid:.1}\" r=\"4\"><title>fenced (term {term}) at t={t} ms: {}</title></circle>",
             esc(error)
         ),
-        Record::World(WorldEvent::Crashed {}) => format!(
+        Record::Harness(HarnessEvent::Crashed {}) => format!(
             "<path class=\"crash\" d=\"M{:.1} {top:.1} l10 10 m0 -10 l-10 10\"><title>crashed at t={t} ms</title></path>",
             x - 5.0
         ),
-        Record::World(WorldEvent::Stopped { graceful }) => format!(
+        Record::Harness(HarnessEvent::Stopped { graceful }) => format!(
             "<rect class=\"stop\" x=\"{:.1}\" y=\"{top:.1}\" width=\"8\" height=\"8\"><title>stopped{} at t={t} ms</title></rect>",
             x - 4.0,
             if *graceful { "" } else { " (not gracefully)" }
         ),
-        Record::World(WorldEvent::Started {}) => format!(
+        Record::Harness(HarnessEvent::Started {}) => format!(
             "<path class=\"start\" d=\"M{x:.1} {top:.1} l8 4 l-8 4 z\"><title>started at t={t} ms</title></path>"
         ),
         _ => return None,

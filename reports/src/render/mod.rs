@@ -50,7 +50,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::checkers::{self, Context, LockChange, Verdict};
-use crate::history::{Entry, Record, WorldEvent};
+use crate::faults::APISERVER;
+use crate::history::{Entry, HARNESS, HarnessEvent, Record};
+use crate::settings::Settings;
 
 pub use self::junit::xml_escape;
 
@@ -70,8 +72,9 @@ pub struct RunInfo {
     pub digest: Option<String>,
     /// Simulated milliseconds covered (simulated runs).
     pub simulated_ms: Option<u64>,
-    /// The run's settings as its history records them (`null` when it records none).
-    pub settings: Value,
+    /// The run's settings as its history's first line records them (`None` when it records
+    /// none, as merged live logs do).
+    pub settings: Option<Settings>,
     /// What the checkers were told; the lock and timing in it are shown too.
     pub context: Context,
 }
@@ -85,7 +88,7 @@ impl RunInfo {
             replay: None,
             digest: None,
             simulated_ms: None,
-            settings: Value::Null,
+            settings: None,
             context,
         }
     }
@@ -264,16 +267,16 @@ impl JudgedRun {
         for entry in &self.history {
             let candidate = match &entry.record {
                 Record::Job(_) => true,
-                Record::World(event) => matches!(
+                Record::Harness(event) => matches!(
                     event,
-                    WorldEvent::Started {}
-                        | WorldEvent::Crashed {}
-                        | WorldEvent::Stopping {}
-                        | WorldEvent::Stopped { .. }
-                        | WorldEvent::Unreachable { .. }
+                    HarnessEvent::Started {}
+                        | HarnessEvent::Crashed {}
+                        | HarnessEvent::Stopping {}
+                        | HarnessEvent::Stopped { .. }
+                        | HarnessEvent::Unreachable { .. }
                 ),
             };
-            if candidate && entry.node != "world" && entry.node != "apiserver" {
+            if candidate && entry.node != HARNESS && entry.node != APISERVER {
                 names.insert(entry.node.clone());
             }
         }

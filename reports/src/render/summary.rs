@@ -47,7 +47,7 @@ impl JudgedRun {
         if let Some(simulated_ms) = info.simulated_ms {
             summary["simulated_ms"] = json!(simulated_ms);
         }
-        summary["settings"] = info.settings.clone();
+        summary["settings"] = json!(info.settings);
         summary["figures"] = Value::Object(figures);
         summary["failovers"] = json!(failovers(&self.history));
         summary["violations"] = json!(violations);

@@ -44,7 +44,7 @@ pub(crate) fn lease(t_ms: u64, revision: u64, holder: &str, transitions: u64) ->
 /// over at term 1 and restores; but node-c also believes (wrongly) it was granted term 1.
 pub(crate) fn history() -> Vec<Entry> {
     let mut lines = vec![
-        r#"{"t_ms":0,"node":"world","event":"phase","phase":"faults"}"#.to_owned(),
+        r#"{"t_ms":0,"node":"harness","event":"phase","phase":"faults"}"#.to_owned(),
         r#"{"t_ms":0,"node":"node-a","event":"started"}"#.to_owned(),
         r#"{"t_ms":0,"node":"node-b","event":"started"}"#.to_owned(),
         r#"{"t_ms":0,"node":"node-c","event":"started"}"#.to_owned(),
@@ -61,18 +61,18 @@ pub(crate) fn history() -> Vec<Entry> {
     }
     lines.extend([
         lease(520, 9, "node-a", 0),
-        r#"{"t_ms":600,"node":"world","event":"fault","action":"start","fault":"partition node-a <-> apiserver & <blob>"}"#.to_owned(),
+        r#"{"t_ms":600,"node":"harness","event":"fault","action":"start","id":0,"fault":{"kind":"partition","a":"node-a","b":"apiserver & <blob>","oneway":false}}"#.to_owned(),
         r#"{"t_ms":700,"node":"node-a","event":"crashed"}"#.to_owned(),
-        r#"{"t_ms":900,"node":"world","event":"fault","action":"end","fault":"partition node-a <-> apiserver & <blob>"}"#.to_owned(),
+        r#"{"t_ms":900,"node":"harness","event":"fault","action":"end","id":0,"fault":{"kind":"partition","a":"node-a","b":"apiserver & <blob>","oneway":false}}"#.to_owned(),
         lease(2300, 12, "node-b", 1),
         r#"{"t_ms":2301,"node":"node-b","event":"granted","term":1}"#.to_owned(),
         r#"{"t_ms":2310,"node":"node-c","event":"granted","term":1}"#.to_owned(),
         r#"{"t_ms":2320,"node":"node-b","event":"restored","term":1,"checkpoint":5,"records":500,"dangling":[],"removals_finished":0}"#.to_owned(),
-        r#"{"t_ms":2350,"node":"world","event":"fault","action":"start","fault":"partition node-c <-> apiserver"}"#.to_owned(),
+        r#"{"t_ms":2350,"node":"harness","event":"fault","action":"start","id":1,"fault":{"kind":"partition","a":"node-c","b":"apiserver","oneway":false}}"#.to_owned(),
         r#"{"t_ms":2400,"node":"node-c","event":"revoked","term":1}"#.to_owned(),
-        r#"{"t_ms":2450,"node":"world","event":"fault","action":"end","fault":"partition node-c <-> apiserver"}"#.to_owned(),
+        r#"{"t_ms":2450,"node":"harness","event":"fault","action":"end","id":1,"fault":{"kind":"partition","a":"node-c","b":"apiserver","oneway":false}}"#.to_owned(),
         r#"{"t_ms":2500,"node":"observer-a","event":"leader","leader":"term-1,node-b"}"#.to_owned(),
-        r#"{"t_ms":3000,"node":"world","event":"phase","phase":"end"}"#.to_owned(),
+        r#"{"t_ms":3000,"node":"harness","event":"phase","phase":"end"}"#.to_owned(),
     ]);
     history::parse(&lines.join("\n")).unwrap()
 }
@@ -84,7 +84,7 @@ pub(crate) fn info() -> RunInfo {
         replay: Some("khaos sim run --scenario hand-made --seed 7".into()),
         digest: Some("0123456789abcdef".into()),
         simulated_ms: Some(3000),
-        settings: json!({"seed": 7}),
+        settings: None,
         context: context(),
     }
 }

@@ -9,7 +9,7 @@ use khaos_elector::jobmaster::Event;
 
 use super::{Failover, JudgedRun, failovers, not_judged, quote, settings_line, show_checkpoint};
 use crate::checkers::{self, LockChange};
-use crate::history::{Entry, FaultAction, Record, WorldEvent};
+use crate::history::{Entry, FaultAction, HarnessEvent, Record};
 
 /// Runs of more checkpoints than this by one leader in one term, with nothing else in between,
 /// are one line of the text timeline.
@@ -244,9 +244,9 @@ fn describe(
                 }
             ),
         },
-        Record::World(event) => match event {
-            WorldEvent::Run { .. } => return None,
-            WorldEvent::Commit {
+        Record::Harness(event) => match event {
+            HarnessEvent::Run { .. } => return None,
+            HarnessEvent::Commit {
                 revision,
                 verb,
                 resource,
@@ -266,29 +266,29 @@ fn describe(
                 }
                 None => return None,
             },
-            WorldEvent::Fault { action, fault } => match action {
-                FaultAction::Start => format!("fault starts: {}", quote(fault)),
-                FaultAction::End => format!("fault ends: {}", quote(fault)),
+            HarnessEvent::Fault { action, fault, .. } => match action {
+                FaultAction::Start => format!("fault starts: {}", quote(&fault.to_string())),
+                FaultAction::End => format!("fault ends: {}", quote(&fault.to_string())),
             },
-            WorldEvent::Phase { phase } => format!("phase {phase}"),
-            WorldEvent::Started {} => "started".to_owned(),
-            WorldEvent::Crashed {} => "crashed".to_owned(),
-            WorldEvent::Stopping {} => "stopping".to_owned(),
-            WorldEvent::Stopped { graceful } => {
+            HarnessEvent::Phase { phase } => format!("phase {phase}"),
+            HarnessEvent::Started {} => "started".to_owned(),
+            HarnessEvent::Crashed {} => "crashed".to_owned(),
+            HarnessEvent::Stopping {} => "stopping".to_owned(),
+            HarnessEvent::Stopped { graceful } => {
                 if *graceful {
                     "stopped".to_owned()
                 } else {
                     "stopped (not gracefully)".to_owned()
                 }
             }
-            WorldEvent::Unreachable { error } => {
+            HarnessEvent::Unreachable { error } => {
                 format!("API server unreachable: {}", quote(error))
             }
-            WorldEvent::Leader { leader } => match leader {
+            HarnessEvent::Leader { leader } => match leader {
                 Some(leader) => format!("sees leader {leader}"),
                 None => "sees no leader".to_owned(),
             },
-            WorldEvent::Blobs { paths } => format!("blob store holds {} blobs", paths.len()),
+            HarnessEvent::Blobs { paths } => format!("blob store holds {} blobs", paths.len()),
         },
     };
     Some((text, None))

@@ -13,7 +13,7 @@ use khaos_elector::retrieval::{LeaderRetriever, leader_key};
 use khaos_elector::store::{cluster_lock_name, cluster_map_name};
 use khaos_elector::{Elector, ElectorConfig};
 use khaos_reports::faults::{APISERVER, BLOBSTORE};
-use khaos_reports::history::{Record, WorldEvent};
+use khaos_reports::history::{HarnessEvent, Record};
 use khaos_scenarios::Setup;
 
 use super::BLOB_PORT;
@@ -69,7 +69,7 @@ impl NodeSoftware {
             BLOB_PORT,
             timing.renew_deadline().min(Duration::from_secs(5)),
         ));
-        self.recorder.world(identity, WorldEvent::Started {});
+        self.recorder.harness(identity, HarnessEvent::Started {});
         let events = {
             let recorder = self.recorder.clone();
             let identity = self.identity.clone();
@@ -96,10 +96,10 @@ impl NodeSoftware {
             .spawn();
         let mut stop = self.control.stop.subscribe();
         let _ = stop.wait_for(|stop| *stop).await;
-        self.recorder.world(identity, WorldEvent::Stopping {});
+        self.recorder.harness(identity, HarnessEvent::Stopping {});
         handle.stop().await;
         self.recorder
-            .world(identity, WorldEvent::Stopped { graceful: true });
+            .harness(identity, HarnessEvent::Stopped { graceful: true });
         Ok(())
     }
 }
@@ -121,7 +121,7 @@ pub(super) async fn observe(
     let mut leader = retriever.spawn(seed);
     while leader.changed().await.is_ok() {
         let value = leader.borrow_and_update().as_ref().map(|l| l.to_value());
-        recorder.world(&identity, WorldEvent::Leader { leader: value });
+        recorder.harness(&identity, HarnessEvent::Leader { leader: value });
     }
     Ok(())
 }

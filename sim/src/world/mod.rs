@@ -37,9 +37,9 @@ use std::time::{Duration, SystemTime};
 use khaos_elector::blob::MemoryBlobStore;
 use khaos_elector::flaws::{Flaw, Flaws};
 use khaos_reports::faults::{APISERVER, BLOBSTORE, ScheduleError};
-use khaos_reports::history::{self, Entry, WorldEvent};
+use khaos_reports::history::{self, Entry, HARNESS, HarnessEvent, Phase};
+use khaos_reports::settings::Settings;
 use khaos_scenarios::Setup;
-use serde_json::json;
 
 use self::hosts::{Control, NodeSoftware, observe};
 use self::reconciler::FaultReconciler;
@@ -101,29 +101,34 @@ impl Options {
     }
 }
 
-/// The settings of a run as its history's first line records them.
-pub fn settings(setup: &Setup, options: &Options) -> serde_json::Value {
-    json!({
-        "seed": setup.seed,
-        "label": setup.label,
-        "nodes": setup.nodes,
-        "observers": setup.observers,
-        "lock": setup.lock.to_string(),
-        "namespace": setup.job.namespace,
-        "cluster_id": setup.job.cluster_id,
-        "job_id": setup.job.job_id,
-        "lease_duration_ms": millis(setup.timing.lease_duration()),
-        "renew_deadline_ms": millis(setup.timing.renew_deadline()),
-        "retry_period_ms": millis(setup.timing.retry_period()),
-        "unchecked_timing": setup.timing.is_unchecked(),
-        "checkpoint_interval_ms": millis(setup.job.checkpoint_interval),
-        "finish_at_records": setup.job.finish_at_records,
-        "fault_phase_ms": setup.fault_phase_ms,
-        "healed_phase_ms": setup.healed_phase_ms,
-        "tick_ms": millis(options.tick),
-        "flaws": options.flaws,
-        "schedule": setup.schedule,
-    })
+/// The settings of a simulated run, as its history's first line records them: everything the
+/// checkers judge it by and everything that replays it.
+pub fn settings(setup: &Setup, options: &Options) -> Settings {
+    Settings {
+        scenario: setup.scenario.clone(),
+        seed: setup.seed,
+        drawn: setup.drawn.clone(),
+        nodes: setup.nodes,
+        observers: setup.observers,
+        lock: setup.lock,
+        namespace: setup.job.namespace.clone(),
+        cluster_id: setup.job.cluster_id.clone(),
+        job_id: setup.job.job_id.clone(),
+        lease_duration_ms: millis(setup.timing.lease_duration()),
+        renew_deadline_ms: millis(setup.timing.renew_deadline()),
+        retry_period_ms: millis(setup.timing.retry_period()),
+        unchecked_timing: setup.timing.is_unchecked(),
+        checkpoint_interval_ms: millis(setup.job.checkpoint_interval),
+        finish_at_records: setup.job.finish_at_records,
+        fault_phase_ms: setup.fault_phase_ms,
+        healed_phase_ms: setup.healed_phase_ms,
+        tick_ms: Some(millis(options.tick)),
+        network_delay_max_ms: millis(NETWORK_DELAY_MAX),
+        // Without a watch fault, a simulated watch delivers an event within the network's delay.
+        watch_delay_max_ms: 0,
+        flaws: options.flaws,
+        schedule: setup.schedule.clone(),
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -149,6 +154,10 @@ pub enum WorldError {
     /// The schedule asks for something the world cannot do.
     #[error("invalid schedule: {0}")]
     Schedule(#[from] ScheduleError),
+    /// The setup's settings cannot be judged (a timing that is neither valid nor marked
+    /// unchecked).
+    #[error(transparent)]
+    Settings(#[from] khaos_reports::settings::SettingsError),
     /// Host software failed (a panic or an error inside the simulation).
     #[error("simulation failed at {at_ms} ms: {message}")]
     Sim {
@@ -181,10 +190,10 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
         server: server.clone(),
         leaders: Arc::default(),
     };
-    recorder.world(
-        "world",
-        WorldEvent::Run {
-            settings: settings(setup, options),
+    recorder.harness(
+        HARNESS,
+        HarnessEvent::Run {
+            settings: Box::new(settings(setup, options)),
         },
     );
 
@@ -229,10 +238,10 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
         });
     }
 
-    recorder.world(
-        "world",
-        WorldEvent::Phase {
-            phase: "faults".into(),
+    recorder.harness(
+        HARNESS,
+        HarnessEvent::Phase {
+            phase: Phase::Faults,
         },
     );
     let mut hosts = vec![APISERVER.to_owned(), BLOBSTORE.to_owned()];
@@ -261,10 +270,10 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
             world.reconcile(&mut sim, schedule, &active, now_ms, &recorder);
             if now_ms >= config.fault_phase_ms {
                 healed = true;
-                recorder.world(
-                    "world",
-                    WorldEvent::Phase {
-                        phase: "healed".into(),
+                recorder.harness(
+                    HARNESS,
+                    HarnessEvent::Phase {
+                        phase: Phase::Healed,
                     },
                 );
             }
@@ -280,18 +289,13 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
         }
     }
     recorder.drain();
-    recorder.world(
-        "world",
-        WorldEvent::Blobs {
+    recorder.harness(
+        HARNESS,
+        HarnessEvent::Blobs {
             paths: blobs.snapshot().into_keys().collect(),
         },
     );
-    recorder.world(
-        "world",
-        WorldEvent::Phase {
-            phase: "end".into(),
-        },
-    );
+    recorder.harness(HARNESS, HarnessEvent::Phase { phase: Phase::End });
     let history = recorder.inner.lock().expect("not poisoned").clone();
     let jsonl = history::to_jsonl(&history);
     Ok(RunOutput {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use khaos_elector::blob::{BlobFaults, MemoryBlobStore};
 use khaos_reports::faults::server::Faults;
 use khaos_reports::faults::{Fault, LEADER, STANDBY, Scheduled};
-use khaos_reports::history::{FaultAction, WorldEvent};
+use khaos_reports::history::{FaultAction, HARNESS, HarnessEvent};
 
 use super::hosts::Control;
 use super::recorder::Recorder;
@@ -88,19 +88,20 @@ impl FaultReconciler {
                 .resolved
                 .remove(ended)
                 .expect("resolved when it started");
-            let fault = fault.to_string();
-            let action = FaultAction::End;
-            recorder.world("world", WorldEvent::Fault { action, fault });
+            let (action, id) = (FaultAction::End, *ended);
+            recorder.harness(HARNESS, HarnessEvent::Fault { action, id, fault });
         }
         let started: Vec<usize> = active.difference(&self.active).copied().collect();
         for index in &started {
             let fault = self.resolve(&schedule[*index].fault, recorder);
-            let (action, text) = (FaultAction::Start, fault.to_string());
-            recorder.world(
-                "world",
-                WorldEvent::Fault {
+            let (action, id) = (FaultAction::Start, *index);
+            let started = fault.clone();
+            recorder.harness(
+                HARNESS,
+                HarnessEvent::Fault {
                     action,
-                    fault: text,
+                    id,
+                    fault: started,
                 },
             );
             self.resolved.insert(*index, fault);
@@ -268,14 +269,7 @@ impl FaultReconciler {
             | Fault::Reset { node } => *node = role(node),
             // Rules aimed at a role name the node that holds it now.
             Fault::Server { faults } => {
-                let rules = faults
-                    .latency
-                    .iter_mut()
-                    .map(|r| &mut r.rule)
-                    .chain(faults.hang.iter_mut())
-                    .chain(faults.errors.iter_mut().map(|r| &mut r.rule))
-                    .chain(faults.ambiguous.iter_mut().map(|r| &mut r.rule));
-                for rule in rules {
+                for rule in faults.rules_mut() {
                     for client in &mut rule.clients {
                         *client = role(client);
                     }
@@ -316,7 +310,7 @@ impl FaultReconciler {
             }
             NodeState::Crashed => {
                 self.isolated(sim, node, |sim| sim.crash(node));
-                recorder.world(node, WorldEvent::Crashed {});
+                recorder.harness(node, HarnessEvent::Crashed {});
             }
         }
     }

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use khaos_elector::jobmaster::Event;
-use khaos_reports::history::{Entry, Record, WorldEvent};
+use khaos_reports::faults::APISERVER;
+use khaos_reports::history::{CommitVerb, Entry, HarnessEvent, Record};
 
-use crate::apiserver::{ApiServer, Commit};
+use crate::apiserver::{ApiServer, Commit, Verb};
 
 /// The shared history being written: entries in the order things happen (turmoil runs one host
 /// at a time), with the server's commits drained in before anything recorded after them.
@@ -31,7 +32,7 @@ impl Recorder {
                     leaders.insert(node.to_owned());
                 }
                 Record::Job(Event::Revoked { .. })
-                | Record::World(WorldEvent::Crashed {} | WorldEvent::Stopped { .. }) => {
+                | Record::Harness(HarnessEvent::Crashed {} | HarnessEvent::Stopped { .. }) => {
                     leaders.remove(node);
                 }
                 _ => {}
@@ -47,8 +48,8 @@ impl Recorder {
         });
     }
 
-    pub(super) fn world(&self, node: &str, event: WorldEvent) {
-        self.push(node, Record::World(event));
+    pub(super) fn harness(&self, node: &str, event: HarnessEvent) {
+        self.push(node, Record::Harness(event));
     }
 
     pub(super) fn drain(&self) {
@@ -69,13 +70,18 @@ fn drain_commits(server: &ApiServer, t_ms: u64, entries: &mut Vec<Entry>) {
 
 /// The history line of one API server commit, recorded by `apiserver` at `t_ms`.
 pub fn commit_entry(t_ms: u64, commit: Commit) -> Entry {
-    let verb = serde_json::to_value(commit.verb).expect("a verb serialises");
-    Entry::world(
+    let verb = match commit.verb {
+        Verb::Create => CommitVerb::Create,
+        Verb::Update => CommitVerb::Update,
+        Verb::Patch => CommitVerb::Patch,
+        Verb::Delete => CommitVerb::Delete,
+    };
+    Entry::harness(
         t_ms,
-        "apiserver",
-        WorldEvent::Commit {
+        APISERVER,
+        HarnessEvent::Commit {
             revision: commit.revision,
-            verb: verb.as_str().unwrap_or("?").to_owned(),
+            verb,
             resource: commit.resource.to_owned(),
             namespace: commit.namespace,
             name: commit.name,

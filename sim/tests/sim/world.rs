@@ -3,7 +3,7 @@
 //! `KHAOS_SEEDS=N` for more), and the stories the scenarios tell actually happening.
 
 use khaos_elector::jobmaster::Event;
-use khaos_reports::history::{Record, WorldEvent};
+use khaos_reports::history::{HarnessEvent, Record};
 use khaos_scenarios::{self as scenarios, CATALOGUE};
 use khaos_sim::run::{self, Options};
 use khaos_sim::sweep;
@@ -77,7 +77,7 @@ fn a_crashed_leader_is_replaced_and_the_new_leader_resumes_from_its_checkpoint()
     let history = &report.judged.history;
     let crashed = history
         .iter()
-        .position(|e| matches!(e.record, Record::World(WorldEvent::Crashed {})))
+        .position(|e| matches!(e.record, Record::Harness(HarnessEvent::Crashed {})))
         .expect("the leader crashed");
     let victim = &history[crashed].node;
     let restored = history[crashed..]
@@ -163,7 +163,7 @@ fn every_scheduled_fault_starts_and_ends() {
                 .history
                 .iter()
                 .filter(|e| {
-                    matches!(&e.record, Record::World(WorldEvent::Fault { action: a, .. })
+                    matches!(&e.record, Record::Harness(HarnessEvent::Fault { action: a, .. })
                         if serde_json::to_value(a).unwrap() == action)
                 })
                 .count()
@@ -262,7 +262,7 @@ fn a_clogged_link_delivers_late_what_a_partition_loses() {
     let report = run::run_setup(scenario, setup, &options).unwrap();
     let learned = |observer: &str| {
         report.judged.history.iter().find_map(|e| match &e.record {
-            Record::World(WorldEvent::Leader {
+            Record::Harness(HarnessEvent::Leader {
                 leader: Some(leader),
             }) if e.node == observer && !leader.starts_with("term-0,") => Some(e.t_ms),
             _ => None,
