@@ -1,5 +1,5 @@
 //! Deliberate flaws: the sixteen real leader-election and HA-store bugs of khaos's regression
-//! corpus (`spec/known-bugs.md`), each one switchable by name in this crate's own code so the
+//! corpus (`docs/known-bugs.md`), each one switchable by name in this crate's own code so the
 //! harness can show it finds them.
 //!
 //! Every flaw is off unless a caller names it: [`Flaws::default`] is empty, and nothing in this
@@ -20,7 +20,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One known bug, as a switch in khaos's own elector or store. The doc of each variant says what
-/// the flawed code does differently; [`Flaw::row`] is its row in `spec/known-bugs.md`.
+/// the flawed code does differently; [`Flaw::row`] is its row in `docs/known-bugs.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Flaw {
     /// A checkpoint pointer write whose answer was lost is treated as failed and its blob is
@@ -110,7 +110,7 @@ impl Flaw {
         }
     }
 
-    /// Its row (1-based) in `spec/known-bugs.md`.
+    /// Its row (1-based) in `docs/known-bugs.md`.
     pub fn row(self) -> usize {
         Flaw::ALL
             .iter()

@@ -274,6 +274,21 @@ impl std::fmt::Display for Divergence {
     }
 }
 
+/// History lines quoted in messages are cut to this many bytes.
+pub const QUOTED_LINE_BYTES_MAX: usize = 300;
+
+/// `line` cut to [`QUOTED_LINE_BYTES_MAX`] bytes (at a character boundary), with `...` when cut.
+pub fn abbreviate(line: &str) -> String {
+    if line.len() <= QUOTED_LINE_BYTES_MAX {
+        return line.to_owned();
+    }
+    let mut end = QUOTED_LINE_BYTES_MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &line[..end])
+}
+
 /// The first line where two JSON-lines histories differ, as madsim's determinism check stops at
 /// the first divergence; `None` when they are the same.
 pub fn first_difference(first: &str, second: &str) -> Option<Divergence> {
@@ -394,6 +409,25 @@ mod tests {
                 .unwrap_err();
         assert_eq!(error.line, 3);
         assert!(error.to_string().starts_with("history line 3:"), "{error}");
+    }
+
+    #[test]
+    fn the_first_difference_is_named_with_both_lines() {
+        assert_eq!(first_difference("a\nb\n", "a\nb\n"), None);
+        let divergence = first_difference("a\nb\nc\n", "a\nx\nc\n").unwrap();
+        assert_eq!(
+            (
+                divergence.line,
+                divergence.first.as_deref(),
+                divergence.second.as_deref()
+            ),
+            (2, Some("b"), Some("x"))
+        );
+        let shorter = first_difference("a\nb\n", "a\n").unwrap();
+        assert_eq!((shorter.line, shorter.second.as_deref()), (2, None));
+        assert!(shorter.to_string().contains("(the history ended)"));
+        let long = "é".repeat(400);
+        assert!(abbreviate(&long).len() <= QUOTED_LINE_BYTES_MAX + 3);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use khaos_reports::history::{Divergence, first_difference};
 use khaos_reports::render::{JudgedRun, RunInfo};
 use khaos_scenarios::case::SavedCase;
 use khaos_scenarios::shrink::{self, Shrunk};
@@ -248,7 +249,7 @@ pub fn shrink_keeping(
 
 /// A run that did not give the same history twice.
 #[derive(Debug, thiserror::Error)]
-#[error("{scenario} seed {seed} is not deterministic: history {first} then {second}")]
+#[error("{scenario} seed {seed} is not deterministic: history {first} then {second}; {divergence}")]
 pub struct Nondeterministic {
     /// The scenario.
     pub scenario: &'static str,
@@ -258,6 +259,8 @@ pub struct Nondeterministic {
     pub first: String,
     /// The second.
     pub second: String,
+    /// The first line where the two histories differ.
+    pub divergence: Divergence,
 }
 
 /// Why the determinism check did not pass.
@@ -268,28 +271,58 @@ pub enum DeterminismError {
     World(#[from] WorldError),
     /// The second run gave another history.
     #[error(transparent)]
-    Nondeterministic(#[from] Nondeterministic),
+    Nondeterministic(#[from] Box<Nondeterministic>),
 }
 
-/// Run the same setup again and compare the history's digest with `run`'s.
+/// Run the same setup again and compare its history with `run`'s, line by line: the error
+/// names the first line where they differ.
 pub fn check_determinism(run: &SimulatedRun) -> Result<(), DeterminismError> {
     let again = world::run(&run.setup, &run.options)?;
-    if again.digest != run.digest() {
-        return Err(Nondeterministic {
-            scenario: run.scenario,
-            seed: run.seed(),
-            first: run.digest().to_owned(),
-            second: again.digest,
-        }
-        .into());
-    }
-    Ok(())
+    same_history(run, &again.jsonl, &again.digest)
+}
+
+/// Whether `jsonl` (with `digest`) is `run`'s history again.
+fn same_history(run: &SimulatedRun, jsonl: &str, digest: &str) -> Result<(), DeterminismError> {
+    let Some(divergence) = first_difference(&run.jsonl, jsonl) else {
+        return Ok(());
+    };
+    Err(Box::new(Nondeterministic {
+        scenario: run.scenario,
+        seed: run.seed(),
+        first: run.digest().to_owned(),
+        second: digest.to_owned(),
+        divergence,
+    })
+    .into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use khaos_scenarios::CATALOGUE;
+
+    #[test]
+    fn a_history_that_differs_names_its_first_differing_line() {
+        let scenario = khaos_scenarios::find("leader-crash").unwrap();
+        let mut setup = scenario.setup(1);
+        (setup.fault_phase_ms, setup.healed_phase_ms) = (2_000, 2_000);
+        let first = run_setup(scenario, setup, &Options::default()).unwrap();
+        assert!(same_history(&first, &first.jsonl, first.digest()).is_ok());
+        // A history that differs from its third line on.
+        let mut lines: Vec<&str> = first.jsonl.lines().collect();
+        let tampered = lines[2].replace("\"t_ms\":", "\"t_ms\":1");
+        lines[2] = &tampered;
+        let other = lines.join("\n") + "\n";
+        let digest = khaos_reports::history::digest(&other);
+        let error = same_history(&first, &other, &digest).unwrap_err();
+        let DeterminismError::Nondeterministic(error) = error else {
+            panic!("{error}")
+        };
+        assert_eq!(error.divergence.line, 3);
+        assert_eq!(error.divergence.second.as_deref(), Some(tampered.as_str()));
+        let text = error.to_string();
+        assert!(text.contains("line 3 differs"), "{text}");
+    }
 
     #[test]
     fn every_scenario_records_settings_that_parse_back_and_judge_its_run() {

@@ -1,5 +1,5 @@
 //! The checkers that judge a history: pure functions over its [`Entry`]s, one per invariant of
-//! `spec/invariants.md`, each returning a [`Verdict`] that names the entries that break it.
+//! `docs/invariants.md`, each returning a [`Verdict`] that names the entries that break it.
 //!
 //! ```
 //! use std::time::Duration;

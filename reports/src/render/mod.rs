@@ -51,7 +51,7 @@ use serde_json::{Value, json};
 
 use crate::checkers::{self, Context, LockChange, Verdict};
 use crate::faults::APISERVER;
-use crate::history::{Entry, HARNESS, HarnessEvent, Record};
+use crate::history::{Entry, HARNESS, HarnessEvent, Record, abbreviate};
 use crate::settings::Settings;
 
 pub use self::junit::xml_escape;
@@ -207,7 +207,8 @@ impl JudgedRun {
     }
 
     /// Every violation, one paragraph each, with the history lines it names (each cut to
-    /// [`LINE_CHARS_MAX`] bytes): what a command prints when a run fails.
+    /// [`QUOTED_LINE_BYTES_MAX`](crate::history::QUOTED_LINE_BYTES_MAX) bytes): what a command
+    /// prints when a run fails.
     pub fn violations_text(&self) -> String {
         let mut text = String::new();
         for (checker, violation) in self.violations() {
@@ -365,20 +366,6 @@ fn show_checkpoint(checkpoint: Option<u64>) -> String {
 
 /// The longest a message or error is quoted in the text timeline, in characters.
 const QUOTE_CHARS_MAX: usize = 160;
-
-/// History lines quoted in a command's output are cut to this many bytes.
-pub const LINE_CHARS_MAX: usize = 300;
-
-fn abbreviate(line: &str) -> String {
-    if line.len() <= LINE_CHARS_MAX {
-        return line.to_owned();
-    }
-    let mut end = LINE_CHARS_MAX;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &line[..end])
-}
 
 #[cfg(test)]
 mod tests {

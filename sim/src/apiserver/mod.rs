@@ -2,8 +2,9 @@
 //! HTTP front that serves them over simulated or real TCP.
 //!
 //! The same [`ApiServer`] runs inside turmoil ([`ApiServer::serve_simulated`]) and standalone
-//! ([`ApiServer::serve_tcp`], behind `khaos serve`). See `../shared/spec/apiserver.md` for the
-//! semantics it honours and `DESIGN.md` for where it knowingly differs from kube-apiserver.
+//! ([`ApiServer::serve_tcp`], behind `khaos serve`). `DESIGN.md` ("How close is it to kube-apiserver") says which
+//! semantics it honours and where it knowingly differs; the conformance suite
+//! ([`crate::conformance`]) is the proof, and runs against real servers too.
 
 pub mod discovery;
 pub mod faults;
