@@ -2,6 +2,7 @@
 //! KUBECONFIG or the in-cluster service account.
 
 use http::{HeaderValue, header};
+use khaos_sim::conformance::{self, Target};
 
 /// Why a live client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -88,4 +89,56 @@ fn header_value(what: &'static str, value: &str) -> Result<HeaderValue, ClientEr
         what,
         value: value.to_owned(),
     })
+}
+
+/// The conformance suite's target for a server at `url` (`khaos serve`): the URL and token are
+/// checked once, so a typo gets one clear error before any case runs. Must be called from within
+/// a tokio runtime.
+pub fn conformance_target_for_url(
+    url: &str,
+    token: Option<&str>,
+    bookmark_interval: Option<std::time::Duration>,
+) -> Result<Target, ClientError> {
+    client_for_url(url, conformance::IDENTITY, token)?;
+    let (url, token) = (url.to_owned(), token.map(str::to_owned));
+    let mut target = Target::new("standalone", true, move |identity| {
+        client_for_url(&url, identity, token.as_deref()).expect("checked above")
+    });
+    if let Some(interval) = bookmark_interval {
+        target = target.with_bookmark_interval(interval);
+    }
+    Ok(target)
+}
+
+/// Why the cluster KUBECONFIG points at cannot be a conformance target.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The cluster did not answer.
+    #[error("reaching the cluster: {0}")]
+    Unreachable(#[source] kube::Error),
+}
+
+/// The conformance suite's target for the cluster KUBECONFIG points at (fault cases are
+/// skipped), and the cluster's version; one client per identity the suite uses.
+pub async fn conformance_target_from_kubeconfig() -> Result<(Target, String), ClusterError> {
+    let probe = client_from_kubeconfig(conformance::IDENTITY).await?;
+    let version = probe
+        .apiserver_version()
+        .await
+        .map_err(ClusterError::Unreachable)?;
+    let mut clients = Vec::new();
+    for identity in [conformance::IDENTITY, conformance::FAULTY_IDENTITY] {
+        clients.push((identity, client_from_kubeconfig(identity).await?));
+    }
+    let target = Target::new("cluster", false, move |identity| {
+        clients
+            .iter()
+            .find(|(i, _)| *i == identity)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| clients[0].1.clone())
+    });
+    Ok((target, version.git_version))
 }

@@ -52,6 +52,147 @@ pub struct NodeConfig {
     pub epoch_ms: Option<u64>,
 }
 
+/// What `khaos node` is asked for, as given (flags or environment), before it is checked:
+/// [`NodeOptions::config`] checks it and makes the [`NodeConfig`].
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// The API server URL; `None`: KUBECONFIG or in-cluster.
+    pub server: Option<String>,
+    /// Bearer token for `server`.
+    pub token: Option<String>,
+    /// Namespace of the lock and the HA ConfigMaps.
+    pub namespace: String,
+    /// The cluster id.
+    pub cluster_id: String,
+    /// The identity; `None`: `$HOSTNAME`.
+    pub identity: Option<String>,
+    /// Where checkpoint state, job graphs and job results are stored.
+    pub storage_dir: PathBuf,
+    /// The lease duration.
+    pub lease_duration: Duration,
+    /// The renew deadline.
+    pub renew_deadline: Duration,
+    /// The retry period.
+    pub retry_period: Duration,
+    /// Accept timing that breaks the validation rule.
+    pub unchecked_timing: bool,
+    /// The lock kind.
+    pub lock: LockKind,
+    /// The job's id.
+    pub job_id: String,
+    /// Time between checkpoints.
+    pub checkpoint_interval: Duration,
+    /// Records processed between two checkpoints.
+    pub records_per_checkpoint: u64,
+    /// Completed checkpoints retained.
+    pub retained: u64,
+    /// Finish the job after this many records; `None`: run until stopped.
+    pub finish_after_records: Option<u64>,
+    /// The address published as leader information; `None`: the identity.
+    pub address: Option<String>,
+    /// Seed of the retry jitter; `None`: a hash of the identity.
+    pub seed: Option<u64>,
+    /// Unix milliseconds `t_ms` counts from.
+    pub epoch_ms: Option<u64>,
+}
+
+/// Options a node cannot run with, each with the flag to change.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    /// No identity was given and `$HOSTNAME` is unset.
+    #[error(
+        "no identity: pass --identity NAME (or set POD_NAME or HOSTNAME); every candidate needs a unique one"
+    )]
+    NoIdentity,
+    /// The timing breaks `lease > renew deadline > 1.2 x retry period`.
+    #[error(transparent)]
+    Timing(#[from] khaos_elector::timing::TimingError),
+    /// The cluster or job id cannot be part of a ConfigMap name.
+    #[error(
+        "{flag} {value:?} cannot be part of a ConfigMap name: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. my-cluster)"
+    )]
+    NamePart {
+        /// `--cluster-id` or `--job-id`.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// The job id `cluster` would name the job's map after the cluster's own.
+    #[error(
+        "--job-id cluster would name the job's map after the cluster's own ({{cluster-id}}-cluster-config-map); choose another id"
+    )]
+    JobIdCluster,
+    /// A zero checkpoint interval.
+    #[error("--checkpoint-interval must be greater than zero")]
+    ZeroCheckpointInterval,
+}
+
+impl NodeOptions {
+    /// Check the options and make the node's settings.
+    pub fn config(self) -> Result<NodeConfig, NodeConfigError> {
+        let identity = match self.identity.or_else(|| std::env::var("HOSTNAME").ok()) {
+            Some(identity) if !identity.is_empty() => identity,
+            _ => return Err(NodeConfigError::NoIdentity),
+        };
+        let timing = if self.unchecked_timing {
+            Timing::unchecked(self.lease_duration, self.renew_deadline, self.retry_period)
+        } else {
+            Timing::new(self.lease_duration, self.renew_deadline, self.retry_period)?
+        };
+        for (flag, value) in [
+            ("--cluster-id", &self.cluster_id),
+            ("--job-id", &self.job_id),
+        ] {
+            if !is_name_part(value) {
+                return Err(NodeConfigError::NamePart {
+                    flag,
+                    value: value.clone(),
+                });
+            }
+        }
+        if self.job_id == "cluster" {
+            // {cluster}-cluster-config-map is the cluster's own map (the lock and leader
+            // information); a job of that name would clean it up.
+            return Err(NodeConfigError::JobIdCluster);
+        }
+        if self.checkpoint_interval.is_zero() {
+            return Err(NodeConfigError::ZeroCheckpointInterval);
+        }
+        let mut job = JobMasterConfig::new(&self.namespace, &self.cluster_id);
+        job.job_id = self.job_id;
+        job.address = self.address.unwrap_or_else(|| identity.clone());
+        job.checkpoint_interval = self.checkpoint_interval;
+        job.records_per_checkpoint = self.records_per_checkpoint;
+        job.retained = usize::try_from(self.retained).unwrap_or(usize::MAX);
+        job.finish_at_records = self.finish_after_records;
+        Ok(NodeConfig {
+            server: self.server,
+            token: self.token,
+            namespace: self.namespace,
+            cluster_id: self.cluster_id,
+            seed: self.seed.unwrap_or_else(|| seed_from_identity(&identity)),
+            identity,
+            storage_dir: self.storage_dir,
+            timing,
+            lock: self.lock,
+            job,
+            epoch_ms: self.epoch_ms,
+        })
+    }
+}
+
+/// The cluster and job ids become part of ConfigMap names (`{cluster}-{job}-config-map`), so
+/// they must be DNS-1123 labels; the API server would otherwise refuse every write, forever.
+fn is_name_part(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
 /// Why a node could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

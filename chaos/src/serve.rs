@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use khaos_elector::clock::TokioClock;
@@ -62,6 +62,31 @@ pub enum ServeError {
     /// The faults given are out of range.
     #[error("invalid faults: {0}")]
     Faults(String),
+    /// The faults file could not be read.
+    #[error("reading --faults {path}: {source}", path = path.display())]
+    FaultsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The faults file is not the faults' JSON.
+    #[error(
+        "--faults {path}: {source} (see GET /khaos/v1/faults on a running server for the format)",
+        path = path.display()
+    )]
+    FaultsFormat {
+        /// The file.
+        path: PathBuf,
+        /// Why, with the line and column.
+        source: serde_json::Error,
+    },
+    /// A zero bookmark interval.
+    #[error("--bookmark-interval-ms must be at least 1")]
+    ZeroBookmarkInterval,
+    /// A watch history that keeps nothing.
+    #[error("--watch-history-max must be at least 1")]
+    ZeroWatchHistory,
     /// The epoch cannot be this run's start.
     #[error(transparent)]
     Epoch(#[from] EpochError),
@@ -76,6 +101,21 @@ pub enum ServeError {
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The faults in a JSON file (the format of `GET /khaos/v1/faults`); none without a file.
+pub fn read_faults(path: Option<&Path>) -> Result<Faults, ServeError> {
+    let Some(path) = path else {
+        return Ok(Faults::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::FaultsFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ServeError::FaultsFormat {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A running standalone server.
@@ -93,6 +133,12 @@ pub struct Running {
 pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     if !config.addr.ip().is_loopback() && !config.allow_remote {
         return Err(ServeError::Remote(config.addr));
+    }
+    if config.bookmark_interval.is_zero() {
+        return Err(ServeError::ZeroBookmarkInterval);
+    }
+    if config.watch_history_max == 0 {
+        return Err(ServeError::ZeroWatchHistory);
     }
     let time = TimeBase::new(std::sync::Arc::new(TokioClock::new()), config.epoch_ms)?;
     let history = match &config.history {

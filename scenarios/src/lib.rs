@@ -36,6 +36,8 @@ pub mod swarm;
 pub use catalogue::{CATALOGUE, Scenario};
 pub use setup::Setup;
 
+use khaos_reports::faults::Schedule;
+
 /// A scenario name that is neither in the catalogue nor `bug/<flaw>` of the corpus.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -46,6 +48,52 @@ pub use setup::Setup;
 pub struct UnknownScenario {
     /// The name asked for.
     pub name: String,
+}
+
+/// Why a schedule file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleFileError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a schedule.
+    #[error(
+        "{path}: {source} (expected the JSON `khaos sim shrink` writes: {{\"faults\": [{{\"at_ms\": ..., \"for_ms\": ..., \"fault\": {{\"kind\": \"crash\", \"node\": \"node-a\"}}}}]}})",
+        path = path.display()
+    )]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why, with the line and column.
+        source: serde_json::Error,
+    },
+}
+
+/// Read a schedule file, as [`save_schedule`] writes it (`khaos sim shrink`, `khaos sim run
+/// --schedule FILE`).
+pub fn load_schedule(path: &std::path::Path) -> Result<Schedule, ScheduleFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScheduleFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ScheduleFileError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write `schedule` to a file, pretty-printed JSON.
+pub fn save_schedule(path: &std::path::Path, schedule: &Schedule) -> Result<(), ScheduleFileError> {
+    let text = serde_json::to_string_pretty(schedule).expect("a schedule serialises") + "\n";
+    std::fs::write(path, text).map_err(|source| ScheduleFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The scenario named `name`: one of the catalogue, or the exposing schedule of a flaw of the

@@ -80,7 +80,7 @@ impl ContextFlags {
 
 /// What `khaos report` is asked to do.
 #[derive(Clone, Debug)]
-pub struct ReportConfig {
+pub struct JudgeConfig {
     /// The run directory.
     pub dir: PathBuf,
     /// Logs to merge into `DIR/events.jsonl` first.
@@ -91,7 +91,7 @@ pub struct ReportConfig {
 
 /// Why no report could be made.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub enum JudgeError {
     /// The directory has no history and nothing to merge.
     #[error(
         "{0} does not exist: `khaos report DIR` reads the history DIR/events.jsonl that `khaos sim run --out DIR` writes; for a live run pass its logs with --from FILE (khaos serve --history, each khaos node's stdout)"
@@ -145,7 +145,7 @@ pub enum ReportError {
 
 /// What was written.
 #[derive(Clone, Debug)]
-pub struct Outcome {
+pub struct Judgement {
     /// Every checker held.
     pub ok: bool,
     /// `ok`, or `VIOLATED` and the checkers that broke.
@@ -158,55 +158,55 @@ pub struct Outcome {
     pub violations: String,
 }
 
-fn read(path: &Path) -> Result<String, ReportError> {
-    std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+fn read(path: &Path) -> Result<String, JudgeError> {
+    std::fs::read_to_string(path).map_err(|source| JudgeError::Read {
         path: path.to_path_buf(),
         source,
     })
 }
 
 /// Merge `--from` logs if any, judge `DIR/events.jsonl`, and write the report files beside it.
-pub fn run(config: &ReportConfig) -> Result<Outcome, ReportError> {
+pub fn run_dir(config: &JudgeConfig) -> Result<Judgement, JudgeError> {
     let events = config.dir.join("events.jsonl");
     if !config.from.is_empty() {
         if config.from.len() > FROM_FILES_MAX {
-            return Err(ReportError::TooManyLogs(config.from.len()));
+            return Err(JudgeError::TooManyLogs(config.from.len()));
         }
         if events.exists() {
-            return Err(ReportError::HistoryExists(events));
+            return Err(JudgeError::HistoryExists(events));
         }
         let logs = config
             .from
             .iter()
             .map(|path| Ok((path.clone(), read(path)?)))
-            .collect::<Result<Vec<_>, ReportError>>()?;
+            .collect::<Result<Vec<_>, JudgeError>>()?;
         let merged = merge(&logs)?;
         std::fs::create_dir_all(&config.dir)
             .and_then(|()| std::fs::write(&events, &merged))
-            .map_err(|source| ReportError::Write {
+            .map_err(|source| JudgeError::Write {
                 path: config.dir.clone(),
                 source,
             })?;
     } else if !events.exists() {
-        return Err(ReportError::NoHistory(events));
+        return Err(JudgeError::NoHistory(events));
     }
     let text = read(&events)?;
-    let history = history::parse(&text).map_err(|source| ReportError::Parse {
+    let history = history::parse(&text).map_err(|source| JudgeError::Parse {
         path: events.clone(),
         source,
     })?;
     if history.is_empty() {
-        return Err(ReportError::Empty(events));
+        return Err(JudgeError::Empty(events));
     }
     let info = run_info(&config.dir, &text, &history, &config.flags)?;
     let judged = JudgedRun::judge(info, history);
     judged
         .write(&config.dir)
-        .map_err(|source| ReportError::Write {
+        .map_err(|source| JudgeError::Write {
             path: config.dir.clone(),
             source,
         })?;
-    Ok(Outcome {
+    Ok(Judgement {
         ok: judged.ok(),
         verdict: judged.verdict(),
         entries: judged.history.len(),
@@ -222,7 +222,7 @@ fn run_info(
     text: &str,
     history: &[Entry],
     flags: &ContextFlags,
-) -> Result<RunInfo, ReportError> {
+) -> Result<RunInfo, JudgeError> {
     let digest = history::digest(text);
     let Some(settings) = history.first().and_then(Entry::settings) else {
         let mut info = RunInfo::live(live_context(text, flags)?);
@@ -231,7 +231,7 @@ fn run_info(
     };
     let given = flags.given();
     if !given.is_empty() {
-        return Err(ReportError::Flags(format!(
+        return Err(JudgeError::Flags(format!(
             "the history's first line records the run's settings, which the checkers use; drop {} (they are for histories without one, such as merged live logs)",
             given.join(", ")
         )));
@@ -279,7 +279,7 @@ fn first_started(text: &str) -> Option<Value> {
 
 /// The checkers' context for a live history: flags, else the first `started` line, else
 /// `khaos node`'s defaults.
-fn live_context(text: &str, flags: &ContextFlags) -> Result<Context, ReportError> {
+fn live_context(text: &str, flags: &ContextFlags) -> Result<Context, JudgeError> {
     let started = first_started(text).unwrap_or(Value::Null);
     let text_of = |key: &str| started[key].as_str().map(str::to_owned);
     let millis_of = |key: &str| started[key].as_u64().map(Duration::from_millis);
@@ -292,12 +292,12 @@ fn live_context(text: &str, flags: &ContextFlags) -> Result<Context, ReportError
                 .next()
                 .unwrap_or_default()
                 .parse()
-                .map_err(|e| ReportError::Flags(format!("the started line's lock: {e}")))?,
+                .map_err(|e| JudgeError::Flags(format!("the started line's lock: {e}")))?,
             None => LockKind::ConfigMap,
         },
     };
     let Some(cluster_id) = flags.cluster_id.clone().or_else(|| text_of("cluster_id")) else {
-        return Err(ReportError::Flags(
+        return Err(JudgeError::Flags(
             "no cluster id: the history has no settings line and no `khaos node` started line names one; pass --cluster-id (the one the nodes ran with)".into(),
         ));
     };
@@ -318,7 +318,7 @@ fn live_context(text: &str, flags: &ContextFlags) -> Result<Context, ReportError
         Timing::unchecked(lease, renew, retry)
     } else {
         Timing::new(lease, renew, retry).map_err(|e| {
-            ReportError::Flags(format!(
+            JudgeError::Flags(format!(
                 "{e} (pass the timing the nodes ran with, and --unchecked-timing if they were started with it)"
             ))
         })?
@@ -328,7 +328,7 @@ fn live_context(text: &str, flags: &ContextFlags) -> Result<Context, ReportError
         .or_else(|| millis_of("checkpoint_interval_ms"))
         .unwrap_or(Duration::from_secs(1));
     if checkpoint_interval.is_zero() {
-        return Err(ReportError::Flags(
+        return Err(JudgeError::Flags(
             "--checkpoint-interval must be greater than zero".into(),
         ));
     }
@@ -411,14 +411,14 @@ mod tests {
     fn errors_name_the_file_the_line_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let run_in = |dir: &Path, from: Vec<PathBuf>, flags: ContextFlags| {
-            run(&ReportConfig {
+            run_dir(&JudgeConfig {
                 dir: dir.to_path_buf(),
                 from,
                 flags,
             })
         };
         let error = run_in(dir.path(), vec![], ContextFlags::default()).unwrap_err();
-        assert!(matches!(error, ReportError::NoHistory(_)));
+        assert!(matches!(error, JudgeError::NoHistory(_)));
         assert!(error.to_string().contains("--from FILE"), "{error}");
         let bad = write(
             dir.path(),
@@ -435,7 +435,7 @@ mod tests {
         assert!(outcome.ok, "{}", outcome.violations);
         assert_eq!(outcome.written.len(), 4);
         let error = run_in(&out, vec![good], ContextFlags::default()).unwrap_err();
-        assert!(matches!(error, ReportError::HistoryExists(_)), "{error}");
+        assert!(matches!(error, JudgeError::HistoryExists(_)), "{error}");
         // Re-rendering leaves the history alone.
         let before = std::fs::read(out.join("events.jsonl")).unwrap();
         run_in(&out, vec![], ContextFlags::default()).unwrap();
@@ -456,7 +456,7 @@ mod tests {
             lease_duration: Some(Duration::from_secs(3)),
             ..ContextFlags::default()
         };
-        let error = run(&ReportConfig {
+        let error = run_dir(&JudgeConfig {
             dir: dir.path().to_path_buf(),
             from: vec![],
             flags,
@@ -466,7 +466,7 @@ mod tests {
             error.to_string().contains("drop --lease-duration"),
             "{error}"
         );
-        let outcome = run(&ReportConfig {
+        let outcome = run_dir(&JudgeConfig {
             dir: dir.path().to_path_buf(),
             from: vec![],
             flags: ContextFlags::default(),
