@@ -18,6 +18,7 @@ use khaos_elector::clock::{Clock, TokioClock};
 use khaos_elector::jobmaster::{Event, JobMaster, JobMasterConfig};
 use khaos_elector::retrieval::{LeaderRetriever, leader_key};
 use khaos_elector::store::{cluster_lock_name, cluster_map_name};
+use khaos_elector::timing::millis;
 use khaos_elector::{Elector, ElectorConfig, LockKind, Timing};
 use serde_json::{Map, Value, json};
 
@@ -268,11 +269,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             "cluster_id": config.cluster_id,
             "job_id": config.job.job_id,
             "lock": format!("{}/{lock_name}", config.lock),
-            "lease_duration_ms": timing.lease_duration().as_millis() as u64,
-            "renew_deadline_ms": timing.renew_deadline().as_millis() as u64,
-            "retry_period_ms": timing.retry_period().as_millis() as u64,
+            "lease_duration_ms": millis(timing.lease_duration()),
+            "renew_deadline_ms": millis(timing.renew_deadline()),
+            "retry_period_ms": millis(timing.retry_period()),
             "unchecked_timing": timing.is_unchecked(),
-            "checkpoint_interval_ms": config.job.checkpoint_interval.as_millis() as u64,
+            "checkpoint_interval_ms": millis(config.job.checkpoint_interval),
             "epoch_ms": config.epoch_ms,
             "storage_dir": config.storage_dir.display().to_string(),
         }),

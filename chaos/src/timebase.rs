@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use khaos_elector::clock::Clock;
+use khaos_elector::timing::millis;
 
 /// An epoch that cannot be a run's start.
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +71,6 @@ impl TimeBase {
             None => millis(self.clock.monotonic()),
         }
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

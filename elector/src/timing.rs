@@ -16,6 +16,12 @@
 use std::fmt;
 use std::time::Duration;
 
+/// `duration` in whole milliseconds (saturating at `u64::MAX`): the unit of histories, settings
+/// and flags.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// client-go's jitter factor: a candidate waits between one and 1 + 1.2 retry periods.
 pub const JITTER_FACTOR: f64 = 1.2;
 

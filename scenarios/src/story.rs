@@ -2,18 +2,13 @@
 //! within the fault phase, a cut link, a rule that strikes sometimes, and the slow leader cut off
 //! among fast clocks.
 
-use std::time::Duration;
-
+pub(crate) use khaos_elector::timing::millis;
 use khaos_reports::faults::server::{RequestVerb, Rule};
 use khaos_reports::faults::{APISERVER, DRIFT_BOUND_PPM, Fault, LEADER, Scheduled};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::setup::Setup;
-
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// When the story's first fault strikes: after the first leader settled, with seeded jitter.
 pub(crate) fn start(rng: &mut ChaCha8Rng, c: &Setup) -> u64 {

@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use khaos_elector::timing::millis;
 use khaos_reports::history::{Divergence, first_difference};
 use khaos_reports::render::{JudgedRun, RunInfo};
 use khaos_scenarios::case::SavedCase;
@@ -107,7 +108,7 @@ impl SimulatedRun {
         SavedCase::new(
             self.scenario,
             self.seed(),
-            u64::try_from(self.options.tick.as_millis()).unwrap_or(u64::MAX),
+            millis(self.options.tick),
             self.options.flaws,
             self.setup.schedule.clone(),
             self.violated(),
@@ -147,7 +148,7 @@ pub fn run_setup(
         seed: Some(setup.seed),
         replay: Some(replay_command(scenario.name, setup.seed, options)),
         digest: Some(output.digest),
-        simulated_ms: Some(u64::try_from(output.simulated.as_millis()).unwrap_or(u64::MAX)),
+        simulated_ms: Some(millis(output.simulated)),
         context: settings.context().map_err(WorldError::Settings)?,
         settings: Some(settings),
     };

@@ -149,10 +149,6 @@ fn judge_restore(
     violations
 }
 
-fn show_checkpoint(checkpoint: Option<u64>) -> String {
-    checkpoint.map_or_else(|| "none".to_owned(), |id| id.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use crate::checkers::testing::*;

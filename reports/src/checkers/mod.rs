@@ -80,6 +80,7 @@ use serde_json::Value;
 
 use crate::history::Entry;
 
+pub(crate) use replay::show_checkpoint;
 pub use replay::{FaultSpan, Leadership, LockChange, fault_spans, leaderships, lock_changes};
 
 /// What the checkers need to know about a run besides its history.

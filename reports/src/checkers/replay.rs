@@ -3,12 +3,12 @@
 //! checkpoints; plus the public views of them the reports draw ([`Leadership`], [`LockChange`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use khaos_elector::LockKind;
 use khaos_elector::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use khaos_elector::jobmaster::Event;
 use khaos_elector::store::{FENCE_ANNOTATION, Fence, Pointer};
+pub(crate) use khaos_elector::timing::millis as ms;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,10 +18,6 @@ use crate::history::{CommitVerb, Entry, FaultAction, HarnessEvent, Phase, Record
 
 pub(crate) fn figure(name: &str, value: Value) -> (String, Value) {
     (name.to_owned(), value)
-}
-
-pub(crate) fn ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn job_event(entry: &Entry) -> Option<&Event> {
@@ -476,4 +472,9 @@ pub fn fault_spans(history: &[Entry]) -> Vec<FaultSpan<'_>> {
         }
     }
     spans
+}
+
+/// A checkpoint id, or `none`, as messages and timelines show it.
+pub(crate) fn show_checkpoint(checkpoint: Option<u64>) -> String {
+    checkpoint.map_or_else(|| "none".to_owned(), |id| id.to_string())
 }

@@ -360,9 +360,7 @@ fn quote(text: &str) -> String {
     format!("{cut}...")
 }
 
-fn show_checkpoint(checkpoint: Option<u64>) -> String {
-    checkpoint.map_or_else(|| "none".to_owned(), |id| id.to_string())
-}
+pub(crate) use crate::checkers::show_checkpoint;
 
 /// The longest a message or error is quoted in the text timeline, in characters.
 const QUOTE_CHARS_MAX: usize = 160;

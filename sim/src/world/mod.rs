@@ -36,6 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use khaos_elector::blob::MemoryBlobStore;
 use khaos_elector::flaws::{Flaw, Flaws};
+use khaos_elector::timing::millis;
 use khaos_reports::faults::{APISERVER, BLOBSTORE, ScheduleError};
 use khaos_reports::history::{self, Entry, HARNESS, HarnessEvent, Phase};
 use khaos_reports::settings::Settings;
@@ -129,10 +130,6 @@ pub fn settings(setup: &Setup, options: &Options) -> Settings {
         flaws: options.flaws,
         schedule: setup.schedule.clone(),
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What a run produced.
@@ -251,7 +248,7 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
     let schedule = &config.schedule.faults;
     let mut healed = false;
     loop {
-        let now_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = millis(sim.elapsed());
         recorder.now_ms.store(now_ms, Ordering::Relaxed);
         recorder.drain();
         if !healed {
