@@ -71,61 +71,14 @@ mod terms;
 #[cfg(test)]
 mod testing;
 
-use std::time::Duration;
-
-use khaos_elector::store::{cluster_lock_name, cluster_map_name};
-use khaos_elector::{LockKind, Timing};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::history::Entry;
 
+pub use crate::settings::Context;
 pub(crate) use replay::show_checkpoint;
 pub use replay::{FaultSpan, Leadership, LockChange, fault_spans, leaderships, lock_changes};
-
-/// What the checkers need to know about a run besides its history.
-#[derive(Clone, Debug)]
-pub struct Context {
-    /// The namespace of the HA ConfigMaps and the lock.
-    pub namespace: String,
-    /// The cluster: its map is `{cluster_id}-cluster-config-map`.
-    pub cluster_id: String,
-    /// The job: its map is `{cluster_id}-{job_id}-config-map`.
-    pub job_id: String,
-    /// The lock kind: the annotation on the cluster map, or the Lease named by
-    /// [`cluster_lock_name`].
-    pub lock: LockKind,
-    /// The election timing the candidates ran with.
-    pub timing: Timing,
-    /// The job master's time between checkpoints.
-    pub checkpoint_interval: Duration,
-    /// Whether the run injected a fault that breaks the timing assumptions (a pause, clock drift
-    /// beyond its bound, unchecked timing): overlap is then a figure, not a violation.
-    pub overlap_allowed: bool,
-    /// The network's delay bound.
-    pub network_delay_max: Duration,
-    /// The bound on how late a watch event may arrive.
-    pub watch_delay_max: Duration,
-}
-
-impl Context {
-    pub(crate) fn cluster_map(&self) -> String {
-        cluster_map_name(&self.cluster_id)
-    }
-
-    pub(crate) fn job_map(&self) -> String {
-        format!("{}-{}-config-map", self.cluster_id, self.job_id)
-    }
-
-    /// The lock object: its resource and its name.
-    pub(crate) fn lock_object(&self) -> (&'static str, String) {
-        let name = cluster_lock_name(&self.cluster_id, self.lock);
-        match self.lock {
-            LockKind::ConfigMap => ("configmaps", name),
-            LockKind::Lease => ("leases", name),
-        }
-    }
-}
 
 /// Whether a checker guards safety (must hold under every fault) or liveness (after healing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
