@@ -305,11 +305,13 @@ impl Schedule {
             })
             .collect();
         let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
-        drifts.iter().any(|(at, _, _)| {
-            let t = at.at_ms;
+        // The sums change where a drift starts and where one ends; a drift is active from its
+        // start until its end (excluded), as the world applies it, and always at its start.
+        let changes = drifts.iter().flat_map(|(s, _, _)| [s.at_ms, s.end_ms()]);
+        changes.into_iter().any(|t| {
             let active: Vec<(&str, i64)> = drifts
                 .iter()
-                .filter(|(s, _, _)| s.at_ms <= t && t <= s.end_ms())
+                .filter(|(s, _, _)| s.at_ms <= t && (t < s.end_ms() || s.at_ms == t))
                 .map(|(_, node, ppm)| (*node, *ppm))
                 .collect();
             let sum = |node: &str, sign: i64| -> i64 {
@@ -372,6 +374,21 @@ mod tests {
             drift(10_000, 5_000, "node-a", bound),
         ]);
         assert!(sum_beyond.breaks_timing(&nodes()));
+        // Everyone fast, and the leader slowed on top; then the leader's own fast drift ends
+        // while the slowing goes on: its net rate is beyond from then on.
+        let uncovered = schedule(vec![
+            drift(0, 10_000, "node-a", bound / 2),
+            drift(0, 10_000, "node-b", bound / 2),
+            drift(0, 10_000, "node-c", bound / 2),
+            drift(5_000, 20_000, LEADER, -bound * 3 / 2),
+        ]);
+        assert!(uncovered.breaks_timing(&nodes()));
+        // Drifts that meet end to end do not add up.
+        let end_to_end = schedule(vec![
+            drift(0, 5_000, "node-a", bound),
+            drift(5_000, 5_000, "node-a", bound),
+        ]);
+        assert!(!end_to_end.breaks_timing(&nodes()));
         // The same two, one after the other: within.
         let apart = schedule(vec![
             drift(0, 5_000, "node-a", bound),
