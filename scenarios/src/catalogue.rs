@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::setup::Setup;
-use crate::story::{at_for, cut, millis, slow_leader_cut_off, sometimes, start};
+use crate::story::{at_for, cut, millis, slow_leader_story, sometimes, start};
 use crate::swarm::{self, FaultClass};
 
 /// One named scenario.
@@ -274,13 +274,13 @@ pub const CATALOGUE: &[Scenario] = &[
                 Duration::from_secs(15),
                 Duration::from_secs(5),
             );
-            slow_leader_cut_off(rng, c);
+            slow_leader_story(rng, c);
         },
     },
     Scenario {
         name: "validated-timing",
         about: "The same drifting clocks and cut-offs as `flink-timing` under the validated defaults (15 s / 10 s / 2 s): the leader steps down before anyone can take over, so believed leadership never overlaps.",
-        build: slow_leader_cut_off,
+        build: slow_leader_story,
     },
     Scenario {
         name: "lease-lock",

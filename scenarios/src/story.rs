@@ -36,37 +36,86 @@ pub(crate) fn sometimes(rng: &mut ChaCha8Rng, verbs: &[RequestVerb]) -> Rule {
     Rule::verbs(verbs).with_probability(f64::from(rng.random_range(10u32..=50)) / 100.0)
 }
 
-/// The first leader's clock runs slow and the standbys' run fast (each within the drift bound),
-/// and then the leader is cut off from the API server for longer than the lease, twice:
-/// it holds on to its belief until its own renew deadline, measured on its slow clock, while a
-/// standby that saw its last renewal early takes over after the lease on its fast clock. With the
-/// renew deadline equal to the lease the two beliefs can overlap; with the validated margin they
-/// cannot.
-pub(crate) fn slow_leader_cut_off(rng: &mut ChaCha8Rng, c: &mut Setup) {
+/// The clock skew that makes a timing margin matter: every node runs fast, and whoever leads is
+/// slowed on top (each within the drift bound) two seconds before it loses the API server for
+/// longer than the lease, twice (the second time only when it fits the fault phase). The leader
+/// holds on to its belief until its own renew deadline, measured on its slow clock, while a
+/// standby that saw its last renewal early takes over after the lease on its fast clock: only the
+/// margin between the two keeps beliefs apart. With the renew deadline equal to the lease they can
+/// overlap; with the validated margin they cannot.
+///
+/// `first` draws when the first cut-off starts (at least two seconds in); `nodes` may hold roles,
+/// which get no fast drift of their own.
+pub(crate) fn slow_leader_cut_off(
+    rng: &mut ChaCha8Rng,
+    nodes: &[String],
+    first: impl FnOnce(&mut ChaCha8Rng) -> u64,
+    phase_ms: u64,
+    lease_ms: u64,
+) -> Vec<Scheduled> {
     let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
-    // Every clock runs fast from the start; two seconds before each cut-off the node that leads
-    // then gets a slowing drift on top, so its net rate is slow (both within the bound), until
-    // its cut-off ends.
     let fast = rng.random_range(bound / 2..=bound);
-    for node in c.node_names() {
-        at_for(c, 0, c.fault_phase_ms, Fault::Drift { node, ppm: fast });
-    }
-    let lease = millis(c.timing.lease_duration());
-    let mut at = start(rng, c).max(2_000);
+    let mut cuts = Vec::new();
+    let mut at_ms = first(rng).max(2_000);
     for _ in 0..2 {
-        let slow = rng.random_range(bound / 2..=bound);
-        let lasts = rng.random_range(lease + 2_000..=lease * 2);
-        let ppm = -(fast + slow);
-        at_for(
-            c,
-            at - 2_000,
-            lasts + 2_000,
-            Fault::Drift {
-                node: LEADER.into(),
-                ppm,
-            },
-        );
-        at_for(c, at, lasts, cut(LEADER, APISERVER, false));
-        at += lasts + rng.random_range(3_000..=6_000);
+        let cut_ms = rng.random_range(lease_ms + 2_000..=lease_ms * 2);
+        if at_ms + cut_ms > phase_ms {
+            break;
+        }
+        cuts.push((at_ms, cut_ms));
+        at_ms += cut_ms + rng.random_range(3_000..=6_000);
     }
+    let mut faults = Vec::new();
+    let Some(&(first, _)) = cuts.first() else {
+        return faults;
+    };
+    let end = cuts
+        .iter()
+        .map(|(at, cut)| at + cut)
+        .max()
+        .expect("one cut");
+    for node in nodes.iter().filter(|n| !n.starts_with('@')) {
+        faults.push(Scheduled {
+            at_ms: first - 2_000,
+            for_ms: end - (first - 2_000),
+            fault: Fault::Drift {
+                node: node.clone(),
+                ppm: fast,
+            },
+        });
+    }
+    for (at_ms, cut_ms) in cuts {
+        let slow = rng.random_range(bound / 2..=bound);
+        faults.push(Scheduled {
+            at_ms: at_ms - 2_000,
+            for_ms: cut_ms + 2_000,
+            fault: Fault::Drift {
+                node: LEADER.into(),
+                ppm: -(fast + slow),
+            },
+        });
+        faults.push(Scheduled {
+            at_ms,
+            for_ms: cut_ms,
+            fault: Fault::Partition {
+                a: LEADER.into(),
+                b: APISERVER.into(),
+                oneway: false,
+            },
+        });
+    }
+    faults
+}
+
+/// [`slow_leader_cut_off`] as a scenario's story, told as the swarm tells it (the first cut-off
+/// within the first lease), with a fault phase long enough for both cut-offs.
+pub(crate) fn slow_leader_story(rng: &mut ChaCha8Rng, c: &mut Setup) {
+    let nodes = c.node_names();
+    let lease_ms = millis(c.timing.lease_duration());
+    // The first cut starts within a lease, each lasts up to two and they are up to 6 s apart.
+    c.fault_phase_ms = c.fault_phase_ms.max(lease_ms * 5 + 6_000);
+    let phase_ms = c.fault_phase_ms;
+    let first = |rng: &mut ChaCha8Rng| rng.random_range(2_000..=lease_ms);
+    let faults = slow_leader_cut_off(rng, &nodes, first, phase_ms, lease_ms);
+    c.schedule.faults.extend(faults);
 }

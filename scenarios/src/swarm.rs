@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::setup::LOCK_PREFIX;
+use crate::story::slow_leader_cut_off;
 
 /// The classes swarm testing switches on and off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -114,7 +115,10 @@ pub fn swarm(
         // The pattern alone: other drifts on top would push a clock past the bound, and then
         // overlap is no longer judged.
         if *class == FaultClass::Clock && rng.random_bool(0.5) {
-            slow_leader_cut_off(&mut rng, nodes, phase_ms, lease_ms, &mut faults);
+            let first = |rng: &mut ChaCha8Rng| rng.random_range(2_000..=lease_ms);
+            faults.extend(slow_leader_cut_off(
+                &mut rng, nodes, first, phase_ms, lease_ms,
+            ));
             continue;
         }
         if *class == FaultClass::Server && rng.random_bool(0.3) {
@@ -146,69 +150,6 @@ pub fn swarm(
     }
     let swarm = Swarm { classes, per_class };
     (swarm, Schedule { faults }.sorted())
-}
-
-/// The clock skew that makes a timing margin matter: every node runs fast, and whoever leads
-/// is slowed on top (each within the bound) two seconds before it loses the API server for
-/// longer than the lease, twice. Its renew deadline lasts longer, and the standbys' view of its
-/// lease shorter, than the wall clock says: only the margin between the two keeps beliefs apart.
-fn slow_leader_cut_off(
-    rng: &mut ChaCha8Rng,
-    nodes: &[String],
-    phase_ms: u64,
-    lease_ms: u64,
-    faults: &mut Vec<Scheduled>,
-) {
-    let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
-    let fast = rng.random_range(bound / 2..=bound);
-    let mut cuts = Vec::new();
-    let mut at_ms = rng.random_range(2_000..=lease_ms);
-    for _ in 0..2 {
-        let cut_ms = rng.random_range(lease_ms + 2_000..=lease_ms * 2);
-        if at_ms + cut_ms > phase_ms {
-            break;
-        }
-        cuts.push((at_ms, cut_ms));
-        at_ms += cut_ms + rng.random_range(3_000..=6_000);
-    }
-    let Some(&(first, _)) = cuts.first() else {
-        return;
-    };
-    let end = cuts
-        .iter()
-        .map(|(at, cut)| at + cut)
-        .max()
-        .expect("one cut");
-    for node in nodes.iter().filter(|n| !n.starts_with('@')) {
-        faults.push(Scheduled {
-            at_ms: first - 2_000,
-            for_ms: end - (first - 2_000),
-            fault: Fault::Drift {
-                node: node.clone(),
-                ppm: fast,
-            },
-        });
-    }
-    for (at_ms, cut_ms) in cuts {
-        let slow = rng.random_range(bound / 2..=bound);
-        faults.push(Scheduled {
-            at_ms: at_ms - 2_000,
-            for_ms: cut_ms + 2_000,
-            fault: Fault::Drift {
-                node: LEADER.into(),
-                ppm: -(fast + slow),
-            },
-        });
-        faults.push(Scheduled {
-            at_ms,
-            for_ms: cut_ms,
-            fault: Fault::Partition {
-                a: LEADER.into(),
-                b: APISERVER.into(),
-                oneway: false,
-            },
-        });
-    }
 }
 
 /// A gray failure: the leader's next writes stall in the API server for longer than a lease (they
