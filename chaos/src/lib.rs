@@ -10,7 +10,7 @@
 //! - [`judge`]: a run directory judged again (settings from the history, or from flags for
 //!   merged live logs).
 //! - [`timebase`]: the shared epoch live logs are stamped from.
-//! - [`bench`]: CAS throughput and watch latency of the standalone server.
+//! - [`bench`](mod@bench): CAS throughput and watch latency of the standalone server.
 //!
 //! The binary (`src/main.rs`, flags in `src/cli.rs`) dispatches and prints; the work is here and
 //! in the other crates.

@@ -1,4 +1,4 @@
-//! The election driver: a thin async loop around [`decide`] that acquires,
+//! The election driver: a thin async loop around [`decide`](crate::decision::decide) that acquires,
 //! renews with per-request timeouts bounded by the renew deadline, steps down the moment the
 //! deadline passes, competes again, and releases on a graceful stop.
 //!

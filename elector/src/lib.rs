@@ -5,7 +5,24 @@
 //!
 //! It does not know whether it runs in a cluster or in khaos's simulator: its only doors to the
 //! world are a `kube::Client`, a [`Clock`](clock::Clock) handle and the caller's
-//! [`Contender`].
+//! [`Contender`]. In khaos's pipeline (scenario -> executor -> history -> checkers -> reports)
+//! it is what both executors run; no khaos crate is below it.
+//!
+//! The election's core is a pure function of plain data, runnable anywhere:
+//!
+//! ```
+//! use std::time::Duration;
+//! use khaos_elector::decision::{decide, Decision, Now};
+//! use khaos_elector::Timing;
+//! let now = Now { monotonic: Duration::from_secs(100), wall: "2026-11-21T00:00:00Z".into() };
+//! // Nobody holds the lock: take it, at term 0.
+//! let Decision::Write(record) = decide("pod-a", &Timing::default(), &now, None, &mut None) else {
+//!     panic!("a free lock is taken")
+//! };
+//! assert_eq!((record.holder_identity.as_str(), record.leader_transitions), ("pod-a", 0));
+//! ```
+//!
+//! The driver around it, against a cluster:
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {

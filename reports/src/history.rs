@@ -5,8 +5,8 @@
 //! commits, [`HARNESS`] for the run's settings, phases and injected faults, or an observer) and
 //! `event`, plus the event's fields. Candidates' lines are exactly what `khaos node` prints
 //! ([`Event`]); the rest are [`HarnessEvent`]s. Everything is typed: faults are
-//! [`Fault`](crate::faults::Fault)s, the first line is the run's
-//! [`Settings`](crate::settings::Settings).
+//! [`Fault`]s, the first line is the run's
+//! [`Settings`].
 //!
 //! ```
 //! use khaos_reports::history::{Entry, Record, parse};

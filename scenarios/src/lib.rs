@@ -3,7 +3,8 @@
 //! (`khaos-sim`) and the live injector (`khaos chaos`) execute a [`Setup`].
 //!
 //! - [`Setup`]: one run as a scenario describes it (the cluster, the phases, the fault schedule).
-//! - [`catalogue`]: the named scenarios ([`CATALOGUE`]), each a story told with seeded details.
+//! - [`CATALOGUE`]: the named scenarios, each a story told with seeded details ([`find`] looks one
+//!   up by name, the corpus's `bug/<flaw>` included).
 //! - [`swarm`]: swarm testing, which draws fault classes, rates, targets and moments from a seed.
 //! - [`corpus`]: the known bugs, each a flaw, an exposing scenario `bug/<flaw>`, a seed and the
 //!   checker that must fire; their saved minimal cases are in `scenarios/corpus/`.
@@ -26,15 +27,15 @@
 //! ```
 
 pub mod case;
-pub mod catalogue;
+mod catalogue;
 pub mod corpus;
-pub mod setup;
+mod setup;
 pub mod shrink;
 mod story;
 pub mod swarm;
 
 pub use catalogue::{CATALOGUE, Scenario};
-pub use setup::Setup;
+pub use setup::{JOB_MAP, LOCK_PREFIX, Setup};
 
 use khaos_reports::faults::Schedule;
 

@@ -13,7 +13,7 @@
 //! - [`run`]: one run judged by the checkers, its replay line, shrinking and the determinism check;
 //!   [`sweep`]: many runs on several threads; [`corpus`]: the known bugs run, verified and shrunk.
 //! - [`conformance`]: the API server's proof, runnable against real servers too; [`race`]: the CAS
-//!   race of kube-rs clients; [`bench`]: how fast the simulation runs.
+//!   race of kube-rs clients; [`bench`](mod@bench): how fast the simulation runs.
 //!
 //! ```
 //! use khaos_sim::run::{self, Options};

@@ -1,5 +1,5 @@
 //! One simulated run, judged: a scenario's [`Setup`] at a seed, executed by the
-//! [`world`](crate::world), its history judged by the checkers, with the line that replays it;
+//! [`world`](mod@crate::world), its history judged by the checkers, with the line that replays it;
 //! shrinking a failing run's schedule; and the determinism check that runs a seed twice.
 //!
 //! ```

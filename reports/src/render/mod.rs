@@ -56,7 +56,7 @@ use crate::settings::Settings;
 
 pub use self::junit::xml_escape;
 
-/// The report files [`Report::write`] writes, besides the history (`events.jsonl`).
+/// The report files [`JudgedRun::write`] writes, besides the history (`events.jsonl`).
 pub const FILES: [&str; 4] = ["summary.json", "junit.xml", "timeline.txt", "timeline.html"];
 
 /// What the renderings know of a run besides its history and verdicts.
