@@ -209,7 +209,7 @@ pub fn shrink(
     shrink_keeping(scenario, seed, options, None, progress)
 }
 
-/// [`shrink`], keeping `checker` broken if one is named (else any checker the run broke).
+/// [`shrink()`], keeping `checker` broken if one is named (else any checker the run broke).
 pub fn shrink_keeping(
     scenario: &'static Scenario,
     seed: u64,
