@@ -21,6 +21,9 @@ use super::discovery;
 use super::faults::{
     self, Action, AmbiguousOutcome, Faults, HANG_MS_MAX, RequestInfo, RequestVerb,
 };
+use super::query::{
+    ListOptions, Query, ReadAt, VersionMatch, check_field_validation, percent_decode,
+};
 use super::resource::Resource;
 use super::selector::{FieldSelector, LabelSelector, SelectableFields};
 use super::status::{self, ApiError};
@@ -501,8 +504,11 @@ impl ApiServer {
         };
         match request.verb {
             RequestVerb::Get => {
-                let rv = request.query.get("resourceVersion").unwrap_or("");
-                let object = match cached_read(rv, faults, rng, store) {
+                let read_at = ReadAt::parse(request.query.get("resourceVersion").unwrap_or(""))?;
+                if let ReadAt::Revision(revision) = read_at {
+                    not_ahead(revision, store)?;
+                }
+                let object = match cached_read(read_at, faults, rng, store) {
                     Some(stale) => store.get_at(&key(), stale)?,
                     None => store.get(&key())?,
                 };
@@ -525,38 +531,42 @@ impl ApiServer {
             }
             RequestVerb::List => {
                 let filter = request.filter()?;
-                let rv = request.query.get("resourceVersion").unwrap_or("");
-                let limit: usize = match request.query.get("limit") {
-                    Some(limit) => limit
-                        .parse()
-                        .map_err(|_| ApiError::bad_request(format!("invalid limit {limit:?}")))?,
-                    None => 0,
-                };
-                let (listing, after) = match request.query.get("continue") {
-                    Some(token) if !token.is_empty() => {
+                let options = ListOptions::parse(&request.query)?;
+                let (listing, after) = match &options.continue_token {
+                    Some(token) => {
                         let (revision, after) = parse_continue(token)?;
                         let listing = store.list_at(&filter, revision).map_err(|_| {
                             ApiError::new(super::status::Reason::Expired, "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
                         })?;
                         (listing, Some(after))
                     }
-                    _ => match cached_read(rv, faults, rng, store) {
-                        Some(stale) => (store.list_at(&filter, stale)?, None),
-                        None => match (rv, request.query.get("resourceVersionMatch")) {
-                            (rv, Some("Exact")) if !rv.is_empty() => {
-                                let revision = parse_revision(rv)?;
-                                (store.list_at(&filter, revision)?, None)
-                            }
-                            _ => (store.list(&filter), None),
+                    None => match (options.read_at, options.version_match) {
+                        (ReadAt::Revision(revision), Some(VersionMatch::Exact)) => {
+                            not_ahead(revision, store)?;
+                            (store.list_at(&filter, revision)?, None)
+                        }
+                        (ReadAt::Revision(revision), _) => {
+                            not_ahead(revision, store)?;
+                            (store.list(&filter), None)
+                        }
+                        (read_at, _) => match cached_read(read_at, faults, rng, store) {
+                            Some(stale) => (store.list_at(&filter, stale)?, None),
+                            None => (store.list(&filter), None),
                         },
                     },
                 };
                 Ok((
                     StatusCode::OK,
-                    self.render_list(request, listing, after.as_deref(), limit),
+                    self.render_list(
+                        request,
+                        listing,
+                        after.as_deref(),
+                        options.limit.unwrap_or(0),
+                    ),
                 ))
             }
             RequestVerb::Create => {
+                check_field_validation(&request.query, "CreateOptions")?;
                 let object = parse_object(body, resource, &request.content_type)?;
                 let created = store.create(
                     &ctx,
@@ -567,6 +577,7 @@ impl ApiServer {
                 Ok((StatusCode::CREATED, (*created).clone()))
             }
             RequestVerb::Update => {
+                check_field_validation(&request.query, "UpdateOptions")?;
                 let object = parse_object(body, resource, &request.content_type)?;
                 let existed = store.get(&key()).is_ok();
                 let replaced = store.replace(&ctx, &key(), object)?;
@@ -578,6 +589,7 @@ impl ApiServer {
                 Ok((code, (*replaced).clone()))
             }
             RequestVerb::Patch => {
+                check_field_validation(&request.query, "PatchOptions")?;
                 let patch_type = match request.content_type.split(';').next().unwrap_or("").trim() {
                     "application/json-patch+json" => PatchType::Json,
                     "application/merge-patch+json" => PatchType::Merge,
@@ -616,6 +628,7 @@ impl ApiServer {
                 Ok((code, (*patched).clone()))
             }
             RequestVerb::Delete => {
+                request.query.int("gracePeriodSeconds")?;
                 let options: Value = if body.is_empty() {
                     json!({})
                 } else {
@@ -721,72 +734,49 @@ impl ApiServer {
     /// Start a watch: the response streams JSON lines from a task that follows the history.
     fn watch(&self, request: ResourceRequest) -> Result<Response<Body>, ApiError> {
         let filter = request.filter()?;
-        let query = &request.query;
-        let timeout = match query.get("timeoutSeconds").map(|s| (s, s.parse::<u64>())) {
-            Some((s, Err(_))) => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid timeoutSeconds {s:?}"
-                )));
-            }
-            // 0 means "the server's default", as it does to kube-apiserver.
-            Some((_, Ok(0))) | None => self.inner.config.watch_timeout_default,
-            Some((_, Ok(seconds))) => Duration::from_secs(seconds),
-        };
-        let bookmarks_asked = query.flag("allowWatchBookmarks");
-        let send_initial_events = query.flag("sendInitialEvents");
-        if send_initial_events && !bookmarks_asked {
-            return Err(ApiError::invalid(request.route.resource, "", &[super::validation::FieldError {
-                field: "allowWatchBookmarks".into(),
-                reason: "FieldValueRequired",
-                message: "Required value: allowWatchBookmarks must be set to true when sendInitialEvents is set".into(),
-            }]));
-        }
-        let rv = query.get("resourceVersion").unwrap_or("").to_owned();
+        let options = ListOptions::parse(&request.query)?;
+        let timeout = options
+            .timeout_seconds
+            .map_or(self.inner.config.watch_timeout_default, Duration::from_secs);
+        let bookmarks_asked = options.allow_watch_bookmarks;
+        let send_initial_events = options.send_initial_events == Some(true);
         let (start, initial, plan) = {
             let mut state = self.state();
             let State { store, faults, rng } = &mut *state;
             let plan = faults::watch_plan(faults, rng);
-            let no_initial_events = query.get("sendInitialEvents") == Some("false");
-            let (start, initial) = if no_initial_events && rv.is_empty() {
-                (Ok(store.revision()), Vec::new())
-            } else if rv.is_empty() || rv == "0" || send_initial_events {
-                let listing = match cached_read(&rv, faults, rng, store) {
-                    Some(stale) => store.list_at(&filter, stale)?,
-                    None => store.list(&filter),
-                };
-                let initial = listing
-                    .items
-                    .into_iter()
-                    .map(|object| (EventType::Added, object))
-                    .collect();
-                (Ok(listing.revision), initial)
-            } else {
-                let revision = parse_revision(&rv)?;
-                if revision > store.revision() {
-                    // The watch cache waits a moment for the revision, then gives up like this.
-                    let mut error = ApiError::new(
-                        super::status::Reason::Timeout,
-                        format!(
-                            "Too large resource version: {revision}, current: {}",
-                            store.revision()
-                        ),
-                    );
-                    error.details = Some(json!({ "retryAfterSeconds": 1 }));
-                    error.retry_after_seconds = Some(1);
-                    return Err(error);
+            let (start, initial) = match (options.read_at, options.send_initial_events) {
+                // No initial events and no revision: from now.
+                (ReadAt::Latest | ReadAt::Any, Some(false)) => (Ok(store.revision()), Vec::new()),
+                // The legacy form (no revision, or "0") and the streaming list begin with the
+                // state as ADDED events.
+                (ReadAt::Latest | ReadAt::Any, _) | (_, Some(true)) => {
+                    let listing = match cached_read(options.read_at, faults, rng, store) {
+                        Some(stale) => store.list_at(&filter, stale)?,
+                        None => store.list(&filter),
+                    };
+                    let initial = listing
+                        .items
+                        .into_iter()
+                        .map(|object| (EventType::Added, object))
+                        .collect();
+                    (Ok(listing.revision), initial)
                 }
-                // What happened since, read now under the same lock: once the client has its
-                // answer the watch is established, and a compaction right after must not expire
-                // it (as it would if the watcher's first scan ran later, on another thread).
-                match store.events_after(revision, &filter) {
-                    Ok((events, through)) => (
-                        Ok(through),
-                        events
-                            .into_iter()
-                            .map(|e| (e.event_type, e.object))
-                            .collect(),
-                    ),
-                    Err(error) => (Err(error), Vec::new()),
+                (ReadAt::Revision(revision), _) => {
+                    not_ahead(revision, store)?;
+                    // What happened since, read now under the same lock: once the client has its
+                    // answer the watch is established, and a compaction right after must not
+                    // expire it (as it would if the watcher's first scan ran later, on another
+                    // thread).
+                    match store.events_after(revision, &filter) {
+                        Ok((events, through)) => (
+                            Ok(through),
+                            events
+                                .into_iter()
+                                .map(|e| (e.event_type, e.object))
+                                .collect(),
+                        ),
+                        Err(error) => (Err(error), Vec::new()),
+                    }
                 }
             };
             (start, initial, plan)
@@ -1122,69 +1112,6 @@ impl Route {
     }
 }
 
-/// Query parameters, decoded.
-#[derive(Clone, Debug, Default)]
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str) -> Query {
-        Query(
-            query
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(k), percent_decode(v))
-                })
-                .collect(),
-        )
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all<'q>(&'q self, key: &'q str) -> impl Iterator<Item = &'q str> + 'q {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Whether a write is a dry run: `dryRun=All` in the query, or `"dryRun": ["All"]` in a delete's
 /// DeleteOptions body (where kube-rs and kubectl put it). Any other value is refused, as the real
 /// server refuses it, rather than silently committed.
@@ -1211,16 +1138,34 @@ fn dry_run(request: &ResourceRequest, body: &[u8]) -> Result<bool, ApiError> {
 
 /// The revision a read is served at from the (possibly lagging) cache: only `resourceVersion=0`
 /// reads may be stale, and only when the stale-reads fault is on.
-fn cached_read(rv: &str, faults: &Faults, rng: &mut ChaCha8Rng, store: &Store) -> Option<u64> {
-    if rv != "0" {
+fn cached_read(
+    read_at: ReadAt,
+    faults: &Faults,
+    rng: &mut ChaCha8Rng,
+    store: &Store,
+) -> Option<u64> {
+    if read_at != ReadAt::Any {
         return None;
     }
     faults::stale_revision(faults, rng, store.revision(), store.compacted_revision())
 }
 
-fn parse_revision(rv: &str) -> Result<u64, ApiError> {
-    rv.parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+/// A read at `revision` or newer, refused as the watch cache refuses it once it has waited for a
+/// revision the store has not reached: 504 "Too large resource version", retry after a second.
+fn not_ahead(revision: u64, store: &Store) -> Result<(), ApiError> {
+    if revision <= store.revision() {
+        return Ok(());
+    }
+    let mut error = ApiError::new(
+        super::status::Reason::Timeout,
+        format!(
+            "Too large resource version: {revision}, current: {}",
+            store.revision()
+        ),
+    );
+    error.details = Some(json!({ "retryAfterSeconds": 1 }));
+    error.retry_after_seconds = Some(1);
+    Err(error)
 }
 
 /// Where an object sits in list order, as the continue token spells it: `namespace/name`.

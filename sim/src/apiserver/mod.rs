@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod faults;
 pub mod http;
 pub mod protobuf;
+pub mod query;
 pub mod resource;
 pub mod selector;
 pub mod status;

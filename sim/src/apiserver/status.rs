@@ -185,15 +185,43 @@ impl ApiError {
 
     /// 422 for an object that failed validation; `causes` must not be empty.
     pub fn invalid(resource: Resource, name: &str, causes: &[FieldError]) -> ApiError {
+        ApiError::invalid_kind(
+            resource.group(),
+            resource.kind(),
+            &resource.qualified_kind(),
+            name,
+            causes,
+        )
+    }
+
+    /// 422 for a request's options (`ListOptions`, `CreateOptions`, ...), as
+    /// `ListOptions.meta.k8s.io "" is invalid: ...`.
+    pub fn invalid_options(kind: &str, causes: &[FieldError]) -> ApiError {
+        ApiError::invalid_kind(
+            "meta.k8s.io",
+            kind,
+            &format!("{kind}.meta.k8s.io"),
+            "",
+            causes,
+        )
+    }
+
+    fn invalid_kind(
+        group: &str,
+        kind: &str,
+        qualified_kind: &str,
+        name: &str,
+        causes: &[FieldError],
+    ) -> ApiError {
         assert!(
             !causes.is_empty(),
             "an Invalid error needs at least one cause"
         );
         let mut details = json!({ "name": name });
-        if !resource.group().is_empty() {
-            details["group"] = json!(resource.group());
+        if !group.is_empty() {
+            details["group"] = json!(group);
         }
-        details["kind"] = json!(resource.kind());
+        details["kind"] = json!(kind);
         details["causes"] = causes
             .iter()
             .map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field }))
@@ -202,7 +230,7 @@ impl ApiError {
             details: Some(details),
             ..ApiError::new(
                 Reason::Invalid,
-                invalid_message(&resource.qualified_kind(), name, causes),
+                invalid_message(qualified_kind, name, causes),
             )
         }
     }

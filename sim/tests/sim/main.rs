@@ -315,6 +315,120 @@ mod malformed_input {
     }
 }
 
+mod query {
+    //! Query parameters read as apimachinery reads them, through the HTTP front: a boolean is
+    //! false only as "0" or "false" in any case, and a resourceVersion gets the same answer from
+    //! a list and a watch.
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use khaos_sim::apiserver::{ApiServer, Resource, ServerConfig, WriteContext};
+    use proptest::prelude::*;
+
+    fn server() -> ApiServer {
+        let server = ApiServer::new(ServerConfig::default());
+        server.with_store(|store| {
+            let ctx = WriteContext {
+                client: "test",
+                now: "2026-12-03T00:00:00Z",
+            };
+            let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+            store
+                .create(&ctx, Resource::ConfigMap, "default", object)
+                .unwrap();
+        });
+        server
+    }
+
+    /// The answer's code and, for a success, whether it was a watch stream (else a list).
+    fn get(query: &str) -> (u16, Option<bool>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let uri = format!("/api/v1/namespaces/default/configmaps?timeoutSeconds=1&{query}");
+            let request = Request::get(&uri).body(Bytes::new()).unwrap();
+            let response = server().handle_bytes(request).await.unwrap();
+            let code = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            if code != 200 {
+                return (code, None);
+            }
+            let first = body.split(|&b| b == b'\n').next().unwrap();
+            let value: serde_json::Value = serde_json::from_slice(first).unwrap();
+            let watch = value.get("type").is_some();
+            assert!(watch || value["kind"] == "ConfigMapList", "{uri}: {value}");
+            (code, Some(watch))
+        })
+    }
+
+    fn escaped(value: &str) -> String {
+        value.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    fn bool_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "true", "True", "TRUE", "false", "False", "FALSE", "fAlSe", "0", "1", "yes", "",
+                "00"
+            ])
+            .prop_map(str::to_owned),
+            "[ -~]{0,5}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn watch_is_false_only_as_zero_or_false(value in bool_value()) {
+            let expected = !(value == "0" || value.eq_ignore_ascii_case("false"));
+            let (code, watch) = get(&format!("watch={}", escaped(&value)));
+            prop_assert_eq!(code, 200);
+            prop_assert_eq!(watch, Some(expected), "watch={:?}", value);
+        }
+
+        #[test]
+        fn a_list_and_a_watch_read_a_resource_version_alike(
+            rv in prop_oneof![
+                prop::sample::select(vec!["", "0", "1", "2", "3", "999", "abc", "-1", "+1", " 1", "18446744073709551615", "18446744073709551616"]).prop_map(str::to_owned),
+                "[-+0-9a-z]{0,4}",
+            ]
+        ) {
+            let list = get(&format!("resourceVersion={}", escaped(&rv))).0;
+            let watch = get(&format!("watch=true&resourceVersion={}", escaped(&rv))).0;
+            prop_assert_eq!(list, watch, "resourceVersion={:?}", rv);
+            // The store is at revision 2 (the default namespaces, then x); parse as ParseUint.
+            let expected = match rv.as_str() {
+                "" | "0" => 200,
+                rv if !rv.bytes().all(|b| b.is_ascii_digit()) => 400,
+                rv => match rv.parse::<u64>() {
+                    Err(_) => 400,
+                    Ok(n) if n > revision() => 504,
+                    Ok(_) => 200,
+                },
+            };
+            prop_assert_eq!(list, expected, "resourceVersion={:?}", rv);
+        }
+    }
+
+    fn revision() -> u64 {
+        server().revision()
+    }
+
+    #[test]
+    fn the_python_clients_watch_is_a_watch() {
+        // kubernetes-client/python sends Python's str(True).
+        assert_eq!(get("watch=True"), (200, Some(true)));
+        assert_eq!(
+            get("watch=True&allowWatchBookmarks=True"),
+            (200, Some(true))
+        );
+    }
+}
+
 mod race {
     //! The CAS race: determinism, the checker on a sweep, and the checker firing on a flaw.
 
