@@ -156,6 +156,8 @@ pub struct Judgement {
     pub written: Vec<PathBuf>,
     /// Each violation in words, with the lines it names.
     pub violations: String,
+    /// What was left out, and why (the torn last line of a killed process's log).
+    pub warnings: Vec<String>,
 }
 
 fn read(path: &Path) -> Result<String, JudgeError> {
@@ -168,6 +170,7 @@ fn read(path: &Path) -> Result<String, JudgeError> {
 /// Merge `--from` logs if any, judge `DIR/events.jsonl`, and write the report files beside it.
 pub fn run_dir(config: &JudgeConfig) -> Result<Judgement, JudgeError> {
     let events = config.dir.join("events.jsonl");
+    let mut warnings = Vec::new();
     if !config.from.is_empty() {
         if config.from.len() > FROM_FILES_MAX {
             return Err(JudgeError::TooManyLogs(config.from.len()));
@@ -181,8 +184,9 @@ pub fn run_dir(config: &JudgeConfig) -> Result<Judgement, JudgeError> {
             .map(|path| Ok((path.clone(), read(path)?)))
             .collect::<Result<Vec<_>, JudgeError>>()?;
         let merged = merge(&logs)?;
+        warnings.extend(merged.torn.iter().map(|(path, line)| torn(path, *line)));
         std::fs::create_dir_all(&config.dir)
-            .and_then(|()| std::fs::write(&events, &merged))
+            .and_then(|()| std::fs::write(&events, &merged.history))
             .map_err(|source| JudgeError::Write {
                 path: config.dir.clone(),
                 source,
@@ -191,10 +195,14 @@ pub fn run_dir(config: &JudgeConfig) -> Result<Judgement, JudgeError> {
         return Err(JudgeError::NoHistory(events));
     }
     let text = read(&events)?;
-    let history = history::parse(&text).map_err(|source| JudgeError::Parse {
+    let log = history::parse_log(&text).map_err(|source| JudgeError::Parse {
         path: events.clone(),
         source,
     })?;
+    if let Some(line) = log.torn {
+        warnings.push(torn(&events, line));
+    }
+    let history: Vec<Entry> = log.lines.into_iter().map(|(entry, _)| entry).collect();
     if history.is_empty() {
         return Err(JudgeError::Empty(events));
     }
@@ -212,7 +220,15 @@ pub fn run_dir(config: &JudgeConfig) -> Result<Judgement, JudgeError> {
         entries: judged.history.len(),
         written: FILES.iter().map(|name| config.dir.join(name)).collect(),
         violations: judged.violations_text(),
+        warnings,
     })
+}
+
+fn torn(path: &Path, line: usize) -> String {
+    format!(
+        "{}: line {line} was cut off mid-write (what a killed process leaves) and is left out",
+        path.display()
+    )
 }
 
 /// What is known of the run: from its settings line (simulated), else from flags and the

@@ -598,6 +598,9 @@ fn run_report(args: ReportArgs) -> Done {
         },
     };
     let outcome = judge::run_dir(&config)?;
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
     println!(
         "{}: {} ({} history lines)",
         config.dir.display(),

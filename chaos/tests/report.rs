@@ -155,6 +155,44 @@ fn bad_report_input_names_the_problem_and_the_fix() {
         text(&out)
     );
 
+    // A line missing a field names the field.
+    std::fs::write(&log, "{\"t_ms\":1,\"event\":\"started\"}\n").unwrap();
+    let out = khaos(&[
+        "report",
+        dir.path().join("out2").to_str().unwrap(),
+        "--from",
+        log.to_str().unwrap(),
+        "--cluster-id",
+        "demo",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("history line 1: missing field `node`"),
+        "{}",
+        text(&out)
+    );
+
+    // A last line cut off mid-write, as a SIGKILL leaves it, is left out with a warning.
+    std::fs::write(
+        &log,
+        "{\"t_ms\":1,\"node\":\"a\",\"event\":\"started\"}\n{\"t_ms\":2,\"node\":\"a\",\"ev",
+    )
+    .unwrap();
+    let out = khaos(&[
+        "report",
+        dir.path().join("out3").to_str().unwrap(),
+        "--from",
+        log.to_str().unwrap(),
+        "--cluster-id",
+        "demo",
+    ]);
+    assert!(
+        text(&out).contains("node.log: line 2 was cut off mid-write"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("(1 history lines)"), "{}", text(&out));
+
     let out = khaos(&["report", dir.path().to_str().unwrap(), "--lock", "etcd"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("configmap or lease"), "{}", text(&out));

@@ -212,16 +212,73 @@ impl Entry {
 }
 
 /// A history line that does not parse.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "history line {line}: {source} (each line must be one JSON object with t_ms, node and event)"
-)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("history line {line}: {reason}")]
 pub struct ParseError {
     /// The 1-based line number.
     pub line: usize,
-    /// Why.
-    #[source]
-    pub source: serde_json::Error,
+    /// What is wrong with it, naming the field where one is at fault.
+    pub reason: String,
+}
+
+/// Parse one line (`number` is 1-based, for the error).
+pub fn parse_line(line: &str, number: usize) -> Result<Entry, ParseError> {
+    serde_json::from_str(line).map_err(|_| ParseError {
+        line: number,
+        reason: explain(line),
+    })
+}
+
+/// Why a line is not an [`Entry`]. serde's own error for the untagged [`Record`] names neither
+/// the field nor the event, so the line is read again step by step.
+fn explain(line: &str) -> String {
+    const SHAPE: &str = "each line is one JSON object with t_ms, node and event";
+    let value: Value = match serde_json::from_str(line) {
+        Ok(value) => value,
+        Err(error) => return format!("not JSON: {error} ({SHAPE})"),
+    };
+    let Some(object) = value.as_object() else {
+        return format!("not a JSON object ({SHAPE})");
+    };
+    for field in ["t_ms", "node", "event"] {
+        if !object.contains_key(field) {
+            return format!("missing field `{field}` ({SHAPE})");
+        }
+    }
+    if !object["t_ms"].is_u64() {
+        return format!(
+            "`t_ms` is {}, not a whole number of milliseconds",
+            object["t_ms"]
+        );
+    }
+    if !object["node"].is_string() {
+        return format!("`node` is {}, not a string", object["node"]);
+    }
+    let event = object["event"].as_str().unwrap_or("");
+    let mut rest = object.clone();
+    rest.remove("t_ms");
+    rest.remove("node");
+    let rest = Value::Object(rest);
+    let job = Event::deserialize(&rest).err().map(|e| e.to_string());
+    let harness = HarnessEvent::deserialize(&rest)
+        .err()
+        .map(|e| e.to_string());
+    let known = |error: &Option<String>| {
+        error
+            .as_ref()
+            .is_some_and(|e| !e.starts_with("unknown variant"))
+    };
+    let reason = match (job, harness) {
+        (Some(job), _) if known(&Some(job.clone())) => job,
+        (_, Some(harness)) if known(&Some(harness.clone())) => harness,
+        _ => return format!("unknown event {event:?}"),
+    };
+    if event == "run" {
+        return format!(
+            "the run's settings: {reason} (a history written by another khaos version? re-run it with this one)"
+        );
+    }
+    format!("event {event:?}: {reason}")
 }
 
 /// Parse a history (blank lines are skipped).
@@ -229,13 +286,39 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| {
-            serde_json::from_str(line).map_err(|source| ParseError {
-                line: index + 1,
-                source,
-            })
-        })
+        .map(|(index, line)| parse_line(line, index + 1))
         .collect()
+}
+
+/// A history as a process that may have been killed left it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Log<'a> {
+    /// Each line that parsed, with its text.
+    pub lines: Vec<(Entry, &'a str)>,
+    /// The 1-based number of a last line cut off mid-write (no newline, does not parse), which
+    /// is left out.
+    pub torn: Option<usize>,
+}
+
+/// Parse a log that a killed process may have cut off: a last line without its newline that
+/// does not parse is left out and reported as torn; any other bad line is an error.
+pub fn parse_log(text: &str) -> Result<Log<'_>, ParseError> {
+    let count = text.lines().count();
+    let mut log = Log {
+        lines: Vec::new(),
+        torn: None,
+    };
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line, index + 1) {
+            Ok(entry) => log.lines.push((entry, line)),
+            Err(_) if index + 1 == count && !text.ends_with('\n') => log.torn = Some(index + 1),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(log)
 }
 
 /// The history as JSON lines, each ending in a newline.
@@ -320,6 +403,32 @@ pub fn digest(jsonl: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bad_line_is_explained_by_its_field() {
+        let reason = |line: &str| super::parse(line).unwrap_err().reason;
+        assert!(reason("{").starts_with("not JSON"), "{}", reason("{"));
+        assert_eq!(
+            reason("[1]"),
+            "not a JSON object (each line is one JSON object with t_ms, node and event)"
+        );
+        assert!(reason(r#"{"t_ms":1,"event":"granted"}"#).starts_with("missing field `node`"));
+        assert!(reason(r#"{"t_ms":-1,"node":"a","event":"granted"}"#).starts_with("`t_ms` is -1"));
+        assert_eq!(
+            reason(r#"{"t_ms":1,"node":"a","event":"flew"}"#),
+            "unknown event \"flew\""
+        );
+        assert_eq!(
+            reason(r#"{"t_ms":1,"node":"a","event":"granted"}"#),
+            "event \"granted\": missing field `term`"
+        );
+        assert!(
+            reason(r#"{"t_ms":0,"node":"harness","event":"run","settings":{"seed":1}}"#)
+                .starts_with("the run's settings: "),
+        );
+        let error = super::parse("\n{\"t_ms\":1}").unwrap_err();
+        assert_eq!(error.line, 2);
+    }
+
     use super::*;
     use khaos_elector::store::TerminalState;
     use serde_json::json;

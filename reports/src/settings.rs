@@ -86,12 +86,6 @@ pub enum SettingsError {
         "the run's settings (the history's first line): {0} (mark it unchecked_timing if the nodes ran so)"
     )]
     Timing(String),
-    /// The line is not a settings line of this khaos.
-    #[error(
-        "the run's settings (the history's first line): {0} (a history written by another khaos \
-         version? re-run it with this one)"
-    )]
-    Parse(String),
 }
 
 impl Settings {
