@@ -273,14 +273,13 @@ impl<'ast> syn::visit::Visit<'ast> for Paths {
     }
 }
 
+/// A module, and the item a path names in it.
+type Target = (Vec<String>, Option<String>);
+
 /// The module a path in module `from` reaches, and the item it names there (if any): `crate::`,
 /// `self::` and `super::` paths and paths from a child module, resolved through the longest prefix that is a module of the
 /// crate. Other paths (other crates, local names) reach no module of this crate.
-fn resolve(
-    from: &[String],
-    path: &[String],
-    modules: &BTreeSet<Vec<String>>,
-) -> Option<(Vec<String>, Option<String>)> {
+fn resolve(from: &[String], path: &[String], modules: &BTreeSet<Vec<String>>) -> Option<Target> {
     let (mut module, rest) = match path.first()?.as_str() {
         "crate" => (Vec::new(), &path[1..]),
         "self" => (from.to_vec(), &path[1..]),
@@ -348,8 +347,7 @@ fn sibling_modules_reference_each_other_without_a_cycle() {
             scanned += 1;
         }
         // Where each module's `pub use` sends a name: (module, name) -> (module, item).
-        let mut reexported: BTreeMap<(Vec<String>, String), (Vec<String>, Option<String>)> =
-            BTreeMap::new();
+        let mut reexported: BTreeMap<(Vec<String>, String), Target> = BTreeMap::new();
         for (from, paths) in &named {
             for (path, bound) in &paths.reexports {
                 if let Some(target) = resolve(from, path, &modules)
