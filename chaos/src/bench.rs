@@ -27,6 +27,8 @@ pub struct BenchConfig {
     pub watchers: usize,
     /// Writes each watcher must see in the watch phase.
     pub events: usize,
+    /// Write the server's history to this file, as `khaos serve --history` does.
+    pub history: Option<std::path::PathBuf>,
 }
 
 /// The figures.
@@ -107,12 +109,24 @@ pub enum BenchError {
 /// Run the benchmark against a fresh in-process server on 127.0.0.1. Must be called from within
 /// a multi-threaded tokio runtime.
 pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
-    if !(1..=256).contains(&config.clients)
-        || !(1..=5000).contains(&config.watchers)
-        || !(1..=100_000).contains(&config.events)
+    let out_of_range = |flag: &str, value: usize, range: std::ops::RangeInclusive<usize>| {
+        (!range.contains(&value)).then(|| {
+            BenchError::Config(format!(
+                "{flag} {value} is out of range: give {flag} from {} to {}",
+                range.start(),
+                range.end()
+            ))
+        })
+    };
+    if let Some(error) = out_of_range("--clients", config.clients, 1..=256)
+        .or_else(|| out_of_range("--watchers", config.watchers, 1..=5000))
+        .or_else(|| out_of_range("--events", config.events, 1..=100_000))
     {
+        return Err(error);
+    }
+    if config.duration.is_zero() {
         return Err(BenchError::Config(
-            "--clients must be in 1..=256, --watchers in 1..=5000, --events in 1..=100000".into(),
+            "--seconds 0 measures nothing: give --seconds 1 or more".into(),
         ));
     }
     let running = serve::bind(serve::ServeConfig {
@@ -121,7 +135,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
         token: None,
         seed: 0,
         faults: Default::default(),
-        history: None,
+        history: config.history.clone(),
         bookmark_interval: Duration::from_secs(60),
         watch_history_max: khaos_sim::apiserver::store::EVENTS_MAX_DEFAULT,
         epoch_ms: None,

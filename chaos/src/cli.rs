@@ -1,6 +1,6 @@
 //! The flags of `khaos`, every subcommand's: clap's derive, with each flag's help. What a flag
 //! means is checked where it is used, in the libraries (`khaos::node::NodeOptions`,
-//! `khaos::serve::ServeConfig`, `khaos::report::ReportConfig`, ...).
+//! `khaos::serve::ServeConfig`, `khaos::judge::JudgeConfig`, ...).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,6 +116,10 @@ pub enum Command {
         /// Writes observed by every watcher in the watch-latency phase.
         #[arg(long, default_value_t = 200)]
         events: usize,
+        /// Write the server's history to FILE as `khaos serve --history` does, to measure its
+        /// cost.
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
     },
     /// Judge the history in DIR/events.jsonl and write summary.json, junit.xml, timeline.txt
     /// and timeline.html beside it; with --from, first merge live logs into DIR/events.jsonl.

@@ -75,12 +75,14 @@ fn main() -> ExitCode {
             seconds,
             watchers,
             events,
+            history,
         } => runtime().and_then(|runtime| {
             let report = runtime.block_on(bench::run(bench::BenchConfig {
                 clients,
                 duration: Duration::from_secs(seconds),
                 watchers,
                 events,
+                history,
             }))?;
             println!("{report}");
             Ok(())
