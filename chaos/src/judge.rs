@@ -17,7 +17,6 @@ use khaos_reports::history::{self, Entry, ParseError};
 use khaos_reports::merge::{MergeError, merge};
 use khaos_reports::render::{FILES, JudgedRun, RunInfo};
 use khaos_reports::settings::SettingsError;
-use khaos_sim::run;
 use serde_json::Value;
 
 /// The network delay bound the liveness checker allows a live run (loopback or a cluster
@@ -261,19 +260,8 @@ fn run_info(
     let replay = previous
         .filter(|summary| summary["digest"] == digest.as_str())
         .and_then(|summary| summary["replay"].as_str().map(str::to_owned))
-        .or_else(|| {
-            // A simulated run replays from its scenario and seed; a live one does not.
-            let tick = Duration::from_millis(settings.tick_ms?);
-            let options = run::Options {
-                tick,
-                flaws: settings.flaws,
-            };
-            Some(run::replay_command(
-                &settings.scenario,
-                settings.seed,
-                &options,
-            ))
-        });
+        // A simulated run replays from its scenario and seed; a live one does not.
+        .or_else(|| settings.replay_command());
     Ok(RunInfo {
         scenario: settings.scenario.clone(),
         seed: Some(settings.seed),

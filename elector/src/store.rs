@@ -433,7 +433,7 @@ impl JobStore {
         cluster_id: &str,
         job_id: &str,
     ) -> JobStore {
-        let name = format!("{cluster_id}-{job_id}-config-map");
+        let name = job_map_name(cluster_id, job_id);
         JobStore {
             map: FencedMap::new(client, namespace, cluster_id, &name),
             blobs,
@@ -873,6 +873,11 @@ pub struct JobResult {
     pub state: TerminalState,
     /// Whether its HA data has been removed.
     pub clean: bool,
+}
+
+/// The name of a job's ConfigMap: its checkpoint counter and pointers, and its job graph.
+pub fn job_map_name(cluster_id: &str, job_id: &str) -> String {
+    format!("{cluster_id}-{job_id}-config-map")
 }
 
 /// The name of a cluster's ConfigMap: the leader lock (ConfigMap kind) and leader information.

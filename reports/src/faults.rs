@@ -1,5 +1,6 @@
 //! Faults as data: what goes wrong, to whom, when and for how long. A [`Schedule`] is what a
-//! scenario decides; the simulator and the live injector execute it; the history records every
+//! scenario decides; the simulator executes it (and a live injector will: `khaos chaos` is not
+//! built yet); the history records every
 //! fault as it starts and ends; the checkers read those records. Targets are host names or roles
 //! ([`LEADER`], [`STANDBY`]) that an executor resolves when the fault starts, so "crash the
 //! leader" means the leader on every seed and on every backend.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::faults::{Fault, Schedule};
-use khaos_elector::store::{cluster_lock_name, cluster_map_name};
+use khaos_elector::store::{cluster_lock_name, cluster_map_name, job_map_name};
 
 /// What a run was, as its history's first line records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -189,7 +189,7 @@ impl Context {
     }
 
     pub(crate) fn job_map(&self) -> String {
-        format!("{}-{}-config-map", self.cluster_id, self.job_id)
+        job_map_name(&self.cluster_id, &self.job_id)
     }
 
     /// The lock object: its resource and its name.
@@ -213,6 +213,36 @@ fn watch_fault_delay_max_ms(schedule: &Schedule) -> u64 {
         })
         .max()
         .unwrap_or(0)
+}
+
+/// The simulator's default tick, in milliseconds: a replay line names `--tick-ms` only when
+/// the run used another.
+pub const SIM_TICK_MS_DEFAULT: u64 = 10;
+
+/// The command that replays a simulated run: its scenario and seed, and the tick and flaws when
+/// they are not the defaults.
+pub fn replay_command(scenario: &str, seed: u64, tick_ms: u64, flaws: Flaws) -> String {
+    let mut line = format!("khaos sim run --scenario {scenario} --seed {seed}");
+    if tick_ms != SIM_TICK_MS_DEFAULT {
+        line += &format!(" --tick-ms {tick_ms}");
+    }
+    for flaw in flaws.iter() {
+        line += &format!(" --flaw {flaw}");
+    }
+    line
+}
+
+impl Settings {
+    /// The command that replays this run, if it was simulated (a live run's timing does not
+    /// replay).
+    pub fn replay_command(&self) -> Option<String> {
+        Some(replay_command(
+            &self.scenario,
+            self.seed,
+            self.tick_ms?,
+            self.flaws,
+        ))
+    }
 }
 
 /// `count` names of `kind`, as khaos names the hosts of a run: `node-a`, `node-b`, ...,

@@ -1,6 +1,7 @@
 //! The start of khaos's pipeline, **scenario** -> executor -> history -> checkers -> reports:
 //! what to run, as data any executor can run. Nothing here simulates anything; the simulator
-//! (`khaos-sim`) and the live injector (`khaos chaos`) execute a [`Setup`].
+//! (`khaos-sim`) executes a [`Setup`] today; a live injector (`khaos chaos`, not built yet) is
+//! to execute the same data.
 //!
 //! - [`Setup`]: one run as a scenario describes it (the cluster, the phases, the fault schedule).
 //! - [`CATALOGUE`]: the named scenarios, each a story told with seeded details ([`find`] looks one
@@ -55,8 +56,10 @@ pub struct UnknownScenario {
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleFileError {
     /// The file could not be read or written.
-    #[error("{path}: {source}", path = path.display())]
+    #[error("{doing} {path}: {source}", path = path.display())]
     Io {
+        /// `reading` or `writing`.
+        doing: &'static str,
         /// The file.
         path: std::path::PathBuf,
         /// Why.
@@ -79,6 +82,7 @@ pub enum ScheduleFileError {
 /// --schedule FILE`).
 pub fn load_schedule(path: &std::path::Path) -> Result<Schedule, ScheduleFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScheduleFileError::Io {
+        doing: "reading",
         path: path.to_path_buf(),
         source,
     })?;
@@ -92,6 +96,7 @@ pub fn load_schedule(path: &std::path::Path) -> Result<Schedule, ScheduleFileErr
 pub fn save_schedule(path: &std::path::Path, schedule: &Schedule) -> Result<(), ScheduleFileError> {
     let text = serde_json::to_string_pretty(schedule).expect("a schedule serialises") + "\n";
     std::fs::write(path, text).map_err(|source| ScheduleFileError::Io {
+        doing: "writing",
         path: path.to_path_buf(),
         source,
     })

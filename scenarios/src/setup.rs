@@ -1,7 +1,8 @@
 //! What a scenario decides about one run, before anything runs it: the cluster (candidates,
 //! observers, the lock, the election timing, the job), how long faults may strike and how long the
 //! healed phase lasts, and the fault schedule. Any executor runs a [`Setup`]: the simulator
-//! (`khaos_sim::world`) and, for what a live cluster can do, `khaos chaos`.
+//! (`khaos_sim::world`) today, and, for what a live cluster can do, the live injector once it
+//! exists (`khaos chaos`, not built yet).
 //!
 //! ```
 //! use khaos_scenarios::Setup;
@@ -22,7 +23,8 @@ use khaos_reports::settings::names;
 /// `khaos-cluster-leader`): fault rules aimed at renewals name it.
 pub const LOCK_PREFIX: &str = "khaos-cluster-";
 
-/// The job's data map in a [`Setup`]'s cluster: rules aimed at the job's writes name it.
+/// The job's data map in a [`Setup`]'s cluster (`job_map_name` of its ids, which a test holds):
+/// rules aimed at the job's writes name it.
 pub const JOB_MAP: &str = "khaos-00000000000000000000000000000000-config-map";
 
 /// One run as a scenario describes it.
@@ -82,5 +84,19 @@ impl Setup {
     /// The observers' names.
     pub fn observer_names(&self) -> Vec<String> {
         names("observer", self.observers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_map_constant_names_the_setups_job_map() {
+        let job = Setup::new(1).job;
+        assert_eq!(
+            JOB_MAP,
+            khaos_elector::store::job_map_name(&job.cluster_id, &job.job_id)
+        );
     }
 }

@@ -44,19 +44,18 @@ pub(crate) fn sometimes(rng: &mut ChaCha8Rng, verbs: &[RequestVerb]) -> Rule {
 /// margin between the two keeps beliefs apart. With the renew deadline equal to the lease they can
 /// overlap; with the validated margin they cannot.
 ///
-/// `first` draws when the first cut-off starts (at least two seconds in); `nodes` may hold roles,
-/// which get no fast drift of their own.
+/// The first cut-off starts two seconds to one lease in; `nodes` may hold roles, which get no fast
+/// drift of their own.
 pub(crate) fn slow_leader_cut_off(
     rng: &mut ChaCha8Rng,
     nodes: &[String],
-    first: impl FnOnce(&mut ChaCha8Rng) -> u64,
     phase_ms: u64,
     lease_ms: u64,
 ) -> Vec<Scheduled> {
     let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
     let fast = rng.random_range(bound / 2..=bound);
     let mut cuts = Vec::new();
-    let mut at_ms = first(rng).max(2_000);
+    let mut at_ms = rng.random_range(2_000..=lease_ms);
     for _ in 0..2 {
         let cut_ms = rng.random_range(lease_ms + 2_000..=lease_ms * 2);
         if at_ms + cut_ms > phase_ms {
@@ -107,15 +106,13 @@ pub(crate) fn slow_leader_cut_off(
     faults
 }
 
-/// [`slow_leader_cut_off`] as a scenario's story, told as the swarm tells it (the first cut-off
-/// within the first lease), with a fault phase long enough for both cut-offs.
+/// [`slow_leader_cut_off`] as a scenario's story, told as the swarm tells it, with a fault phase long enough for both cut-offs.
 pub(crate) fn slow_leader_story(rng: &mut ChaCha8Rng, c: &mut Setup) {
     let nodes = c.node_names();
     let lease_ms = millis(c.timing.lease_duration());
     // The first cut starts within a lease, each lasts up to two and they are up to 6 s apart.
     c.fault_phase_ms = c.fault_phase_ms.max(lease_ms * 5 + 6_000);
     let phase_ms = c.fault_phase_ms;
-    let first = |rng: &mut ChaCha8Rng| rng.random_range(2_000..=lease_ms);
-    let faults = slow_leader_cut_off(rng, &nodes, first, phase_ms, lease_ms);
+    let faults = slow_leader_cut_off(rng, &nodes, phase_ms, lease_ms);
     c.schedule.faults.extend(faults);
 }

@@ -115,10 +115,7 @@ pub fn swarm(
         // The pattern alone: other drifts on top would push a clock past the bound, and then
         // overlap is no longer judged.
         if *class == FaultClass::Clock && rng.random_bool(0.5) {
-            let first = |rng: &mut ChaCha8Rng| rng.random_range(2_000..=lease_ms);
-            faults.extend(slow_leader_cut_off(
-                &mut rng, nodes, first, phase_ms, lease_ms,
-            ));
+            faults.extend(slow_leader_cut_off(&mut rng, nodes, phase_ms, lease_ms));
             continue;
         }
         if *class == FaultClass::Server && rng.random_bool(0.3) {

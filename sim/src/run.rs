@@ -129,10 +129,7 @@ impl SimulatedRun {
 
 /// The command that replays `scenario` at `seed`.
 pub fn replay_command(scenario: &str, seed: u64, options: &Options) -> String {
-    format!(
-        "khaos sim run --scenario {scenario} --seed {seed}{}",
-        options.flags()
-    )
+    khaos_reports::settings::replay_command(scenario, seed, millis(options.tick), options.flaws)
 }
 
 /// Run `setup` (a scenario's, perhaps with another schedule) and judge it.

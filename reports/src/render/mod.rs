@@ -258,7 +258,8 @@ impl JudgedRun {
         }
     }
 
-    /// (observers, which only follow the leader, and the world and API server are not).
+    /// The candidates: every node that held the lock, recorded a job master's event or a lifecycle line
+    /// (observers, which only follow the leader, and the harness and API server are not).
     fn candidates(&self, locks: &[LockChange]) -> Vec<String> {
         let mut names: BTreeSet<String> = locks
             .iter()

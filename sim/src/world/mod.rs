@@ -58,7 +58,8 @@ pub const BLOB_PORT: u16 = 9000;
 pub const NETWORK_DELAY_MAX: Duration = Duration::from_millis(100);
 
 /// The default step of the simulation.
-pub const TICK_DEFAULT: Duration = Duration::from_millis(10);
+pub const TICK_DEFAULT: Duration =
+    Duration::from_millis(khaos_reports::settings::SIM_TICK_MS_DEFAULT);
 
 /// How the simulator runs a setup, beyond what the setup says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,18 +88,6 @@ impl Options {
     pub fn flaw(mut self, flaw: Flaw) -> Options {
         self.flaws = self.flaws.with(flaw);
         self
-    }
-
-    /// The flags of `khaos sim run` that ask for these options (empty for the defaults).
-    pub fn flags(&self) -> String {
-        let mut flags = String::new();
-        if self.tick != TICK_DEFAULT {
-            flags += &format!(" --tick-ms {}", self.tick.as_millis());
-        }
-        for flaw in self.flaws.iter() {
-            flags += &format!(" --flaw {flaw}");
-        }
-        flags
     }
 }
 
