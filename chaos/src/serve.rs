@@ -11,12 +11,6 @@ use khaos_sim::apiserver::{ApiServer, Clock, Faults, ServerConfig};
 
 use crate::timebase::{EpochError, TimeBase};
 
-/// How often the history file takes the commits made since the last time. Each commit is
-/// stamped with the time of the take before (no later than the commit itself), so an event a
-/// node logs because of a commit never sorts before it when logs are merged; the stamp is at most
-/// this much early.
-const HISTORY_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
-
 /// Settings of `khaos serve`.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -30,7 +24,7 @@ pub struct ServeConfig {
     pub seed: u64,
     /// Faults to start with.
     pub faults: Faults,
-    /// Append every commit to this file as JSON lines.
+    /// Append every commit to this file as JSON lines, each written before its answer is sent.
     pub history: Option<PathBuf>,
     /// How often watches that ask for bookmarks get one.
     pub bookmark_interval: Duration,
@@ -125,8 +119,6 @@ pub struct Running {
     /// The address it listens on (the real port when 0 was asked for).
     pub addr: SocketAddr,
     listener: tokio::net::TcpListener,
-    history: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
-    time: TimeBase,
 }
 
 /// Bind the server. Must be called from within a tokio runtime.
@@ -152,7 +144,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
                     path: path.clone(),
                     source,
                 })?;
-            Some((path.clone(), std::io::BufWriter::new(file)))
+            Some((path.clone(), file))
         }
     };
     let server = ApiServer::new(ServerConfig {
@@ -167,6 +159,9 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     server
         .set_faults(config.faults.clone())
         .map_err(ServeError::Faults)?;
+    if let Some((path, file)) = history {
+        server.set_journal(history_journal(path, file, time));
+    }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -178,68 +173,47 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         server,
         addr,
         listener,
-        history,
-        time,
     })
 }
 
 impl Running {
-    /// Serve until `shutdown` completes, writing the history as it goes; then drop every
-    /// connection and flush the history.
+    /// Serve until `shutdown` completes; then drop every connection.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
-        let Running {
-            server,
-            listener,
-            history,
-            time,
-            ..
-        } = self;
-        let Some((path, mut writer)) = history else {
-            return Ok(server.serve_tcp(listener, shutdown).await?);
-        };
-        let serving = server.clone().serve_tcp(listener, shutdown);
-        tokio::pin!(serving);
-        let mut tick = tokio::time::interval(HISTORY_FLUSH_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Commits taken now were made after the last take began.
-        let mut taken_ms = time.t_ms();
-        let result = loop {
-            tokio::select! {
-                biased;
-                result = &mut serving => break result,
-                _ = tick.tick() => {
-                    let now_ms = time.t_ms();
-                    write_commits(&server, taken_ms, &path, &mut writer)?;
-                    taken_ms = now_ms;
-                }
-            }
-        };
-        write_commits(&server, taken_ms, &path, &mut writer)?;
-        Ok(result?)
+        Ok(self.server.serve_tcp(self.listener, shutdown).await?)
     }
 }
 
-/// Write the commits made since the last call, stamped `t_ms`.
-fn write_commits(
-    server: &ApiServer,
-    t_ms: u64,
-    path: &std::path::Path,
-    writer: &mut std::io::BufWriter<std::fs::File>,
-) -> Result<(), ServeError> {
-    let error = |source| ServeError::History {
-        path: path.to_path_buf(),
-        source,
-    };
-    let commits = server.take_commits();
-    if commits.is_empty() {
-        return Ok(());
-    }
-    for commit in commits {
-        let line = khaos_sim::world::commit_entry(t_ms, commit).to_line();
-        writer.write_all(line.as_bytes()).map_err(error)?;
-        writer.write_all(b"\n").map_err(error)?;
-    }
-    writer.flush().map_err(error)
+/// The journal of `khaos serve --history`: each batch of commits as JSON lines, handed to the
+/// kernel in one write before any of their answers is sent, so an answered write survives the
+/// server's SIGTERM or SIGKILL (a crash of the machine itself needs an fsync, which this does not
+/// do). Each commit is stamped with the time it is written, after it committed and before any
+/// client can have heard of it, so an event a node logs because of a commit never sorts before
+/// it when the logs are merged.
+fn history_journal(
+    path: PathBuf,
+    mut file: std::fs::File,
+    time: TimeBase,
+) -> khaos_sim::apiserver::Journal {
+    let mut buffer = Vec::new();
+    Box::new(move |commits| {
+        let t_ms = time.t_ms();
+        buffer.clear();
+        for commit in commits {
+            buffer.extend_from_slice(
+                khaos_sim::world::commit_entry(t_ms, commit)
+                    .to_line()
+                    .as_bytes(),
+            );
+            buffer.push(b'\n');
+        }
+        file.write_all(&buffer).inspect_err(|error| {
+            // The client gets a 500; the operator learns why.
+            eprintln!(
+                "khaos serve: writing the history {}: {error}",
+                path.display()
+            );
+        })
+    })
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when

@@ -187,6 +187,86 @@ fn the_history_file_records_every_commit() {
     assert_eq!(ours[0]["object"]["data"]["a"], "1");
 }
 
+/// Eight clients create ConfigMaps as fast as they can until the server is stopped by `signal`;
+/// every create that was answered 201 must be in the history file.
+fn answered_creates_survive(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let mut server = Server::start(&["--history", path.to_str().unwrap()]);
+    let url = server.url.clone();
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let runtime = runtime();
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let url = url.clone();
+            let answered = answered.clone();
+            runtime.spawn(async move {
+                use k8s_openapi::api::core::v1::ConfigMap;
+                let api: kube::Api<ConfigMap> = kube::Api::namespaced(
+                    khaos::live::client_for_url(&url, &format!("loader-{client}"), None).unwrap(),
+                    "default",
+                );
+                for i in 0.. {
+                    let name = format!("load-{client}-{i}");
+                    let cm: ConfigMap =
+                        serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+                            .unwrap();
+                    match api.create(&Default::default(), &cm).await {
+                        Ok(_) => answered.lock().unwrap().push(name),
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let the load build up, then stop the server in the middle of it.
+    while answered.lock().unwrap().len() < 400 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.signal(signal);
+    server.wait(Duration::from_secs(10));
+    runtime.block_on(async {
+        for client in clients {
+            let _ = client.await;
+        }
+    });
+    let text = std::fs::read_to_string(&path).unwrap();
+    // A SIGKILL may cut the last line short; every line before it is whole.
+    let log = khaos_reports::history::parse_log(&text).unwrap();
+    let committed: std::collections::BTreeSet<String> = log
+        .lines
+        .iter()
+        .filter_map(|(entry, _)| match &entry.record {
+            khaos_reports::Record::Harness(khaos_reports::history::HarnessEvent::Commit {
+                name,
+                ..
+            }) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let answered = answered.lock().unwrap();
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|n| !committed.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "after SIG{signal}, {} of {} answered creates are missing from the history: {missing:?}",
+        missing.len(),
+        answered.len()
+    );
+}
+
+#[test]
+fn every_answered_commit_is_in_the_history_after_sigterm() {
+    answered_creates_survive("TERM");
+}
+
+#[test]
+fn every_answered_commit_is_in_the_history_after_sigkill() {
+    answered_creates_survive("KILL");
+}
+
 fn khaos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_khaos"))
         .args(args)

@@ -112,8 +112,14 @@ struct State {
     rng: ChaCha8Rng,
 }
 
+/// Where commits go before their answers: called with the commits made since its last call, in
+/// revision order, while no other call runs; an error fails the request whose commit it held.
+pub type Journal = Box<dyn FnMut(Vec<Commit>) -> std::io::Result<()> + Send>;
+
 struct Inner {
     state: Mutex<State>,
+    /// The journal, if any; its lock orders the takes of commits with their writes.
+    journal: Mutex<Option<Journal>>,
     config: ServerConfig,
     /// The latest revision, for watches to wait on.
     revision: watch::Sender<u64>,
@@ -155,6 +161,7 @@ impl ApiServer {
                     faults: Faults::none(),
                     rng: ChaCha8Rng::seed_from_u64(config.seed),
                 }),
+                journal: Mutex::new(None),
                 config,
                 revision: watch::Sender::new(revision),
                 generation: watch::Sender::new(0),
@@ -217,10 +224,38 @@ impl ApiServer {
     }
 
     /// Run `f` on the store directly (for tests and harness setup); watches are told of writes.
+    ///
+    /// # Panics
+    /// If the journal fails to take the writes: harness setup has no client to tell.
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
         let result = f(&mut self.state().store);
+        if let Err(error) = self.journal() {
+            panic!("the journal refused the harness's writes: {error}");
+        }
         self.notify();
         result
+    }
+
+    /// Send every commit to `journal` before its request is answered, in revision order, so a
+    /// write whose answer a client saw is in the journal (`khaos serve --history`). Commits are
+    /// recorded only when [`ServerConfig::record_commits`] is set.
+    pub fn set_journal(&self, journal: Journal) {
+        *self.inner.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(journal);
+    }
+
+    /// Hand the commits made so far to the journal. Takes and writes happen under the journal's
+    /// lock, so a request whose commit another request's call took waits here until it is
+    /// written.
+    fn journal(&self) -> std::io::Result<()> {
+        let mut journal = self.inner.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(journal) = journal.as_mut() else {
+            return Ok(());
+        };
+        let commits = self.take_commits();
+        if commits.is_empty() {
+            return Ok(());
+        }
+        journal(commits)
     }
 
     fn notify(&self) {
@@ -459,7 +494,14 @@ impl ApiServer {
             });
         }
         let result = self.execute(&request, &body);
+        // The history first: a write the client sees answered is in it.
+        let journaled = self.journal();
         self.notify();
+        if let Err(error) = journaled {
+            return Ok(error_response(&ApiError::internal(&format!(
+                "the write may have committed, but the server could not record it in its history: {error}"
+            ))));
+        }
         Ok(match (result, lose) {
             (Ok(_), Some(AmbiguousOutcome::ConnectionLost)) => return Err(ConnectionDropped),
             (Ok(_), Some(AmbiguousOutcome::Timeout)) => error_response(&ApiError::timeout()),

@@ -23,7 +23,7 @@ pub use faults::{
     Action, AmbiguousOutcome, AmbiguousRule, Decision, ErrorRule, Faults, LatencyRule, RequestInfo,
     RequestVerb, Rule, StaleReads, WatchFaults,
 };
-pub use http::{ApiServer, Clock, ServerConfig};
+pub use http::{ApiServer, Clock, Journal, ServerConfig};
 pub use resource::Resource;
 pub use status::{ApiError, Reason};
 pub use store::{
