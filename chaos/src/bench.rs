@@ -131,7 +131,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
     }
     let running = serve::bind(serve::ServeConfig {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
-        allow_remote: false,
+        allow_remote: Vec::new(),
         token: None,
         seed: 0,
         faults: Default::default(),

@@ -33,9 +33,10 @@ pub enum Command {
         /// Address to listen on (loopback unless --allow-remote).
         #[arg(long, default_value = "127.0.0.1:6443")]
         addr: SocketAddr,
-        /// Allow a non-loopback address.
-        #[arg(long)]
-        allow_remote: bool,
+        /// Serve these host names (or addresses) too: requests addressed to any other host, or sent
+        /// by a web page of another origin, are refused. Needed for a non-loopback --addr.
+        #[arg(long, value_name = "HOST", value_delimiter = ',')]
+        allow_remote: Vec<String>,
         /// Require `Authorization: Bearer TOKEN` on every request.
         #[arg(long)]
         token: Option<String>,
@@ -45,7 +46,7 @@ pub enum Command {
         /// Faults to start with, as a JSON file (the format of GET /khaos/v1/faults).
         #[arg(long)]
         faults: Option<PathBuf>,
-        /// Append every commit to this file as JSON lines.
+        /// Append every commit to this file as JSON lines, each before its answer is sent.
         #[arg(long)]
         history: Option<PathBuf>,
         /// How often watches that ask for bookmarks get one, in milliseconds.

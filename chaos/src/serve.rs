@@ -16,8 +16,8 @@ use crate::timebase::{EpochError, TimeBase};
 pub struct ServeConfig {
     /// The address to listen on.
     pub addr: SocketAddr,
-    /// Allow a non-loopback address (an explicit choice: the server has no TLS).
-    pub allow_remote: bool,
+    /// Host names served besides loopback's (an explicit choice for a non-loopback address).
+    pub allow_remote: Vec<String>,
     /// Require this bearer token.
     pub token: Option<String>,
     /// Seed of the fault decisions.
@@ -40,9 +40,19 @@ pub struct ServeConfig {
 pub enum ServeError {
     /// A non-loopback address without `--allow-remote`.
     #[error(
-        "refusing to listen on {0}, which is not a loopback address: the server has no TLS and accepts writes from anyone who can reach it; pass --allow-remote if you mean it"
+        "refusing to listen on {0}, which is not a loopback address: the server accepts writes from anyone who can reach it; pass --allow-remote HOST, naming the host names clients will use, if you mean it"
     )]
     Remote(SocketAddr),
+    /// `--token ""`: nothing could authenticate.
+    #[error(
+        "--token is empty, so no client could authenticate: give a token, or leave --token out"
+    )]
+    EmptyToken,
+    /// An `--allow-remote` name that is not a host name.
+    #[error(
+        "--allow-remote {0:?} is not a host name or address (give the name clients connect to, without scheme or port: --allow-remote my-host.lan)"
+    )]
+    BadHost(String),
     /// The address could not be bound.
     #[error(
         "cannot listen on {addr}: {source} (is another server on that port? try --addr 127.0.0.1:0 for any free port)"
@@ -112,6 +122,18 @@ pub fn read_faults(path: Option<&Path>) -> Result<Faults, ServeError> {
     })
 }
 
+/// The host names a standalone server answers to: loopback's, the address it listens on, and
+/// `--allow-remote`'s.
+fn served_hosts(config: &ServeConfig) -> Vec<String> {
+    let mut hosts: Vec<String> = ["127.0.0.1", "localhost", "::1"].map(String::from).to_vec();
+    let ip = config.addr.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        hosts.push(ip.to_string());
+    }
+    hosts.extend(config.allow_remote.iter().cloned());
+    hosts
+}
+
 /// A running standalone server.
 pub struct Running {
     /// The server (for faults, compaction, restarts).
@@ -123,8 +145,19 @@ pub struct Running {
 
 /// Bind the server. Must be called from within a tokio runtime.
 pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
-    if !config.addr.ip().is_loopback() && !config.allow_remote {
+    if !config.addr.ip().is_loopback() && config.allow_remote.is_empty() {
         return Err(ServeError::Remote(config.addr));
+    }
+    if config.token.as_deref() == Some("") {
+        return Err(ServeError::EmptyToken);
+    }
+    if let Some(bad) = config.allow_remote.iter().find(|host| {
+        host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+    }) {
+        return Err(ServeError::BadHost(bad.clone()));
     }
     if config.bookmark_interval.is_zero() {
         return Err(ServeError::ZeroBookmarkInterval);
@@ -154,6 +187,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         bookmark_interval: config.bookmark_interval,
         record_commits: history.is_some(),
         events_max: config.watch_history_max,
+        hosts: Some(served_hosts(&config)),
         ..ServerConfig::default()
     });
     server

@@ -281,6 +281,26 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
     let stderr = String::from_utf8_lossy(&remote.stderr);
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 
+    let empty = khaos(&["serve", "--addr", "127.0.0.1:0", "--token", ""]);
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(
+        !empty.status.success() && stderr.contains("--token is empty"),
+        "{stderr}"
+    );
+
+    let bad_host = khaos(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--allow-remote",
+        "http://x:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&bad_host.stderr);
+    assert!(
+        !bad_host.status.success() && stderr.contains("without scheme or port"),
+        "{stderr}"
+    );
+
     let missing = khaos(&["serve", "--faults", "/nonexistent/faults.json"]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(
@@ -712,18 +732,139 @@ fn a_reset_ends_the_connections_of_the_named_clients_only() {
     });
 }
 
-/// POST with an empty body over a plain TCP connection; returns the response body.
+/// An admin POST with an empty JSON body over a plain TCP connection; returns the response.
 async fn http_post(url: &str) -> String {
+    raw(url, "POST", &["Content-Type: application/json"], "{}").await
+}
+
+/// One HTTP/1.1 request written by hand (so every header is the test's), with `Host` the URL's
+/// authority unless `headers` names one; returns the whole response.
+async fn raw(url: &str, method: &str, headers: &[&str], body: &str) -> String {
     let uri: http::Uri = url.parse().unwrap();
     let authority = uri.authority().unwrap().to_string();
     let path = uri.path_and_query().unwrap().to_string();
     let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    let mut request = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        request += &format!("Host: {authority}\r\n");
+    }
+    for header in headers {
+        request += &format!("{header}\r\n");
+    }
+    request += &format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
+}
+
+/// The status code of a raw response.
+fn code(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+#[test]
+fn a_web_page_cannot_drive_the_server() {
+    let server = Server::start(&[]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let compact = format!("{url}/khaos/v1/compact");
+        // What a page on another site can make a browser send without asking first.
+        let cross_site = raw(
+            &compact,
+            "POST",
+            &["Origin: http://evil.example", "Content-Type: text/plain"],
+            "{}",
+        )
+        .await;
+        assert_eq!(code(&cross_site), 403, "{cross_site}");
+        assert!(cross_site.contains("web origin"), "{cross_site}");
+        // DNS rebinding: the page's own name resolved to 127.0.0.1.
+        let rebound = raw(
+            &format!("{url}/api/v1/namespaces/default/configmaps"),
+            "GET",
+            &["Host: evil.example"],
+            "",
+        )
+        .await;
+        assert_eq!(code(&rebound), 403, "{rebound}");
+        assert!(rebound.contains("\"kind\":\"Status\""), "{rebound}");
+        // A form's content type, even from no page at all, is not an admin request.
+        let form = raw(
+            &compact,
+            "POST",
+            &["Content-Type: application/x-www-form-urlencoded"],
+            "a=b",
+        )
+        .await;
+        assert_eq!(code(&form), 415, "{form}");
+        // What curl and the conformance suite send.
+        let json = http_post(&compact).await;
+        assert_eq!(code(&json), 200, "{json}");
+        // The names of loopback are served, however they are spelled, and so is a same-origin page.
+        for host in ["localhost", "LOCALHOST", "[::1]"] {
+            let port = url.rsplit(':').next().unwrap();
+            let answer = raw(
+                &format!("{url}/version"),
+                "GET",
+                &[&format!("Host: {host}:{port}")],
+                "",
+            )
+            .await;
+            assert_eq!(code(&answer), 200, "{host}: {answer}");
+        }
+        let same = raw(
+            &compact,
+            "POST",
+            &[&format!("Origin: {url}"), "Content-Type: application/json"],
+            "{}",
+        )
+        .await;
+        assert_eq!(code(&same), 200, "{same}");
+    });
+}
+
+#[test]
+fn the_bearer_scheme_is_matched_in_any_case() {
+    let server = Server::start(&["--token", "s3cret"]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let answer = raw(
+                &format!("{url}/version"),
+                "GET",
+                &[&format!("Authorization: {scheme} s3cret")],
+                "",
+            )
+            .await;
+            assert_eq!(code(&answer), 200, "{scheme}: {answer}");
+        }
+        let wrong = raw(
+            &format!("{url}/version"),
+            "GET",
+            &["Authorization: Bearer s3cre"],
+            "",
+        )
+        .await;
+        assert_eq!(code(&wrong), 401, "{wrong}");
+        let basic = raw(
+            &format!("{url}/version"),
+            "GET",
+            &["Authorization: Basic s3cret"],
+            "",
+        )
+        .await;
+        assert_eq!(code(&basic), 401, "{basic}");
+    });
 }

@@ -90,6 +90,11 @@ pub struct ServerConfig {
     pub events_max: usize,
     /// Record commits for [`ApiServer::take_commits`].
     pub record_commits: bool,
+    /// The host names requests may be addressed to, in their `Host` header and, from a browser,
+    /// their `Origin`; `None` accepts any (the simulator's hosts). A web page the user opens can
+    /// make the browser send requests to a loopback server, with a foreign `Origin` or, after DNS
+    /// rebinding, a foreign `Host`: both are refused.
+    pub hosts: Option<Vec<String>>,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +107,7 @@ impl Default for ServerConfig {
             watch_timeout_default: Duration::from_secs(1800),
             events_max: super::store::EVENTS_MAX_DEFAULT,
             record_commits: false,
+            hosts: None,
         }
     }
 }
@@ -366,14 +372,15 @@ impl ApiServer {
         headers: HeaderMap,
         body: impl Future<Output = Result<Bytes, ApiError>>,
     ) -> Result<Response<Body>, ConnectionDropped> {
-        if let Some(token) = &self.inner.config.token {
-            let expected = format!("Bearer {token}");
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if given != Some(expected.as_str()) {
-                return Ok(error_response(&ApiError::unauthorized()));
-            }
+        if let Some(hosts) = &self.inner.config.hosts
+            && let Err(error) = addressed_here(&headers, hosts)
+        {
+            return Ok(error_response(&error));
+        }
+        if let Some(token) = &self.inner.config.token
+            && !bearer_matches(&headers, token)
+        {
+            return Ok(error_response(&ApiError::unauthorized()));
         }
         let path = uri.path();
         let query = Query::parse(uri.query().unwrap_or(""));
@@ -401,10 +408,33 @@ impl ApiServer {
             return Ok(json_response(StatusCode::OK, &json!({ "paths": paths })));
         }
         if let Some(admin) = path.strip_prefix("/khaos/v1/") {
+            // A browser sends a cross-site POST without asking first only with a form's or
+            // text's content type; a JSON one it must ask about, and the server never agrees.
+            if method != Method::GET
+                && !headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.split(';').next().unwrap_or("").trim() == "application/json")
+            {
+                return Ok(error_response(&ApiError::unsupported_media_type(
+                    headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(""),
+                    &[
+                        "application/json (admin requests take a JSON body: curl -H 'Content-Type: application/json' -d '{}' ...)",
+                    ],
+                )));
+            }
             let body = match body.await {
                 Ok(body) => body,
                 Err(error) => return Ok(error_response(&error)),
             };
+            if method != Method::GET && serde_json::from_slice::<Value>(&body).is_err() {
+                return Ok(error_response(&ApiError::bad_request(
+                    "admin requests take a JSON body (`{}` for none)",
+                )));
+            }
             return Ok(self.admin(&method, admin, &query, &body));
         }
         if let Some(document) = discovery::document(path) {
@@ -1070,6 +1100,70 @@ fn line(event_type: &str, object: &Value) -> Bytes {
         .expect("values serialise");
     bytes.push(b'\n');
     Bytes::from(bytes)
+}
+
+/// The host of an authority (`Host` header, or an `Origin`'s after its scheme), without its
+/// port: `a.example:80` is `a.example`, `[::1]:6443` is `::1`.
+fn host_of(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// Refuse a request addressed to a host not served here (`Host`), or sent by a web page of
+/// another origin (`Origin`).
+fn addressed_here(headers: &HeaderMap, hosts: &[String]) -> Result<(), ApiError> {
+    let served = |host: &str| hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+    let refuse = |what: String| {
+        Err(ApiError::new(
+            super::status::Reason::Forbidden,
+            format!(
+                "{what}; this server answers requests addressed to {} (khaos serve --allow-remote NAME serves another name)",
+                hosts.join(", ")
+            ),
+        ))
+    };
+    if let Some(host) = headers.get(header::HOST) {
+        let host = host.to_str().unwrap_or("");
+        if !served(host_of(host)) {
+            return refuse(format!("host {host:?} is not served here"));
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if !served(host_of(authority)) {
+            return refuse(format!(
+                "requests from the web origin {origin:?} are refused"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `Authorization` carries `token` as a bearer token (the scheme in any case, as RFC 9110
+/// says it is compared), compared in time independent of where they differ.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((scheme, credentials)) = given.split_once(' ') else {
+        return false;
+    };
+    let credentials = credentials.trim_start_matches(' ').as_bytes();
+    scheme.eq_ignore_ascii_case("bearer")
+        && credentials.len() == token.len()
+        && credentials
+            .iter()
+            .zip(token.as_bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// A request for objects, once the path is understood.
