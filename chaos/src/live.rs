@@ -15,6 +15,18 @@ pub enum ClientError {
         /// Why it failed.
         source: http::uri::InvalidUri,
     },
+    /// The server URL has no `http://` or `https://` scheme, or no host.
+    #[error(
+        "server URL {url:?} {problem}: give it as http://HOST:PORT (https://HOST:PORT with TLS), for example http://{example}"
+    )]
+    NotHttp {
+        /// What was given.
+        url: String,
+        /// What is missing.
+        problem: &'static str,
+        /// The URL as it was probably meant.
+        example: String,
+    },
     /// A header value (identity or token) had characters HTTP does not allow.
     #[error("{what} {value:?} cannot be sent as an HTTP header")]
     Header {
@@ -44,10 +56,27 @@ pub fn client_for_url(
     identity: &str,
     token: Option<&str>,
 ) -> Result<kube::Client, ClientError> {
-    let uri = url.parse().map_err(|source| ClientError::Url {
+    let uri: http::Uri = url.parse().map_err(|source| ClientError::Url {
         url: url.to_owned(),
         source,
     })?;
+    // kube's base-URI layer panics on a URL without a scheme, then the client hangs.
+    let problem = match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => None,
+        (None, _) => Some("has no scheme"),
+        (Some(_), None) => Some("has no host"),
+        (Some(_), Some(_)) => Some("is not http or https"),
+    };
+    if let Some(problem) = problem {
+        let example = uri
+            .authority()
+            .map_or_else(|| "127.0.0.1:6443".to_owned(), ToString::to_string);
+        return Err(ClientError::NotHttp {
+            url: url.to_owned(),
+            problem,
+            example,
+        });
+    }
     let mut config = kube::Config::new(uri);
     config.default_retry = false;
     config

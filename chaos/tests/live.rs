@@ -281,6 +281,33 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
     let stderr = String::from_utf8_lossy(&remote.stderr);
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 
+    // A server URL without a scheme panicked inside kube, then hung.
+    let storage = tempfile::tempdir().unwrap();
+    let storage = storage.path().to_str().unwrap();
+    for args in [
+        &[
+            "node",
+            "--server",
+            "127.0.0.1:6443",
+            "--cluster-id",
+            "demo",
+            "--storage-dir",
+            storage,
+            "--identity",
+            "a",
+        ][..],
+        &["conformance", "--server", "localhost:6443"][..],
+    ] {
+        let out = khaos(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("has no scheme") && stderr.contains("http://"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+
     let empty = khaos(&["serve", "--addr", "127.0.0.1:0", "--token", ""]);
     let stderr = String::from_utf8_lossy(&empty.stderr);
     assert!(
