@@ -91,7 +91,7 @@ pub enum Command {
     /// Re-run a saved case (`DIR/case.json` of `khaos sim run --out DIR`, or a regression case of
     /// the corpus) and judge it again; exits non-zero if a checker fires.
     Replay {
-        /// The case file.
+        /// The case file, or a run directory holding one as case.json.
         file: PathBuf,
         /// Run it with no flaw switched on: the passing twin of a regression case.
         #[arg(long)]
@@ -230,7 +230,7 @@ pub enum SimCommand {
         #[arg(long, default_value = "1..21", value_parser = seed_range)]
         seeds: std::ops::Range<u64>,
         /// Runs in parallel [default: the number of cores].
-        #[arg(long)]
+        #[arg(long, value_parser = jobs)]
         jobs: Option<usize>,
         /// Run each seed twice and compare the histories' digests.
         #[arg(long)]
@@ -266,7 +266,7 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 2_000)]
         max_seeds: u64,
         /// Runs in parallel [default: the number of cores].
-        #[arg(long)]
+        #[arg(long, value_parser = jobs)]
         jobs: Option<usize>,
     },
     /// Measure the simulation's speed: simulated seconds per wall second for the reference world
@@ -287,7 +287,7 @@ pub enum SimCommand {
         #[arg(long)]
         seed: Option<u64>,
         /// How many seeds to run, starting at --seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         seeds: u64,
         /// Contending clients.
         #[arg(long, default_value_t = 3)]
@@ -315,6 +315,18 @@ pub fn seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     Ok(a..b)
 }
 
+/// `--jobs N`: at least one.
+pub fn jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err(
+            "--jobs 0 would run nothing: give 1 or more (the default is the number of cores)"
+                .into(),
+        ),
+        Ok(jobs) => Ok(jobs),
+        Err(_) => Err(format!("{text:?} is not a number of parallel runs")),
+    }
+}
+
 /// Flags of `khaos node`; each can also come from the environment variable shown.
 #[derive(clap::Args)]
 pub struct NodeArgs {
@@ -325,6 +337,10 @@ pub struct NodeArgs {
     /// Bearer token for --server.
     #[arg(long, env = "KHAOS_TOKEN", requires = "server")]
     pub token: Option<String>,
+    /// Write the operational log (stderr) as JSON lines; `RUST_LOG` chooses what it shows
+    /// [default: warnings and errors].
+    #[arg(long, env = "KHAOS_LOG_JSON")]
+    pub log_json: bool,
     /// Namespace of the lock and the HA ConfigMaps.
     #[arg(long, env = "KHAOS_NAMESPACE", default_value = "default")]
     pub namespace: String,

@@ -10,6 +10,7 @@
 //! - [`judge`]: a run directory judged again (settings from the history, or from flags for
 //!   merged live logs).
 //! - [`timebase`]: the shared epoch live logs are stamped from.
+//! - [`logging`]: operational logs on stderr through `tracing`, apart from the history.
 //! - [`bench`](mod@bench): CAS throughput and watch latency of the standalone server.
 //!
 //! The binary (`src/main.rs`, flags in `src/cli.rs`) dispatches and prints; the work is here and
@@ -51,6 +52,7 @@
 pub mod bench;
 pub mod judge;
 pub mod live;
+pub mod logging;
 pub mod node;
 pub mod serve;
 pub mod timebase;

@@ -226,6 +226,9 @@ fn sim_run(
     schedule: Option<&Path>,
 ) -> Done {
     let scenario = khaos_scenarios::find(scenario)?;
+    if let Some(dir) = out {
+        prepare_out(dir)?;
+    }
     let mut setup = scenario.setup(seed);
     if let Some(path) = schedule {
         setup.schedule =
@@ -244,6 +247,26 @@ fn sim_run(
         println!("  determinism    ok       history {} twice", run.digest());
     }
     finish(&run, out)
+}
+
+/// Make `--out DIR` before the run, so a bad one fails at once: a new or empty directory, never
+/// one holding another run's files.
+fn prepare_out(dir: &Path) -> Done {
+    if dir.is_file() {
+        return Err(format!("--out {} is a file: give a directory", dir.display()).into());
+    }
+    if let Ok(mut entries) = std::fs::read_dir(dir)
+        && entries.next().is_some()
+    {
+        return Err(format!(
+            "--out {} already holds files (another run's?): give a new directory, or delete this one first",
+            dir.display()
+        )
+        .into());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("--out {}: cannot create it: {e}", dir.display()))?;
+    Ok(())
 }
 
 /// Write the run's files if asked, then fail with the violations and the replay line if any.
@@ -273,6 +296,9 @@ fn print_verdicts(run: &SimulatedRun) {
 
 fn replay(file: &Path, without_flaws: bool, out: Option<&Path>, history: bool) -> Done {
     let case = SavedCase::load(file)?;
+    if let Some(dir) = out {
+        prepare_out(dir)?;
+    }
     let flaws = if without_flaws {
         Flaws::NONE
     } else {
@@ -515,8 +541,15 @@ fn run_race(
         flaw,
     };
     config.validate()?;
+    let Some(last) = first.checked_add(seeds - 1) else {
+        return Err(format!(
+            "--seed {first} --seeds {seeds} runs past the largest seed ({}): start lower or run fewer",
+            u64::MAX
+        )
+        .into());
+    };
     let mut failures = Vec::new();
-    for seed in first..first.saturating_add(seeds.max(1)) {
+    for seed in first..=last {
         let report = race::run(seed, &config);
         if history {
             print!("{}", report.history);
@@ -555,6 +588,7 @@ fn run_serve(config: serve::ServeConfig) -> Done {
 }
 
 fn run_node(args: NodeArgs) -> Done {
+    khaos::logging::init(args.log_json);
     let config = node::NodeOptions {
         server: args.server,
         token: args.token,

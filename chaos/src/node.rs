@@ -126,6 +126,11 @@ pub enum NodeConfigError {
     /// A zero checkpoint interval.
     #[error("--checkpoint-interval must be greater than zero")]
     ZeroCheckpointInterval,
+    /// A zero election duration, which unchecked timing would otherwise raise to 1 ms unsaid.
+    #[error(
+        "{0} 0 leaves no time at all: give at least 1ms (unchecked timing skips the rule between the three, not this)"
+    )]
+    ZeroTiming(&'static str),
 }
 
 impl NodeOptions {
@@ -135,6 +140,15 @@ impl NodeOptions {
             Some(identity) if !identity.is_empty() => identity,
             _ => return Err(NodeConfigError::NoIdentity),
         };
+        for (flag, duration) in [
+            ("--lease-duration", self.lease_duration),
+            ("--renew-deadline", self.renew_deadline),
+            ("--retry-period", self.retry_period),
+        ] {
+            if duration.is_zero() {
+                return Err(NodeConfigError::ZeroTiming(flag));
+            }
+        }
         let timing = if self.unchecked_timing {
             Timing::unchecked(self.lease_duration, self.renew_deadline, self.retry_period)
         } else {
@@ -264,6 +278,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     log.line(
         "started",
         json!({
+            "pid": std::process::id(),
             "server": config.server.as_deref().unwrap_or("(KUBECONFIG or in-cluster)"),
             "namespace": config.namespace,
             "cluster_id": config.cluster_id,

@@ -267,6 +267,67 @@ fn every_answered_commit_is_in_the_history_after_sigkill() {
     answered_creates_survive("KILL");
 }
 
+#[test]
+fn a_node_says_why_its_requests_fail_and_its_started_line_has_its_pid() {
+    let server = Server::start(&[]);
+    let storage = tempfile::tempdir().unwrap();
+    let mut node = Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args([
+            "node",
+            "--server",
+            &server.url,
+            "--namespace",
+            "nope",
+            "--cluster-id",
+            "demo",
+        ])
+        .args([
+            "--identity",
+            "a",
+            "--storage-dir",
+            storage.path().to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut started = String::new();
+    BufReader::new(node.stdout.take().unwrap())
+        .read_line(&mut started)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&started).unwrap();
+    assert_eq!(started["event"], "started");
+    assert_eq!(started["pid"], node.id());
+    // The namespace does not exist: every write of the lock gets a 404, which the log names.
+    let (lines, read) = std::sync::mpsc::channel();
+    let stderr = node.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let found = loop {
+        match read.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains("WARN") && line.contains("namespaces \"nope\" not found") => {
+                break true;
+            }
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(
+        found,
+        "no warning naming the 404 within 20 s; stderr: {seen:?}"
+    );
+}
+
 fn khaos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_khaos"))
         .args(args)

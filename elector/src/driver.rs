@@ -302,6 +302,17 @@ impl Run {
                 {
                     return None;
                 }
+                Ok(Err(error)) if !error.is_conflict() => tracing::warn!(
+                    identity = %self.config.identity,
+                    lock = %self.config.lock_name,
+                    %error,
+                    "reading or taking the lock failed; trying again in a retry period"
+                ),
+                Err(_) => tracing::warn!(
+                    identity = %self.config.identity,
+                    lock = %self.config.lock_name,
+                    "no answer within the renew deadline ({timeout:?}) while trying to take the lock; trying again"
+                ),
                 _ => {}
             }
             let wait = self
@@ -345,7 +356,14 @@ impl Run {
                         renewed_at = started;
                         break;
                     }
-                    Ok(Ok(Attempt::Follow)) => return End::Lost,
+                    Ok(Ok(Attempt::Follow)) => {
+                        tracing::warn!(
+                            identity = %self.config.identity,
+                            lock = %self.config.lock_name,
+                            "the lock names another holder: leadership lost"
+                        );
+                        return End::Lost;
+                    }
                     // A lost CAS means "read again", never "I lead": re-read at once, a bounded
                     // number of times, then pause like any other failure.
                     Ok(Err(error)) if error.is_conflict() && conflicts < CONFLICTS_IN_A_ROW_MAX => {
@@ -358,7 +376,13 @@ impl Run {
                     }
                     // One failed request must not end leadership early (fabric8 #4246, kubert
                     // #134): wait a retry period within the deadline and try again.
-                    Ok(Err(_)) => {
+                    Ok(Err(error)) => {
+                        tracing::warn!(
+                            identity = %self.config.identity,
+                            lock = %self.config.lock_name,
+                            %error,
+                            "renewing the lock failed; trying again within the renew deadline"
+                        );
                         conflicts = 0;
                         let left = timing
                             .renew_deadline()
@@ -375,7 +399,15 @@ impl Run {
                             () = self.clock.sleep(wait) => {}
                         }
                     }
-                    Err(_) => return End::Lost,
+                    Err(_) => {
+                        tracing::warn!(
+                            identity = %self.config.identity,
+                            lock = %self.config.lock_name,
+                            "no renewal within the renew deadline ({:?}): stepping down",
+                            timing.renew_deadline()
+                        );
+                        return End::Lost;
+                    }
                 }
             }
         }

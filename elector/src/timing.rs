@@ -210,13 +210,20 @@ impl fmt::Display for Show {
 
 /// Why a duration did not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: write a whole number with a unit, like 4s, 1500ms or 1m")]
+#[error(
+    "invalid duration {input:?}: write a whole number with a unit, like 4s, 1500ms or 1m, of at most {} hours",
+    DURATION_MAX.as_secs() / 3600
+)]
 pub struct DurationError {
     /// What was given.
     pub input: String,
 }
 
-/// Parse `1500ms`, `4s`, `2m` or `1h` (a whole number and a unit).
+/// The longest duration [`parse_duration`] takes: a Lease holds its duration in whole seconds as
+/// an int32, and a larger figure is a typo that would overflow a deadline.
+pub const DURATION_MAX: Duration = Duration::from_secs(i32::MAX as u64);
+
+/// Parse `1500ms`, `4s`, `2m` or `1h` (a whole number and a unit), at most [`DURATION_MAX`].
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let error = || DurationError {
         input: input.to_owned(),
@@ -234,6 +241,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         "h" => Duration::from_secs(number.checked_mul(3600).ok_or_else(error)?),
         _ => return Err(error()),
     };
+    if duration > DURATION_MAX {
+        return Err(error());
+    }
     Ok(duration)
 }
 
@@ -334,6 +344,10 @@ mod tests {
     fn durations_parse_like_flags() {
         assert_eq!(parse_duration("4s"), Ok(s(4)));
         assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        // A figure whose milliseconds wrap a u64 (this one wrapped to 384 ms).
+        assert!(parse_duration("18446744073709552s").is_err());
+        assert_eq!(parse_duration("2147483647s"), Ok(DURATION_MAX));
+        assert!(parse_duration("2147483648s").is_err());
         assert_eq!(parse_duration("2m"), Ok(s(120)));
         assert_eq!(parse_duration("1h"), Ok(s(3600)));
         for bad in [

@@ -60,6 +60,11 @@ pub enum CaseError {
         #[source]
         source: std::io::Error,
     },
+    /// A directory without a case.json.
+    #[error(
+        "{0} is a directory without case.json: give a case file, or a run directory `khaos sim run --out DIR` wrote"
+    )]
+    NoCaseInDir(String),
     /// The file is not a case.
     #[error(
         "{path} is not a saved case: {source} (a case is the JSON `khaos sim run --out DIR` writes \
@@ -148,8 +153,19 @@ impl SavedCase {
         }
     }
 
-    /// Read and check a case file.
+    /// Read and check a case file, or the case.json of a run directory.
     pub fn load(path: &Path) -> Result<SavedCase, CaseError> {
+        // A run directory holds its case as case.json.
+        let in_dir;
+        let path = if path.is_dir() {
+            in_dir = path.join("case.json");
+            if !in_dir.exists() {
+                return Err(CaseError::NoCaseInDir(path.display().to_string()));
+            }
+            &in_dir
+        } else {
+            path
+        };
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| CaseError::Read {
             path: name.clone(),
