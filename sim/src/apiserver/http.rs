@@ -28,8 +28,8 @@ use super::resource::Resource;
 use super::selector::{FieldSelector, LabelSelector, SelectableFields};
 use super::status::{self, ApiError};
 use super::store::{
-    Commit, EventType, Listing, ObjectKey, PatchType, Preconditions, Propagation, Store,
-    WatchFilter, WriteContext, metadata_str,
+    Commit, EncodedLine, EventType, Listing, ObjectKey, PatchType, Preconditions, Propagation,
+    Store, WatchEvent, WatchFilter, WriteContext, encode_line, metadata_str,
 };
 use super::table;
 use super::time::rfc3339;
@@ -45,6 +45,14 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many watch chunks may wait for a slow reader before the watch stops reading the history.
 const WATCH_CHUNKS_QUEUED_MAX: usize = 64;
+
+/// How many bytes of watch events may wait for one slow reader. The events themselves are shared
+/// with the history and every other watcher; this bounds what a reader that has stopped reading
+/// keeps alive once the history has moved on.
+const WATCH_BYTES_QUEUED_MAX: usize = 8 * 1024 * 1024;
+
+/// How long a watch's byte budget may stay full before the watch is closed.
+const SLOW_WATCHER_GRACE: Duration = Duration::from_secs(5);
 
 /// The response body: a whole JSON document, or a watch stream.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -827,7 +835,12 @@ impl ApiServer {
                     let initial = listing
                         .items
                         .into_iter()
-                        .map(|object| (EventType::Added, object))
+                        .map(|object| WatchEvent {
+                            event_type: EventType::Added,
+                            object,
+                            revision: listing.revision,
+                            line: EncodedLine::default(),
+                        })
                         .collect();
                     (Ok(listing.revision), initial)
                 }
@@ -838,13 +851,7 @@ impl ApiServer {
                     // expire it (as it would if the watcher's first scan ran later, on another
                     // thread).
                     match store.events_after(revision, &filter) {
-                        Ok((events, through)) => (
-                            Ok(through),
-                            events
-                                .into_iter()
-                                .map(|e| (e.event_type, e.object))
-                                .collect(),
-                        ),
+                        Ok((events, through)) => (Ok(through), events),
                         Err(error) => (Err(error), Vec::new()),
                     }
                 }
@@ -852,10 +859,12 @@ impl ApiServer {
             (start, initial, plan)
         };
         let (tx, rx) = mpsc::channel::<Bytes>(WATCH_CHUNKS_QUEUED_MAX);
+        let budget = Arc::new(tokio::sync::Semaphore::new(WATCH_BYTES_QUEUED_MAX));
         let watcher = Watcher {
             server: self.clone(),
             filter,
             tx,
+            budget: Arc::clone(&budget),
             table: request
                 .wants_table
                 .then_some((request.include_object, true)),
@@ -866,7 +875,12 @@ impl ApiServer {
         tokio::spawn(watcher.run(start, initial, send_initial_events, timeout));
         let mut rx = rx;
         let stream = futures::stream::poll_fn(move |cx| {
-            rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+            rx.poll_recv(cx).map(|chunk| {
+                chunk.map(|chunk| {
+                    budget.add_permits(chunk_cost(&chunk) as usize);
+                    Ok(Frame::data(chunk))
+                })
+            })
         });
         Ok(Response::builder()
             .status(StatusCode::OK)
@@ -956,6 +970,9 @@ struct Watcher {
     server: ApiServer,
     filter: WatchFilter,
     tx: mpsc::Sender<Bytes>,
+    /// Bytes the reader may still be sent before it reads: taken per chunk queued, given back
+    /// as the response stream hands each chunk on.
+    budget: Arc<tokio::sync::Semaphore>,
     /// `Some` when the client asked for Tables; then whether the next event is the first.
     table: Option<(table::IncludeObject, bool)>,
     bookmarks: bool,
@@ -967,7 +984,7 @@ impl Watcher {
     async fn run(
         mut self,
         start: Result<u64, ApiError>,
-        initial: Vec<(EventType, Arc<Value>)>,
+        initial: Vec<WatchEvent>,
         initial_end_bookmark: bool,
         timeout: Duration,
     ) {
@@ -977,20 +994,20 @@ impl Watcher {
         let mut last = match start {
             Ok(revision) => revision,
             Err(error) => {
-                let _ = self.tx.send(line("ERROR", &error.to_status())).await;
+                self.queue(line("ERROR", &error.to_status())).await;
                 return;
             }
         };
         let started = tokio::time::Instant::now();
-        for (event_type, object) in initial {
-            if !self.send(event_type, &object, started).await {
+        for event in initial {
+            if !self.send(&event, started).await {
                 return;
             }
         }
         if initial_end_bookmark {
             let mut bookmark = self.bookmark(last);
             bookmark["metadata"]["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
-            if self.tx.send(line("BOOKMARK", &bookmark)).await.is_err() {
+            if !self.queue(line("BOOKMARK", &bookmark)).await {
                 return;
             }
         }
@@ -1003,7 +1020,7 @@ impl Watcher {
             match scanned {
                 Ok((events, through)) => {
                     for event in events {
-                        if !self.send(event.event_type, &event.object, seen).await {
+                        if !self.send(&event, seen).await {
                             return;
                         }
                     }
@@ -1012,18 +1029,14 @@ impl Watcher {
                     last = through;
                 }
                 Err(error) => {
-                    let _ = self.tx.send(line("ERROR", &error.to_status())).await;
+                    self.queue(line("ERROR", &error.to_status())).await;
                     return;
                 }
             }
             if self.bookmarks && tokio::time::Instant::now() >= next_bookmark {
                 // At the revision delivered through, never beyond: a client may resume from it.
-                if self
-                    .tx
-                    .send(line("BOOKMARK", &self.bookmark(last)))
-                    .await
-                    .is_err()
-                {
+                let bookmark = line("BOOKMARK", &self.bookmark(last));
+                if !self.queue(bookmark).await {
                     return;
                 }
                 next_bookmark = tokio::time::Instant::now() + bookmark_interval;
@@ -1051,39 +1064,30 @@ impl Watcher {
     /// Send one event that the watch saw at `seen`, no earlier than `seen` plus the injected
     /// delay (so queued events are not delayed once per event); false when the stream is over
     /// (reader gone, or the close fault fired).
-    async fn send(
-        &mut self,
-        event_type: EventType,
-        object: &Value,
-        seen: tokio::time::Instant,
-    ) -> bool {
+    async fn send(&mut self, event: &WatchEvent, seen: tokio::time::Instant) -> bool {
         if self.events_left == Some(0) {
             return false;
         }
         if !self.delay.is_zero() {
             tokio::time::sleep_until(seen + self.delay).await;
         }
-        let object = match &mut self.table {
+        let chunk = match &mut self.table {
             Some((include_object, first)) => {
                 let now_s = unix_seconds(self.server.inner.config.clock.now());
                 let table = table::watch_table(
                     self.filter.resource,
-                    object,
+                    &event.object,
                     now_s,
                     *include_object,
                     *first,
                 );
                 *first = false;
-                table
+                line(event.event_type.as_str(), &table)
             }
-            None => object.clone(),
+            // The one encoding every watcher of this event shares.
+            None => event.line.get(event.event_type, &event.object),
         };
-        if self
-            .tx
-            .send(line(event_type.as_str(), &object))
-            .await
-            .is_err()
-        {
+        if !self.queue(chunk).await {
             return false;
         }
         if let Some(left) = &mut self.events_left {
@@ -1091,13 +1095,28 @@ impl Watcher {
         }
         true
     }
+
+    /// Queue a chunk for the reader within the watch's byte budget; false when the stream is
+    /// over: the reader is gone, or it has left the budget full for [`SLOW_WATCHER_GRACE`], and
+    /// the watch is closed as kube-apiserver closes a watcher that cannot keep up (the client
+    /// resumes from the last revision it read).
+    async fn queue(&mut self, chunk: Bytes) -> bool {
+        let cost = chunk_cost(&chunk);
+        match tokio::time::timeout(SLOW_WATCHER_GRACE, self.budget.acquire_many(cost)).await {
+            Ok(Ok(permit)) => permit.forget(),
+            _ => return false,
+        }
+        self.tx.send(chunk).await.is_ok()
+    }
+}
+
+/// What a chunk takes of a watch's byte budget (a chunk larger than the whole budget takes all).
+fn chunk_cost(chunk: &Bytes) -> u32 {
+    u32::try_from(chunk.len().min(WATCH_BYTES_QUEUED_MAX)).expect("the budget fits in u32")
 }
 
 fn line(event_type: &str, object: &Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(&json!({ "type": event_type, "object": object }))
-        .expect("values serialise");
-    bytes.push(b'\n');
-    Bytes::from(bytes)
+    encode_line(event_type, object)
 }
 
 /// The host of an authority (`Host` header, or an `Origin`'s after its scheme), without its

@@ -21,7 +21,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use serde_json::{Map, Value, json};
 
@@ -137,6 +139,34 @@ impl EventType {
     }
 }
 
+/// A watch event's line on the wire (`{"type":...,"object":...}` and a newline), encoded by the
+/// first watcher that sends it and shared by every other, as kube-apiserver's watch cache encodes
+/// each event once.
+#[derive(Clone, Debug, Default)]
+pub struct EncodedLine(Arc<OnceLock<Bytes>>);
+
+impl EncodedLine {
+    /// The line for `event_type` and `object` (which must be the same on every call).
+    pub fn get(&self, event_type: EventType, object: &Value) -> Bytes {
+        self.0
+            .get_or_init(|| encode_line(event_type.as_str(), object))
+            .clone()
+    }
+}
+
+/// One watch line: `{"type":TYPE,"object":OBJECT}` and a newline.
+pub fn encode_line(event_type: &str, object: &Value) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        object: &'a Value,
+    }
+    let mut bytes = serde_json::to_vec(&Line { event_type, object }).expect("values serialise");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
 /// One change in the store's history, as watches see it.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -150,6 +180,9 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change; `None` for a create.
     pub previous: Option<Arc<Value>>,
+    /// Its lines, by how a watch's selector sees it: added, modified and deleted with `object`,
+    /// and deleted with `previous` (an object that left the selection).
+    lines: [EncodedLine; 4],
 }
 
 /// One event as a watch delivers it.
@@ -161,6 +194,8 @@ pub struct WatchEvent {
     pub object: Arc<Value>,
     /// The revision of the change.
     pub revision: u64,
+    /// Its line, shared by every watch that sends it.
+    pub line: EncodedLine,
 }
 
 /// The verb of a commit, for the history.
@@ -449,15 +484,15 @@ impl Store {
             }
             let now = filter.matches(&event.object);
             let before = event.previous.as_deref().is_some_and(|p| filter.matches(p));
-            let (event_type, object) = match (event.event_type, before, now) {
-                (EventType::Deleted, true, _) => (EventType::Deleted, event.object.clone()),
+            let (event_type, object, line) = match (event.event_type, before, now) {
+                (EventType::Deleted, true, _) => (EventType::Deleted, event.object.clone(), 2),
                 (EventType::Deleted, false, _) => continue,
-                (_, false, true) => (EventType::Added, event.object.clone()),
-                (_, true, true) => (EventType::Modified, event.object.clone()),
+                (_, false, true) => (EventType::Added, event.object.clone(), 0),
+                (_, true, true) => (EventType::Modified, event.object.clone(), 1),
                 (_, true, false) => {
                     let mut last = (**event.previous.as_ref().expect("matched before")).clone();
                     last["metadata"]["resourceVersion"] = json!(event.revision.to_string());
-                    (EventType::Deleted, Arc::new(last))
+                    (EventType::Deleted, Arc::new(last), 3)
                 }
                 (_, false, false) => continue,
             };
@@ -465,6 +500,7 @@ impl Store {
                 event_type,
                 object,
                 revision: event.revision,
+                line: event.lines[line].clone(),
             });
         }
         Ok((out, self.revision.max(revision)))
@@ -861,6 +897,7 @@ impl Store {
             key,
             object: object.clone(),
             previous,
+            lines: Default::default(),
         });
         self.trim_events();
         object

@@ -429,6 +429,96 @@ mod query {
     }
 }
 
+mod watch_memory {
+    //! A watch event is encoded once for all its watchers, and a watcher that stops reading is
+    //! closed once it holds its byte budget, as kube-apiserver closes a watcher that cannot keep up.
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use khaos_sim::apiserver::{ApiServer, Resource, ServerConfig, WriteContext};
+    use std::time::Duration;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    fn write(server: &ApiServer, name: &str, bytes: usize) {
+        server.with_store(|store| {
+            let ctx = WriteContext {
+                client: "test",
+                now: "2026-12-03T00:00:00Z",
+            };
+            let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": "x".repeat(bytes)}});
+            store
+                .create(&ctx, Resource::ConfigMap, "default", object)
+                .unwrap();
+        });
+    }
+
+    async fn watch(
+        server: &ApiServer,
+        from: u64,
+    ) -> http::Response<khaos_sim::apiserver::http::Body> {
+        let uri =
+            format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={from}");
+        server
+            .clone()
+            .handle_bytes(Request::get(uri).body(Bytes::new()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[test]
+    fn every_watcher_sends_the_same_bytes_of_an_event() {
+        runtime().block_on(async {
+            let server = ApiServer::new(ServerConfig::default());
+            let from = server.revision();
+            let mut a = watch(&server, from).await.into_body();
+            let mut b = watch(&server, from).await.into_body();
+            write(&server, "x", 10);
+            let a = a.frame().await.unwrap().unwrap().into_data().unwrap();
+            let b = b.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(a, b);
+            assert!(a.starts_with(br#"{"type":"ADDED","object":"#), "{a:?}");
+            assert_eq!(a.as_ptr(), b.as_ptr(), "one encoding, shared");
+        });
+    }
+
+    #[test]
+    fn a_watcher_that_stops_reading_is_closed_once_it_holds_its_budget() {
+        runtime().block_on(async {
+            let server = ApiServer::new(ServerConfig::default());
+            let from = server.revision();
+            let mut slow = watch(&server, from).await.into_body();
+            // 20 events of 500 KB: more than the 8 MiB one reader may hold.
+            for i in 0..20 {
+                write(&server, &format!("big-{i}"), 500 * 1024);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Long past the grace, the reader wakes: it gets what was queued, then the end.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let mut frames = 0;
+            while let Some(frame) = tokio::time::timeout(Duration::from_secs(1), slow.frame())
+                .await
+                .expect("the stream ends rather than waits")
+            {
+                frame.unwrap();
+                frames += 1;
+            }
+            assert!(
+                frames < 20,
+                "closed before every event was queued: {frames} frames"
+            );
+            assert!(frames > 0, "what was queued is delivered");
+        });
+    }
+}
+
 mod race {
     //! The CAS race: determinism, the checker on a sweep, and the checker firing on a flaw.
 
