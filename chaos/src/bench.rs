@@ -136,6 +136,8 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
         seed: 0,
         faults: Default::default(),
         history: config.history.clone(),
+        tls: false,
+        write_kubeconfig: None,
         bookmark_interval: Duration::from_secs(60),
         watch_history_max: khaos_sim::apiserver::store::EVENTS_MAX_DEFAULT,
         epoch_ms: None,

@@ -46,6 +46,14 @@ pub enum Command {
         /// Faults to start with, as a JSON file (the format of GET /khaos/v1/faults).
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// Serve HTTPS, with a certificate authority made at start (kubectl sends --token only
+        /// over TLS); --write-kubeconfig writes the file that trusts it.
+        #[arg(long)]
+        tls: bool,
+        /// Write a kubeconfig for this server to FILE (URL, the TLS authority, the token):
+        /// `kubectl --kubeconfig FILE get configmaps`.
+        #[arg(long, value_name = "FILE")]
+        write_kubeconfig: Option<PathBuf>,
         /// Append every commit to this file as JSON lines, each before its answer is sent.
         #[arg(long)]
         history: Option<PathBuf>,

@@ -10,6 +10,7 @@
 //! - [`judge`]: a run directory judged again (settings from the history, or from flags for
 //!   merged live logs).
 //! - [`timebase`]: the shared epoch live logs are stamped from.
+//! - [`tls`]: `khaos serve --tls`, its certificates and the kubeconfig it writes.
 //! - [`logging`]: operational logs on stderr through `tracing`, apart from the history.
 //! - [`bench`](mod@bench): CAS throughput and watch latency of the standalone server.
 //!
@@ -56,3 +57,4 @@ pub mod logging;
 pub mod node;
 pub mod serve;
 pub mod timebase;
+pub mod tls;

@@ -36,6 +36,8 @@ fn main() -> ExitCode {
             seed,
             faults,
             history,
+            tls,
+            write_kubeconfig,
             bookmark_interval_ms,
             watch_history_max,
             epoch_ms,
@@ -49,6 +51,8 @@ fn main() -> ExitCode {
                     seed,
                     faults,
                     history,
+                    tls,
+                    write_kubeconfig,
                     bookmark_interval: Duration::from_millis(bookmark_interval_ms),
                     watch_history_max,
                     epoch_ms,
@@ -576,10 +580,17 @@ fn run_race(
 fn run_serve(config: serve::ServeConfig) -> Done {
     runtime()?.block_on(async {
         let shutdown = serve::shutdown_signal();
+        let kubeconfig = config.write_kubeconfig.clone();
         let running = serve::bind(config).await?;
-        let url = format!("http://{}", running.addr);
+        let url = running.url.clone();
         println!("khaos API server listening on {url}");
-        println!("  try: kubectl --server {url} get configmaps -A");
+        match kubeconfig {
+            Some(path) => println!(
+                "  try: kubectl --kubeconfig {} get configmaps -A",
+                path.display()
+            ),
+            None => println!("  try: kubectl --server {url} get configmaps -A"),
+        }
         println!("  faults: curl {url}/khaos/v1/faults  (PUT a JSON body to change them)");
         running.run(shutdown).await?;
         println!("khaos API server stopped");

@@ -30,6 +30,10 @@ pub struct ServeConfig {
     pub bookmark_interval: Duration,
     /// How many watch events the server keeps before compacting the oldest (etcd's history).
     pub watch_history_max: usize,
+    /// Serve HTTPS with a certificate authority made at start.
+    pub tls: bool,
+    /// Write a kubeconfig for this server here (its URL, the authority with `tls`, the token).
+    pub write_kubeconfig: Option<PathBuf>,
     /// Unix milliseconds the history's `t_ms` counts from (shared with the nodes of the run, so
     /// the logs merge); `None`: from the server's start.
     pub epoch_ms: Option<u64>,
@@ -102,6 +106,17 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The kubeconfig could not be written.
+    #[error("writing --write-kubeconfig {path}: {source}", path = path.display())]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
@@ -134,13 +149,28 @@ fn served_hosts(config: &ServeConfig) -> Vec<String> {
     hosts
 }
 
+/// Write a file only its owner can read (it holds a token).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
 /// A running standalone server.
 pub struct Running {
     /// The server (for faults, compaction, restarts).
     pub server: ApiServer,
     /// The address it listens on (the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// Its URL, `http://` or `https://` with the address clients use.
+    pub url: String,
     listener: tokio::net::TcpListener,
+    tls: Option<crate::tls::Tls>,
 }
 
 /// Bind the server. Must be called from within a tokio runtime.
@@ -180,6 +210,12 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
             Some((path.clone(), file))
         }
     };
+    let hosts = served_hosts(&config);
+    let tls = if config.tls {
+        Some(crate::tls::Tls::generate(&hosts)?)
+    } else {
+        None
+    };
     let server = ApiServer::new(ServerConfig {
         token: config.token.clone(),
         seed: config.seed,
@@ -187,7 +223,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         bookmark_interval: config.bookmark_interval,
         record_commits: history.is_some(),
         events_max: config.watch_history_max,
-        hosts: Some(served_hosts(&config)),
+        hosts: Some(hosts.clone()),
         ..ServerConfig::default()
     });
     server
@@ -203,17 +239,52 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    // The address clients use: a wildcard listens on loopback too.
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{host}:{}", addr.port());
+    if let Some(path) = &config.write_kubeconfig {
+        let kubeconfig = crate::tls::kubeconfig(
+            &url,
+            tls.as_ref().map(|t| t.ca_pem.as_str()),
+            config.token.as_deref(),
+        );
+        write_private(path, &format!("{kubeconfig:#}\n")).map_err(|source| {
+            ServeError::Kubeconfig {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
     Ok(Running {
         server,
         addr,
+        url,
         listener,
+        tls,
     })
 }
 
 impl Running {
     /// Serve until `shutdown` completes; then drop every connection.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
-        Ok(self.server.serve_tcp(self.listener, shutdown).await?)
+        let Some(tls) = self.tls else {
+            return Ok(self.server.serve_tcp(self.listener, shutdown).await?);
+        };
+        let acceptor = tls.acceptor;
+        let handshake = move |stream| {
+            let accept = acceptor.accept(stream);
+            // A client that fails the handshake (a plain-HTTP one, say) is dropped.
+            async move { accept.await.ok() }
+        };
+        Ok(self
+            .server
+            .serve_tcp_with(self.listener, shutdown, handshake)
+            .await?)
     }
 }
 

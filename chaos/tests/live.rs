@@ -544,6 +544,87 @@ fn first_line(child: &mut Child, what: &str) -> String {
     }
 }
 
+#[test]
+fn kubectl_and_kube_rs_use_the_token_over_tls_from_the_written_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let server = Server::start(&[
+        "--tls",
+        "--token",
+        "s3cret",
+        "--write-kubeconfig",
+        kubeconfig,
+    ]);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(kubeconfig).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the kubeconfig holds the token: owner only"
+    );
+
+    // kube-rs, from the file, as a user's program would load it.
+    let path = kubeconfig.to_owned();
+    runtime().block_on(async move {
+        let file = kube::config::Kubeconfig::read_from(&path).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        client
+            .apiserver_version()
+            .await
+            .expect("kube-rs trusts the authority and sends the token");
+    });
+
+    if !have_kubectl() {
+        return;
+    }
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let kubectl = |args: &[&str]| {
+        Command::new("kubectl")
+            .env("HOME", &home)
+            .args(["--kubeconfig", kubeconfig])
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    };
+    let out = kubectl(&["create", "configmap", "over-tls", "--from-literal=a=b"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kubectl(&["get", "configmaps"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("over-tls"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kubectl(&["--token", "wrong", "get", "configmaps"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Plain HTTP to the TLS port gets nothing served.
+    let plain = server.url.replace("https://", "http://");
+    let out = kubectl_command(&plain)
+        .args(["get", "configmaps"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
 fn have_kubectl() -> bool {
     match Command::new("kubectl")
         .args(["version", "--client"])

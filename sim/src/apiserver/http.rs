@@ -1450,6 +1450,24 @@ impl ApiServer {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.serve_tcp_with(listener, shutdown, |stream| async move { Some(stream) })
+            .await
+    }
+
+    /// [`ApiServer::serve_tcp`], with each connection first passed through `handshake` (a TLS
+    /// accept, say), on the connection's own task; a connection it returns `None` for, or that
+    /// takes longer than a client may take to send its headers, is dropped.
+    pub async fn serve_tcp_with<H, F, I>(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+        handshake: H,
+    ) -> std::io::Result<()>
+    where
+        H: Fn(tokio::net::TcpStream) -> F,
+        F: Future<Output = Option<I>> + Send + 'static,
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -1469,7 +1487,12 @@ impl ApiServer {
                     };
                     let _ = stream.set_nodelay(true);
                     let server = self.clone();
-                    tokio::spawn(async move { server.serve_connection(hyper_util::rt::TokioIo::new(stream)).await });
+                    let handshake = handshake(stream);
+                    tokio::spawn(async move {
+                        if let Ok(Some(io)) = tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                            server.serve_connection(hyper_util::rt::TokioIo::new(io)).await;
+                        }
+                    });
                 }
             }
         }
