@@ -147,31 +147,31 @@ pub struct ReportArgs {
     /// same --epoch-ms.
     #[arg(long)]
     pub from: Vec<PathBuf>,
-    /// The lock the nodes used: configmap or lease [default: configmap].
+    /// The lock the nodes used: configmap or lease [default: the first started line's, else configmap].
     #[arg(long)]
     pub lock: Option<khaos_elector::LockKind>,
-    /// The nodes' lease duration [default: 15s].
+    /// The nodes' lease duration [default: the first started line's, else 15s].
     #[arg(long, value_parser = duration)]
     pub lease_duration: Option<Duration>,
-    /// The nodes' renew deadline [default: 10s].
+    /// The nodes' renew deadline [default: the first started line's, else 10s].
     #[arg(long, value_parser = duration)]
     pub renew_deadline: Option<Duration>,
-    /// The nodes' retry period [default: 2s].
+    /// The nodes' retry period [default: the first started line's, else 2s].
     #[arg(long, value_parser = duration)]
     pub retry_period: Option<Duration>,
     /// The nodes ran with --unchecked-timing (overlap is then a figure, not a violation).
     #[arg(long)]
     pub unchecked_timing: bool,
-    /// The nodes' checkpoint interval [default: 1s].
+    /// The nodes' checkpoint interval [default: the first started line's, else 1s].
     #[arg(long, value_parser = duration)]
     pub checkpoint_interval: Option<Duration>,
-    /// Namespace of the lock and the HA ConfigMaps [default: default].
+    /// Namespace of the lock and the HA ConfigMaps [default: the first started line's, else default].
     #[arg(long)]
     pub namespace: Option<String>,
-    /// The cluster id the nodes ran with.
+    /// The cluster id the nodes ran with [default: the first started line's].
     #[arg(long)]
     pub cluster_id: Option<String>,
-    /// The job's id [default: 00000000000000000000000000000000].
+    /// The job's id [default: the first started line's, else 00000000000000000000000000000000].
     #[arg(long)]
     pub job_id: Option<String>,
 }

@@ -27,6 +27,16 @@ pub enum ClientError {
         /// The URL as it was probably meant.
         example: String,
     },
+    /// The server did not answer a first request.
+    #[error(
+        "cannot reach the API server at {url}: {reason} (is `khaos serve` running there? start one with `khaos serve --addr HOST:PORT`)"
+    )]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A header value (identity or token) had characters HTTP does not allow.
     #[error("{what} {value:?} cannot be sent as an HTTP header")]
     Header {
@@ -118,6 +128,26 @@ fn header_value(what: &'static str, value: &str) -> Result<HeaderValue, ClientEr
         what,
         value: value.to_owned(),
     })
+}
+
+/// Ask the server at `url` for its version once, so a wrong address is one clear error rather
+/// than a failure per request later. A server that answers with an error (401, say) is reachable.
+pub async fn probe(url: &str, token: Option<&str>) -> Result<(), ClientError> {
+    let client = client_for_url(url, conformance::IDENTITY, token)?;
+    let unreachable = |reason: String| ClientError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.apiserver_version(),
+    )
+    .await
+    {
+        Ok(Ok(_) | Err(kube::Error::Api(_))) => Ok(()),
+        Ok(Err(error)) => Err(unreachable(error.to_string())),
+        Err(_) => Err(unreachable("no answer within 10 s".into())),
+    }
 }
 
 /// The conformance suite's target for a server at `url` (`khaos serve`): the URL and token are

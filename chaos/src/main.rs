@@ -687,6 +687,7 @@ fn run_conformance(
             let bookmark_interval = bookmark_interval_ms.map(Duration::from_millis);
             let target =
                 live::conformance_target_for_url(&url, token.as_deref(), bookmark_interval)?;
+            live::probe(&url, token.as_deref()).await?;
             println!("conformance: {url}");
             Ok::<_, Box<dyn Error>>(conformance::run(&target, case.as_deref(), print).await)
         })?,

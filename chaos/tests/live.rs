@@ -369,6 +369,18 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 
+    // Nothing listens on port 1: one error, not a failed case per request.
+    let out = khaos(&["conformance", "--server", "http://127.0.0.1:1"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("cannot reach the API server"),
+        "{text}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("FAIL"),
+        "no case ran"
+    );
+
     let empty = khaos(&["serve", "--addr", "127.0.0.1:0", "--token", ""]);
     let stderr = String::from_utf8_lossy(&empty.stderr);
     assert!(
@@ -623,6 +635,52 @@ fn kubectl_and_kube_rs_use_the_token_over_tls_from_the_written_kubeconfig() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+#[test]
+fn kubectl_diff_shows_only_what_changes() {
+    if !have_kubectl() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("cm.yaml");
+    let write = |value: &str| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: diffme\ndata:\n  a: {value}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let file = manifest.to_str().unwrap();
+    write("b");
+    kubectl_ok(&server.url, &["apply", "-f", file]);
+    // A dry run that gave the object a new resourceVersion (or the next uid) made every diff
+    // show a change.
+    let same = kubectl(&server.url, &["diff", "-f", file]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "no change, yet: {}{}",
+        String::from_utf8_lossy(&same.stdout),
+        String::from_utf8_lossy(&same.stderr)
+    );
+    write("c");
+    let changed = kubectl(&server.url, &["diff", "-f", file]);
+    assert_eq!(
+        changed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    let diff = String::from_utf8_lossy(&changed.stdout);
+    assert!(
+        diff.contains("-  a: b") && diff.contains("+  a: c"),
+        "{diff}"
+    );
+    assert!(!diff.contains("resourceVersion"), "{diff}");
 }
 
 fn have_kubectl() -> bool {

@@ -549,8 +549,50 @@ impl ApiServer {
         })
     }
 
-    /// Run a non-watch request against the store.
+    /// Run a non-watch request against the store. A dry-run create or update answers as
+    /// kube-apiserver's does: nothing reached storage, so the object has no new resourceVersion
+    /// (a create none at all, an update the live object's), and a create's uid is not the one
+    /// the real create will get.
     fn execute(
+        &self,
+        request: &ResourceRequest,
+        body: &[u8],
+    ) -> Result<(StatusCode, Value), ApiError> {
+        let dry = matches!(
+            request.verb,
+            RequestVerb::Create | RequestVerb::Update | RequestVerb::Patch
+        ) && dry_run(request, body).unwrap_or(false);
+        if !dry {
+            return self.execute_in_store(request, body);
+        }
+        let live_rv = request.route.name.as_deref().and_then(|name| {
+            let key = ObjectKey::new(
+                request.route.resource,
+                request.route.namespace.as_deref().unwrap_or(""),
+                name,
+            );
+            let object = self.state().store.get(&key).ok()?;
+            Some(metadata_str(&object, "resourceVersion").to_owned())
+        });
+        let mut result = self.execute_in_store(request, body);
+        if let Ok((_, answer)) = &mut result
+            && let Some(metadata) = answer["metadata"].as_object_mut()
+        {
+            match live_rv {
+                Some(rv) => {
+                    metadata.insert("resourceVersion".into(), json!(rv));
+                }
+                None => {
+                    metadata.remove("resourceVersion");
+                    let uid = metadata_str(answer, "uid").to_owned();
+                    answer["metadata"]["uid"] = json!(dry_run_uid(&uid));
+                }
+            }
+        }
+        result
+    }
+
+    fn execute_in_store(
         &self,
         request: &ResourceRequest,
         body: &[u8],
@@ -1287,6 +1329,25 @@ fn dry_run(request: &ResourceRequest, body: &[u8]) -> Result<bool, ApiError> {
         ))),
         None => Ok(!values.is_empty()),
     }
+}
+
+/// A uid for a dry-run create: derived from the one the store would give (so a run replays),
+/// never equal to it.
+fn dry_run_uid(uid: &str) -> String {
+    let fnv = |seed: u64| {
+        uid.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// The revision a read is served at from the (possibly lagging) cache: only `resourceVersion=0`
