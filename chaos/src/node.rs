@@ -304,9 +304,20 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         ),
     }
 
+    let recorder = EventRecorder::spawn(
+        client.clone(),
+        &config.namespace,
+        &lock_name,
+        config.lock,
+        &config.identity,
+    );
     let events = {
         let log = log.clone();
-        move |event: Event| log.event(&event)
+        let recorder = recorder.clone();
+        move |event: Event| {
+            log.event(&event);
+            recorder.record(&event);
+        }
     };
     let master = JobMaster::with_clock(
         client.clone(),
@@ -352,8 +363,142 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     // job master's revoke; past that the process exits anyway and the lease runs out.
     let bound = timing.renew_deadline() * 2 + Duration::from_secs(1);
     let stopped = tokio::time::timeout(bound, handle.stop()).await.is_ok();
+    // The "stopped leading" Event, before the process goes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), recorder.flush()).await;
     log.line("stopped", json!({ "graceful": stopped }));
     Ok(())
+}
+
+/// Leadership changes as Kubernetes Events on the lock, as client-go's elector records them
+/// (reason `LeaderElection`, "<identity> became leader" and "stopped leading"), so
+/// `kubectl describe configmap <lock>` and `kubectl get events` show them. Best effort: an
+/// Event that cannot be written is logged, and never holds up the election.
+#[derive(Clone)]
+struct EventRecorder {
+    tx: tokio::sync::mpsc::UnboundedSender<Recorded>,
+}
+
+/// What the recorder is asked to do.
+enum Recorded {
+    /// Record "<identity> <this>".
+    Event(&'static str),
+    /// Answer once everything asked before is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+impl EventRecorder {
+    fn spawn(
+        client: kube::Client,
+        namespace: &str,
+        lock_name: &str,
+        lock: LockKind,
+        identity: &str,
+    ) -> EventRecorder {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
+        let (namespace, lock_name, identity) = (
+            namespace.to_owned(),
+            lock_name.to_owned(),
+            identity.to_owned(),
+        );
+        tokio::spawn(async move {
+            let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+                kube::Api::namespaced(client.clone(), &namespace);
+            let (kind, api_version) = match lock {
+                LockKind::ConfigMap => ("ConfigMap", "v1"),
+                LockKind::Lease => ("Lease", "coordination.k8s.io/v1"),
+            };
+            while let Some(recorded) = rx.recv().await {
+                let what = match recorded {
+                    Recorded::Event(what) => what,
+                    Recorded::Flush(done) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                };
+                // The lock's uid, so `kubectl describe` (which selects on it) finds the event.
+                let uid = match lock {
+                    LockKind::ConfigMap => {
+                        kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+                            client.clone(),
+                            &namespace,
+                        )
+                        .get_opt(&lock_name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|o| o.metadata.uid)
+                    }
+                    LockKind::Lease => {
+                        kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+                            client.clone(),
+                            &namespace,
+                        )
+                        .get_opt(&lock_name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|o| o.metadata.uid)
+                    }
+                };
+                #[allow(clippy::disallowed_methods)] // An Event's time is the wall clock's.
+                let now = std::time::SystemTime::now();
+                let since_epoch = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                let stamp = khaos_sim::apiserver::time::rfc3339(now);
+                let event = json!({
+                    "metadata": {
+                        "name": format!("{lock_name}.{:x}", since_epoch.as_nanos()),
+                        "namespace": namespace,
+                    },
+                    "involvedObject": {
+                        "kind": kind,
+                        "apiVersion": api_version,
+                        "name": lock_name,
+                        "namespace": namespace,
+                        "uid": uid,
+                    },
+                    "reason": "LeaderElection",
+                    "message": format!("{identity} {what}"),
+                    "type": "Normal",
+                    "source": { "component": "khaos-node" },
+                    "reportingComponent": "khaos-node",
+                    "reportingInstance": identity,
+                    "firstTimestamp": stamp,
+                    "lastTimestamp": stamp,
+                    "count": 1,
+                });
+                let event = match serde_json::from_value(event) {
+                    Ok(event) => event,
+                    Err(error) => {
+                        tracing::warn!(%error, "building a leader-election Event");
+                        continue;
+                    }
+                };
+                if let Err(error) = events.create(&Default::default(), &event).await {
+                    tracing::warn!(%error, "recording the leader-election Event \"{identity} {what}\" failed");
+                }
+            }
+        });
+        EventRecorder { tx }
+    }
+
+    fn record(&self, event: &Event) {
+        let what = match event {
+            Event::Granted { .. } => "became leader",
+            Event::Revoked { .. } => "stopped leading",
+            _ => return,
+        };
+        let _ = self.tx.send(Recorded::Event(what));
+    }
+
+    /// Wait until every event asked for so far is written (or failed).
+    async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.tx.send(Recorded::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -683,6 +683,85 @@ fn kubectl_diff_shows_only_what_changes() {
     assert!(!diff.contains("resourceVersion"), "{diff}");
 }
 
+#[test]
+fn a_node_records_its_leadership_as_events_on_the_lock() {
+    let server = Server::start(&[]);
+    let storage = tempfile::tempdir().unwrap();
+    let mut node = Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args([
+            "node",
+            "--server",
+            &server.url,
+            "--cluster-id",
+            "demo",
+            "--identity",
+            "a",
+        ])
+        .args(["--storage-dir", storage.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = server.url.clone();
+    let messages = move || {
+        let url = url.clone();
+        runtime().block_on(async move {
+            let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(
+                khaos::live::client_for_url(&url, "reader", None).unwrap(),
+                "default",
+            );
+            api.list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("LeaderElection"))
+                .map(|e| {
+                    (
+                        e.message.unwrap_or_default(),
+                        e.involved_object.name.unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let wait_for = |message: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = messages();
+            if seen
+                .iter()
+                .any(|(m, lock)| m == message && lock == "demo-cluster-config-map")
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {message:?} event within 20 s: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("a became leader");
+    if have_kubectl() {
+        let described = kubectl_ok(
+            &server.url,
+            &["describe", "configmap", "demo-cluster-config-map"],
+        );
+        assert!(
+            described.contains("LeaderElection") && described.contains("a became leader"),
+            "{described}"
+        );
+    }
+    let kill = Command::new("kill")
+        .args(["-s", "TERM", &node.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    wait_for("a stopped leading");
+    let _ = node.wait();
+}
+
 fn have_kubectl() -> bool {
     match Command::new("kubectl")
         .args(["version", "--client"])

@@ -180,7 +180,7 @@ pub fn api_resource(resource: Resource) -> Value {
 pub fn categories(resource: Resource) -> &'static [&'static str] {
     match resource {
         Resource::Deployment => &["all"],
-        Resource::Namespace | Resource::ConfigMap | Resource::Lease => &[],
+        Resource::Namespace | Resource::ConfigMap | Resource::Event | Resource::Lease => &[],
     }
 }
 
@@ -464,7 +464,10 @@ mod tests {
         assert_eq!(deployments[0]["shortNames"], json!(["deploy"]));
         let core = resources_at("/api/v1");
         let names: Vec<&Value> = core.iter().map(|e| &e["name"]).collect();
-        assert_eq!(names, [&json!("configmaps"), &json!("namespaces")]);
+        assert_eq!(
+            names,
+            [&json!("configmaps"), &json!("events"), &json!("namespaces")]
+        );
         for entry in core {
             assert!(entry.get("categories").is_none());
         }

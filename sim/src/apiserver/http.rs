@@ -1242,6 +1242,7 @@ impl ResourceRequest {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let selectable = match self.route.resource {
             Resource::Namespace => SelectableFields::Namespace,
+            Resource::Event => SelectableFields::Event,
             _ => SelectableFields::ObjectMeta,
         };
         let mut field_selector = self.query.get("fieldSelector").unwrap_or("").to_owned();

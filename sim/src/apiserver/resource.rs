@@ -12,6 +12,9 @@ pub enum Resource {
     ConfigMap,
     /// `coordination.k8s.io/v1` Leases.
     Lease,
+    /// `core/v1` Events: what `kubectl describe` shows under an object, and what `khaos node`
+    /// records when its leadership changes.
+    Event,
     /// `apps/v1` Deployments, stored inertly (no controller) so that ownerReferences and cascading
     /// deletion can be exercised.
     Deployment,
@@ -19,9 +22,10 @@ pub enum Resource {
 
 impl Resource {
     /// Every resource served, in discovery order.
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 5] = [
         Resource::Namespace,
         Resource::ConfigMap,
+        Resource::Event,
         Resource::Lease,
         Resource::Deployment,
     ];
@@ -29,7 +33,7 @@ impl Resource {
     /// The API group, empty for the legacy core group.
     pub fn group(self) -> &'static str {
         match self {
-            Resource::Namespace | Resource::ConfigMap => "",
+            Resource::Namespace | Resource::ConfigMap | Resource::Event => "",
             Resource::Lease => "coordination.k8s.io",
             Resource::Deployment => "apps",
         }
@@ -43,7 +47,7 @@ impl Resource {
     /// The `apiVersion` field of an object of this kind (`v1`, `coordination.k8s.io/v1`).
     pub fn api_version(self) -> &'static str {
         match self {
-            Resource::Namespace | Resource::ConfigMap => "v1",
+            Resource::Namespace | Resource::ConfigMap | Resource::Event => "v1",
             Resource::Lease => "coordination.k8s.io/v1",
             Resource::Deployment => "apps/v1",
         }
@@ -54,6 +58,7 @@ impl Resource {
         match self {
             Resource::Namespace => "Namespace",
             Resource::ConfigMap => "ConfigMap",
+            Resource::Event => "Event",
             Resource::Lease => "Lease",
             Resource::Deployment => "Deployment",
         }
@@ -64,6 +69,7 @@ impl Resource {
         match self {
             Resource::Namespace => "NamespaceList",
             Resource::ConfigMap => "ConfigMapList",
+            Resource::Event => "EventList",
             Resource::Lease => "LeaseList",
             Resource::Deployment => "DeploymentList",
         }
@@ -74,6 +80,7 @@ impl Resource {
         match self {
             Resource::Namespace => "namespaces",
             Resource::ConfigMap => "configmaps",
+            Resource::Event => "events",
             Resource::Lease => "leases",
             Resource::Deployment => "deployments",
         }
@@ -84,6 +91,7 @@ impl Resource {
         match self {
             Resource::Namespace => "namespace",
             Resource::ConfigMap => "configmap",
+            Resource::Event => "event",
             Resource::Lease => "lease",
             Resource::Deployment => "deployment",
         }
@@ -94,6 +102,7 @@ impl Resource {
         match self {
             Resource::Namespace => &["ns"],
             Resource::ConfigMap => &["cm"],
+            Resource::Event => &["ev"],
             Resource::Lease => &[],
             Resource::Deployment => &["deploy"],
         }

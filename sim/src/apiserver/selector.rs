@@ -627,32 +627,99 @@ pub enum SelectableFields {
     /// Namespaces: `metadata.name` and `status.phase`, refused as
     /// [`SelectorError::UnsupportedField`] (`metadata.namespace` included).
     Namespace,
+    /// core/v1 Events: the object's name and namespace, what the event is about
+    /// (`involvedObject.kind`, `.name`, `.namespace`, `.uid`, `.apiVersion`, `.resourceVersion`,
+    /// `.fieldPath`), `reason`, `reportingComponent`, `source` and `type`, as `kubectl describe`
+    /// selects them; others refused as [`SelectorError::UnsupportedField`].
+    Event,
 }
 
-/// A field a field selector can test.
+/// A field a field selector can test: its label, and where it sits in an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    MetadataName,
-    MetadataNamespace,
-    StatusPhase,
+struct Field {
+    label: &'static str,
+    pointer: &'static str,
 }
+
+const METADATA_NAME: Field = Field {
+    label: "metadata.name",
+    pointer: "/metadata/name",
+};
+const METADATA_NAMESPACE: Field = Field {
+    label: "metadata.namespace",
+    pointer: "/metadata/namespace",
+};
+const STATUS_PHASE: Field = Field {
+    label: "status.phase",
+    pointer: "/status/phase",
+};
+
+/// The Event fields besides its name and namespace (`pkg/apis/core/v1`'s conversion for Event).
+const EVENT_FIELDS: [Field; 11] = [
+    Field {
+        label: "involvedObject.kind",
+        pointer: "/involvedObject/kind",
+    },
+    Field {
+        label: "involvedObject.namespace",
+        pointer: "/involvedObject/namespace",
+    },
+    Field {
+        label: "involvedObject.name",
+        pointer: "/involvedObject/name",
+    },
+    Field {
+        label: "involvedObject.uid",
+        pointer: "/involvedObject/uid",
+    },
+    Field {
+        label: "involvedObject.apiVersion",
+        pointer: "/involvedObject/apiVersion",
+    },
+    Field {
+        label: "involvedObject.resourceVersion",
+        pointer: "/involvedObject/resourceVersion",
+    },
+    Field {
+        label: "involvedObject.fieldPath",
+        pointer: "/involvedObject/fieldPath",
+    },
+    Field {
+        label: "reason",
+        pointer: "/reason",
+    },
+    Field {
+        label: "reportingComponent",
+        pointer: "/reportingComponent",
+    },
+    Field {
+        label: "source",
+        pointer: "/source/component",
+    },
+    Field {
+        label: "type",
+        pointer: "/type",
+    },
+];
 
 impl Field {
     fn path(self) -> &'static str {
-        match self {
-            Field::MetadataName => "metadata.name",
-            Field::MetadataNamespace => "metadata.namespace",
-            Field::StatusPhase => "status.phase",
-        }
+        self.label
     }
 }
 
 impl SelectableFields {
     fn resolve(self, label: &str) -> Result<Field, SelectorError> {
         match (self, label) {
-            (_, "metadata.name") => Ok(Field::MetadataName),
-            (SelectableFields::ObjectMeta, "metadata.namespace") => Ok(Field::MetadataNamespace),
-            (SelectableFields::Namespace, "status.phase") => Ok(Field::StatusPhase),
+            (_, "metadata.name") => Ok(METADATA_NAME),
+            (SelectableFields::ObjectMeta | SelectableFields::Event, "metadata.namespace") => {
+                Ok(METADATA_NAMESPACE)
+            }
+            (SelectableFields::Namespace, "status.phase") => Ok(STATUS_PHASE),
+            (SelectableFields::Event, label) => EVENT_FIELDS
+                .into_iter()
+                .find(|f| f.label == label)
+                .ok_or_else(|| SelectorError::UnsupportedField(label.into())),
             (SelectableFields::ObjectMeta, _) => Err(SelectorError::UnknownField(label.into())),
             (SelectableFields::Namespace, _) => Err(SelectorError::UnsupportedField(label.into())),
         }
@@ -723,14 +790,14 @@ impl FieldSelector {
     /// empty phase (use [`FieldSelector::matches_object`] for Namespaces).
     pub fn matches(&self, name: &str, namespace: &str) -> bool {
         self.matches_with(|field| match field {
-            Field::MetadataName => name,
-            Field::MetadataNamespace => namespace,
-            Field::StatusPhase => "",
+            METADATA_NAME => name,
+            METADATA_NAMESPACE => namespace,
+            _ => "",
         })
     }
 
-    /// Whether an object matches, reading `metadata.name`, `metadata.namespace` and
-    /// `status.phase` from it (absent fields are empty, as in Go).
+    /// Whether an object matches, reading each field from it (absent fields are empty, as in
+    /// Go).
     pub fn matches_object(&self, object: &Value) -> bool {
         let read = |pointer: &str| {
             object
@@ -738,11 +805,7 @@ impl FieldSelector {
                 .and_then(Value::as_str)
                 .unwrap_or("")
         };
-        self.matches_with(|field| match field {
-            Field::MetadataName => read("/metadata/name"),
-            Field::MetadataNamespace => read("/metadata/namespace"),
-            Field::StatusPhase => read("/status/phase"),
-        })
+        self.matches_with(|field| read(field.pointer))
     }
 
     fn matches_with<'v>(&self, get: impl Fn(Field) -> &'v str) -> bool {

@@ -1016,7 +1016,9 @@ fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiErr
     causes.extend(match resource {
         Resource::ConfigMap => validation::validate_configmap(object),
         Resource::Lease => validation::validate_lease(object),
-        Resource::Namespace | Resource::Deployment => Vec::new(),
+        // Events are taken as given: what validates them (an involved object, a reason) is
+        // not what the HA services rely on.
+        Resource::Namespace | Resource::Event | Resource::Deployment => Vec::new(),
     });
     if causes.is_empty() {
         Ok(())

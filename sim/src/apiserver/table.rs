@@ -219,6 +219,32 @@ pub fn column_definitions(resource: Resource) -> Value {
             ),
             age,
         ],
+        Resource::Event => vec![
+            column(
+                "Last Seen",
+                "string",
+                "",
+                0,
+                "Time since the event was last seen (lastTimestamp, else eventTime, else its creation).",
+            ),
+            column("Type", "string", "", 0, "Normal or Warning."),
+            column(
+                "Reason",
+                "string",
+                "",
+                0,
+                "Why the event happened, in one word.",
+            ),
+            column(
+                "Object",
+                "string",
+                "",
+                0,
+                "The object it is about: kind/name.",
+            ),
+            column("Message", "string", "", 0, "What happened, in words."),
+            column("Name", "string", "name", 1, "The event's own name."),
+        ],
         Resource::Namespace => vec![
             name,
             column(
@@ -319,6 +345,30 @@ pub fn cells(resource: Resource, object: &Value, now_unix_seconds: i64) -> Vec<V
             age,
         ],
         Resource::Namespace => vec![name, json!(str_at(object, &["status", "phase"])), age],
+        Resource::Event => {
+            let seen = ["lastTimestamp", "eventTime"]
+                .iter()
+                .map(|field| str_at(object, &[field]))
+                .find(|t| !t.is_empty())
+                .unwrap_or_else(|| str_at(object, &["metadata", "creationTimestamp"]));
+            let last_seen = self::age(
+                &json!({ "metadata": { "creationTimestamp": seen } }),
+                now_unix_seconds,
+            );
+            let involved = format!(
+                "{}/{}",
+                str_at(object, &["involvedObject", "kind"]).to_lowercase(),
+                str_at(object, &["involvedObject", "name"])
+            );
+            vec![
+                json!(last_seen),
+                json!(str_at(object, &["type"])),
+                json!(str_at(object, &["reason"])),
+                json!(involved),
+                json!(str_at(object, &["message"])),
+                name,
+            ]
+        }
         Resource::Deployment => {
             // apps/v1 defaults spec.replicas to 1; the status counters default to 0.
             let desired = int_at(object, &["spec", "replicas"]).unwrap_or(1);
@@ -861,6 +911,7 @@ mod tests {
                 Resource::ConfigMap => &["NAME", "DATA", "AGE"],
                 Resource::Lease => &["NAME", "HOLDER", "AGE"],
                 Resource::Namespace => &["NAME", "STATUS", "AGE"],
+                Resource::Event => &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
                 Resource::Deployment => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
             };
             assert_eq!(headers, expected);
