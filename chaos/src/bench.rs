@@ -136,6 +136,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, BenchError> {
         seed: 0,
         faults: Default::default(),
         history: config.history.clone(),
+        data_dir: None,
         tls: false,
         write_kubeconfig: None,
         bookmark_interval: Duration::from_secs(60),

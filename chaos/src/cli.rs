@@ -46,6 +46,11 @@ pub enum Command {
         /// Faults to start with, as a JSON file (the format of GET /khaos/v1/faults).
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// Keep the store in DIR (every commit, written before its answer) and restore it on
+        /// start: objects, revisions and the watch history survive a restart, as etcd's do.
+        /// Without it the store lives in memory and a restart starts empty.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Serve HTTPS, with a certificate authority made at start (kubectl sends --token only
         /// over TLS); --write-kubeconfig writes the file that trusts it.
         #[arg(long)]

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             seed,
             faults,
             history,
+            data_dir,
             tls,
             write_kubeconfig,
             bookmark_interval_ms,
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
                     seed,
                     faults,
                     history,
+                    data_dir,
                     tls,
                     write_kubeconfig,
                     bookmark_interval: Duration::from_millis(bookmark_interval_ms),
@@ -584,6 +586,13 @@ fn run_serve(config: serve::ServeConfig) -> Done {
         let running = serve::bind(config).await?;
         let url = running.url.clone();
         println!("khaos API server listening on {url}");
+        if running.restored > 0 {
+            println!(
+                "  restored {} commit(s) from the data directory, at revision {}",
+                running.restored,
+                running.server.revision()
+            );
+        }
         match kubeconfig {
             Some(path) => println!(
                 "  try: kubectl --kubeconfig {} get configmaps -A",

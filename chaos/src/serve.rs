@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use khaos_elector::clock::TokioClock;
-use khaos_sim::apiserver::{ApiServer, Clock, Faults, ServerConfig};
+use khaos_sim::apiserver::{ApiServer, Clock, Faults, Resource, ServerConfig, Verb};
 
 use crate::timebase::{EpochError, TimeBase};
 
@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub bookmark_interval: Duration,
     /// How many watch events the server keeps before compacting the oldest (etcd's history).
     pub watch_history_max: usize,
+    /// Keep the store here (every commit, written before its answer) and restore it on start.
+    pub data_dir: Option<PathBuf>,
     /// Serve HTTPS with a certificate authority made at start.
     pub tls: bool,
     /// Write a kubeconfig for this server here (its URL, the authority with `tls`, the token).
@@ -106,6 +108,14 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The data directory could not be used.
+    #[error("--data-dir {path}: {reason}", path = path.display())]
+    DataDir {
+        /// The directory or its file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -169,6 +179,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its URL, `http://` or `https://` with the address clients use.
     pub url: String,
+    /// How many commits `--data-dir` restored.
+    pub restored: usize,
     listener: tokio::net::TcpListener,
     tls: Option<crate::tls::Tls>,
 }
@@ -210,6 +222,10 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
             Some((path.clone(), file))
         }
     };
+    let data = match &config.data_dir {
+        None => None,
+        Some(dir) => Some(open_data_dir(dir)?),
+    };
     let hosts = served_hosts(&config);
     let tls = if config.tls {
         Some(crate::tls::Tls::generate(&hosts)?)
@@ -221,7 +237,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         seed: config.seed,
         clock: Clock::System,
         bookmark_interval: config.bookmark_interval,
-        record_commits: history.is_some(),
+        record_commits: history.is_some() || data.is_some(),
         events_max: config.watch_history_max,
         hosts: Some(hosts.clone()),
         ..ServerConfig::default()
@@ -229,8 +245,21 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     server
         .set_faults(config.faults.clone())
         .map_err(ServeError::Faults)?;
-    if let Some((path, file)) = history {
-        server.set_journal(history_journal(path, file, time));
+    let mut restored = 0;
+    let mut journals = Vec::new();
+    if let Some((path, file, commits)) = data {
+        restored = commits.len();
+        server
+            .with_store(|store| commits.into_iter().try_for_each(|c| store.restore(c)))
+            .map_err(|reason| ServeError::DataDir {
+                path: path.clone(),
+                reason,
+            })?;
+        journals.push((path, file));
+    }
+    journals.extend(history);
+    if !journals.is_empty() {
+        server.set_journal(journal(journals, time));
     }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -264,6 +293,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         server,
         addr,
         url,
+        restored,
         listener,
         tls,
     })
@@ -288,15 +318,14 @@ impl Running {
     }
 }
 
-/// The journal of `khaos serve --history`: each batch of commits as JSON lines, handed to the
-/// kernel in one write before any of their answers is sent, so an answered write survives the
-/// server's SIGTERM or SIGKILL (a crash of the machine itself needs an fsync, which this does not
-/// do). Each commit is stamped with the time it is written, after it committed and before any
-/// client can have heard of it, so an event a node logs because of a commit never sorts before
-/// it when the logs are merged.
-fn history_journal(
-    path: PathBuf,
-    mut file: std::fs::File,
+/// The journal of `khaos serve --history` and `--data-dir`: each batch of commits as JSON lines,
+/// handed to the kernel in one write per file before any of their answers is sent, so an
+/// answered write survives the server's SIGTERM or SIGKILL (a crash of the machine itself needs
+/// an fsync, which this does not do). Each commit is stamped with the time it is written, after
+/// it committed and before any client can have heard of it, so an event a node logs because of a
+/// commit never sorts before it when the logs are merged.
+fn journal(
+    mut files: Vec<(PathBuf, std::fs::File)>,
     time: TimeBase,
 ) -> khaos_sim::apiserver::Journal {
     let mut buffer = Vec::new();
@@ -311,14 +340,84 @@ fn history_journal(
             );
             buffer.push(b'\n');
         }
-        file.write_all(&buffer).inspect_err(|error| {
-            // The client gets a 500; the operator learns why.
-            eprintln!(
-                "khaos serve: writing the history {}: {error}",
-                path.display()
-            );
-        })
+        for (path, file) in &mut files {
+            file.write_all(&buffer).inspect_err(|error| {
+                // The client gets a 500; the operator learns why.
+                eprintln!("khaos serve: writing {}: {error}", path.display());
+            })?;
+        }
+        Ok(())
     })
+}
+
+/// The commit log of a data directory, opened to append, and the commits it holds. A last line
+/// that a killed server cut off mid-write is cut from the file (its write was never answered).
+fn open_data_dir(
+    dir: &Path,
+) -> Result<(PathBuf, std::fs::File, Vec<khaos_sim::apiserver::Restored>), ServeError> {
+    let path = dir.join("commits.jsonl");
+    let error = |reason: String| ServeError::DataDir {
+        path: path.clone(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| ServeError::DataDir {
+        path: dir.to_path_buf(),
+        reason: format!("cannot create it: {e}"),
+    })?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(error(e.to_string())),
+    };
+    let log = khaos_reports::history::parse_log(&text).map_err(|e| error(e.to_string()))?;
+    let mut commits = Vec::with_capacity(log.lines.len());
+    for (entry, _) in &log.lines {
+        let khaos_reports::Record::Harness(khaos_reports::history::HarnessEvent::Commit {
+            revision,
+            verb,
+            resource,
+            namespace,
+            name,
+            client,
+            object,
+        }) = &entry.record
+        else {
+            return Err(error(
+                "holds a line that is not a commit: is this a data directory?".into(),
+            ));
+        };
+        let Some(kind) = Resource::ALL.into_iter().find(|r| r.plural() == resource) else {
+            return Err(error(format!(
+                "revision {revision}: unknown resource {resource:?}"
+            )));
+        };
+        use khaos_reports::history::CommitVerb;
+        commits.push(khaos_sim::apiserver::Restored {
+            revision: *revision,
+            verb: match verb {
+                CommitVerb::Create => Verb::Create,
+                CommitVerb::Update => Verb::Update,
+                CommitVerb::Patch => Verb::Patch,
+                CommitVerb::Delete => Verb::Delete,
+            },
+            resource: kind,
+            namespace: namespace.clone(),
+            name: name.clone(),
+            client: client.clone(),
+            object: object.clone(),
+        });
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| error(e.to_string()))?;
+    if log.torn.is_some() {
+        let whole = text.rfind('\n').map_or(0, |at| at + 1);
+        file.set_len(whole as u64)
+            .map_err(|e| error(e.to_string()))?;
+    }
+    Ok((path, file, commits))
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when

@@ -381,6 +381,35 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
         "no case ran"
     );
 
+    // A data directory that holds something else is named, not served from.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("commits.jsonl"),
+        "{\"t_ms\":1,\"node\":\"a\",\"event\":\"started\"}\n",
+    )
+    .unwrap();
+    let out = khaos(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not a commit"),
+        "{stderr}"
+    );
+    // One cut off mid-write (a SIGKILL's) starts, and the torn line is cut from the file.
+    std::fs::write(data.path().join("commits.jsonl"), "{\"t_ms\":1,\"no").unwrap();
+    let mut server = Server::start(&["--data-dir", data.path().to_str().unwrap()]);
+    server.signal("TERM");
+    server.wait(Duration::from_secs(10));
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("commits.jsonl")).unwrap(),
+        ""
+    );
+
     let empty = khaos(&["serve", "--addr", "127.0.0.1:0", "--token", ""]);
     let stderr = String::from_utf8_lossy(&empty.stderr);
     assert!(
@@ -760,6 +789,63 @@ fn a_node_records_its_leadership_as_events_on_the_lock() {
     assert!(kill.success());
     wait_for("a stopped leading");
     let _ = node.wait();
+}
+
+#[test]
+fn a_data_directory_keeps_the_store_across_a_restart_even_after_sigkill() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let api = |url: &str| -> kube::Api<ConfigMap> {
+        kube::Api::namespaced(
+            khaos::live::client_for_url(url, "keeper", None).unwrap(),
+            "default",
+        )
+    };
+    let mut first = Server::start(&["--data-dir", data]);
+    let url = first.url.clone();
+    let (kept, watch_from) = runtime().block_on(async {
+        let cm: ConfigMap = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "kept"}, "data": {"term": "7"}}),
+        )
+        .unwrap();
+        let created = api(&url).create(&Default::default(), &cm).await.unwrap();
+        let watch_from = created.metadata.resource_version.clone().unwrap();
+        let cm: ConfigMap =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "later"}})).unwrap();
+        api(&url).create(&Default::default(), &cm).await.unwrap();
+        api(&url)
+            .delete("later", &Default::default())
+            .await
+            .unwrap();
+        (created, watch_from)
+    });
+    first.signal("KILL");
+    first.wait(Duration::from_secs(10));
+
+    let second = Server::start(&["--data-dir", data]);
+    let url = second.url.clone();
+    runtime().block_on(async move {
+        let again = api(&url).get("kept").await.expect("the object survived");
+        assert_eq!(again.metadata.uid, kept.metadata.uid);
+        assert_eq!(again.metadata.resource_version, kept.metadata.resource_version);
+        assert_eq!(again.data, kept.data);
+        assert!(api(&url).get_opt("later").await.unwrap().is_none(), "the delete survived too");
+        // Revisions go on from where they were, and a watch from before the restart resumes.
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "after"}})).unwrap();
+        let after = api(&url).create(&Default::default(), &cm).await.unwrap();
+        let rv = |o: &ConfigMap| o.metadata.resource_version.as_deref().unwrap().parse::<u64>().unwrap();
+        assert_eq!(rv(&after), rv(&kept) + 3, "create, delete, then this");
+        use futures::{StreamExt, TryStreamExt};
+        let params = kube::api::WatchParams::default().timeout(2);
+        let mut events = api(&url).watch(&params, &watch_from).await.unwrap().boxed();
+        let first = events.try_next().await.unwrap().expect("an event");
+        assert!(
+            matches!(&first, kube::api::WatchEvent::Added(o) if o.metadata.name.as_deref() == Some("later")),
+            "the watch history came back: {first:?}"
+        );
+    });
 }
 
 fn have_kubectl() -> bool {

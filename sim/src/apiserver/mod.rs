@@ -27,6 +27,6 @@ pub use http::{ApiServer, Clock, Journal, ServerConfig};
 pub use resource::Resource;
 pub use status::{ApiError, Reason};
 pub use store::{
-    Commit, EventType, ObjectKey, PatchType, Preconditions, Propagation, Store, Verb, WatchFilter,
-    WriteContext,
+    Commit, EventType, ObjectKey, PatchType, Preconditions, Propagation, Restored, Store, Verb,
+    WatchFilter, WriteContext,
 };

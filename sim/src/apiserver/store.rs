@@ -212,6 +212,25 @@ pub enum Verb {
     Delete,
 }
 
+/// A commit to restore ([`Store::restore`]).
+#[derive(Clone, Debug)]
+pub struct Restored {
+    /// Its revision: the store's next.
+    pub revision: u64,
+    /// The verb.
+    pub verb: Verb,
+    /// The object's resource.
+    pub resource: Resource,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Who wrote it.
+    pub client: String,
+    /// The object after the write (its last state for a delete).
+    pub object: Value,
+}
+
 /// One committed write, recorded for the harness's history.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Commit {
@@ -841,6 +860,44 @@ impl Store {
         }
         object["metadata"]["resourceVersion"] = json!((self.revision + 1).to_string());
         Ok(self.commit(ctx, verb, key.clone(), Some(Arc::new(object))))
+    }
+
+    /// Apply a commit recorded earlier (by [`Store::take_commits`], kept in a data directory)
+    /// to a store that holds everything before it, as etcd replays its log on start: the object
+    /// map, the revision and the watch history come back as they were. Not recorded again.
+    pub fn restore(&mut self, commit: Restored) -> Result<(), String> {
+        if commit.revision != self.revision + 1 {
+            return Err(format!(
+                "revision {} follows {}: a commit is missing",
+                commit.revision, self.revision
+            ));
+        }
+        let key = ObjectKey::new(commit.resource, &commit.namespace, &commit.name);
+        let present = self.objects.contains_key(&key);
+        let object = match commit.verb {
+            Verb::Delete if !present => {
+                return Err(format!(
+                    "revision {} deletes {key}, which is not there",
+                    commit.revision
+                ));
+            }
+            Verb::Delete => None,
+            _ if metadata_str(&commit.object, "resourceVersion") != commit.revision.to_string() => {
+                return Err(format!(
+                    "revision {} writes {key} with another resourceVersion",
+                    commit.revision
+                ));
+            }
+            _ => Some(Arc::new(commit.object)),
+        };
+        let record = std::mem::replace(&mut self.record_commits, false);
+        let ctx = WriteContext {
+            client: &commit.client,
+            now: "",
+        };
+        self.commit(&ctx, commit.verb, key, object);
+        self.record_commits = record;
+        Ok(())
     }
 
     /// Apply one write at the next revision: the object map, the watch history and the commit
