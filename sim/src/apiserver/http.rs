@@ -1057,7 +1057,11 @@ impl Watcher {
         let mut next_bookmark = started + bookmark_interval;
         loop {
             revisions.borrow_and_update();
-            let scanned = self.server.state().store.events_after(last, &self.filter);
+            let scanned = self
+                .server
+                .state()
+                .store
+                .events_after_established(last, &self.filter);
             let seen = tokio::time::Instant::now();
             match scanned {
                 Ok((events, through)) => {

@@ -326,8 +326,13 @@ pub struct Store {
     objects: BTreeMap<ObjectKey, Arc<Value>>,
     events: VecDeque<Event>,
     events_max: usize,
-    /// Events at or below this revision are gone; a watch from before it gets 410.
+    /// Events at or below this revision are compacted away for new requests: a watch from
+    /// before it gets 410.
     compacted_revision: u64,
+    /// Events at or below this revision are gone from memory (the history's bound), so even an
+    /// established watch that has not read them yet gets 410. Compaction alone never forgets
+    /// what an established watch is owed, as kube-apiserver's watch cache does not.
+    trimmed_revision: u64,
     record_commits: bool,
     commits: Vec<Commit>,
 }
@@ -354,6 +359,7 @@ impl Store {
             events: VecDeque::new(),
             events_max: EVENTS_MAX_DEFAULT,
             compacted_revision: 0,
+            trimmed_revision: 0,
             record_commits: false,
             commits: Vec::new(),
         };
@@ -406,14 +412,13 @@ impl Store {
     }
 
     /// Forget the watch history up to and including `revision` (clamped to the current revision),
-    /// as etcd compaction does: a watch from an older revision then gets 410 Expired.
+    /// as etcd compaction does: a new watch or list from an older revision then gets 410 Expired.
+    /// A watch already established reads on ([`Store::events_after_established`]): the events
+    /// stay in memory until the history's bound trims them.
     pub fn compact(&mut self, revision: u64) {
         let revision = revision.min(self.revision);
         if revision <= self.compacted_revision {
             return;
-        }
-        while self.events.front().is_some_and(|e| e.revision <= revision) {
-            self.events.pop_front();
         }
         self.compacted_revision = revision;
     }
@@ -495,6 +500,23 @@ impl Store {
         filter: &WatchFilter,
     ) -> Result<(Vec<WatchEvent>, u64), ApiError> {
         self.check_not_compacted(revision)?;
+        Ok(self.scan_after(revision, filter))
+    }
+
+    /// [`Store::events_after`] for a watch already established at `revision`: compaction does
+    /// not expire it, only the history's bound having trimmed events it has not read.
+    pub fn events_after_established(
+        &self,
+        revision: u64,
+        filter: &WatchFilter,
+    ) -> Result<(Vec<WatchEvent>, u64), ApiError> {
+        if revision < self.trimmed_revision {
+            return Err(ApiError::expired(revision, self.trimmed_revision));
+        }
+        Ok(self.scan_after(revision, filter))
+    }
+
+    fn scan_after(&self, revision: u64, filter: &WatchFilter) -> (Vec<WatchEvent>, u64) {
         let start = self.events.partition_point(|e| e.revision <= revision);
         let mut out = Vec::new();
         for event in self.events.range(start..) {
@@ -522,7 +544,7 @@ impl Store {
                 line: event.lines[line].clone(),
             });
         }
-        Ok((out, self.revision.max(revision)))
+        (out, self.revision.max(revision))
     }
 
     /// Create an object in `namespace` (ignored for cluster-scoped kinds).
@@ -963,7 +985,8 @@ impl Store {
     fn trim_events(&mut self) {
         while self.events.len() > self.events_max {
             let oldest = self.events.pop_front().expect("non-empty");
-            self.compacted_revision = oldest.revision;
+            self.trimmed_revision = oldest.revision;
+            self.compacted_revision = self.compacted_revision.max(oldest.revision);
         }
     }
 
@@ -1441,6 +1464,51 @@ mod tests {
                 .unwrap()
                 .0
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn compaction_expires_new_watches_but_not_established_ones() {
+        let mut store = Store::new();
+        let start = store.revision();
+        for name in ["a", "b"] {
+            store
+                .create(
+                    &CTX,
+                    Resource::ConfigMap,
+                    "default",
+                    json!({"metadata": {"name": name}}),
+                )
+                .unwrap();
+        }
+        store.compact(store.revision());
+        let filter = all(Resource::ConfigMap);
+        assert_eq!(store.events_after(start, &filter).unwrap_err().code(), 410);
+        let (events, _) = store.events_after_established(start, &filter).unwrap();
+        assert_eq!(
+            events.len(),
+            2,
+            "an established watch is owed what it has not read"
+        );
+        // The history's bound is another matter: what is trimmed is gone for everyone.
+        let mut small = Store::new().with_events_max(1);
+        let start = small.revision();
+        for name in ["a", "b"] {
+            small
+                .create(
+                    &CTX,
+                    Resource::ConfigMap,
+                    "default",
+                    json!({"metadata": {"name": name}}),
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            small
+                .events_after_established(start, &filter)
+                .unwrap_err()
+                .code(),
+            410
         );
     }
 
