@@ -729,8 +729,15 @@ impl ApiServer {
                         ));
                     }
                 };
-                let patch: Value = serde_json::from_slice(body)
-                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                // An apply patch may be YAML (JSON is YAML too); the others are JSON.
+                let patch: Value = match (serde_json::from_slice(body), patch_type) {
+                    (Ok(patch), _) => patch,
+                    (Err(_), PatchType::Apply) => serde_yaml_ng::from_slice(body)
+                        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+                    (Err(e), _) => {
+                        return Err(ApiError::bad_request(format!("error decoding patch: {e}")));
+                    }
+                };
                 if patch_type == PatchType::Apply
                     && request.query.get("fieldManager").is_none_or(str::is_empty)
                 {
@@ -1426,8 +1433,19 @@ fn parse_continue(token: &str) -> Result<(u64, String), ApiError> {
 /// sends.
 fn parse_object(body: &[u8], resource: Resource, content_type: &str) -> Result<Value, ApiError> {
     let media_type = content_type.split(';').next().unwrap_or("").trim();
+    let cannot = |e: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            resource.kind(),
+            resource.version(),
+            resource.kind()
+        ))
+    };
     match media_type {
         "" | "application/json" | "*/*" => {}
+        "application/yaml" => {
+            return serde_yaml_ng::from_slice(body).map_err(|e| cannot(&e));
+        }
         super::protobuf::MEDIA_TYPE => {
             return super::protobuf::decode(body).map_err(|e| {
                 ApiError::bad_request(format!(
@@ -1441,7 +1459,11 @@ fn parse_object(body: &[u8], resource: Resource, content_type: &str) -> Result<V
         other => {
             return Err(ApiError::unsupported_media_type(
                 other,
-                &["application/json", super::protobuf::MEDIA_TYPE],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    super::protobuf::MEDIA_TYPE,
+                ],
             ));
         }
     }

@@ -519,6 +519,53 @@ mod watch_memory {
     }
 }
 
+mod yaml_bodies {
+    //! `application/yaml` creates and YAML apply patches, as kube-apiserver takes them.
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use khaos_sim::apiserver::{ApiServer, ServerConfig};
+
+    async fn send(server: &ApiServer, request: Request<Bytes>) -> (u16, serde_json::Value) {
+        let response = server.clone().handle_bytes(request).await.unwrap();
+        let code = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (code, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn a_yaml_create_and_a_yaml_apply_are_taken() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = ApiServer::new(ServerConfig::default());
+            let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: \"1\"\n";
+            let create = Request::post("/api/v1/namespaces/default/configmaps")
+                .header("content-type", "application/yaml")
+                .body(Bytes::from(yaml))
+                .unwrap();
+            let (code, created) = send(&server, create).await;
+            assert_eq!(code, 201, "{created}");
+            assert_eq!(created["data"]["a"], "1");
+            let apply = Request::patch("/api/v1/namespaces/default/configmaps/y?fieldManager=me")
+                .header("content-type", "application/apply-patch+yaml")
+                .body(Bytes::from(yaml.replace("\"1\"", "\"2\"")))
+                .unwrap();
+            let (code, applied) = send(&server, apply).await;
+            assert_eq!(code, 200, "{applied}");
+            assert_eq!(applied["data"]["a"], "2");
+            let bad = Request::post("/api/v1/namespaces/default/configmaps")
+                .header("content-type", "application/yaml")
+                .body(Bytes::from("a: [unclosed"))
+                .unwrap();
+            assert_eq!(send(&server, bad).await.0, 400);
+        });
+    }
+}
+
 mod race {
     //! The CAS race: determinism, the checker on a sweep, and the checker firing on a flaw.
 
