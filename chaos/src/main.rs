@@ -470,6 +470,23 @@ fn sim_shrink(scenario: &str, seed: u64, out: &Path, options: Options) -> Done {
     Ok(())
 }
 
+/// A progress bar with an ETA when stdout is a terminal (and not under CI); `None` for plain
+/// lines.
+fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() || std::env::var_os("CI").is_some() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, ETA {eta_precise}",
+        )
+        .expect("a valid template"),
+    );
+    Some(bar)
+}
+
 fn sim_sweep(
     names: &[String],
     seeds: std::ops::Range<u64>,
@@ -498,6 +515,7 @@ fn sim_sweep(
             ""
         }
     );
+    let bar = progress_bar(total);
     let results = sweep::sweep(
         &chosen,
         seeds,
@@ -506,9 +524,22 @@ fn sim_sweep(
         &options,
         |done, total, run: &sweep::SweepRun| {
             let mark = if run.ok { "ok  " } else { "FAIL" };
-            println!("[{done:>5}/{total}] {mark} {}", run.summary);
+            match &bar {
+                // On a terminal: a bar with an ETA, and a line only for a failure.
+                Some(bar) => {
+                    if !run.ok {
+                        bar.println(format!("[{done:>5}/{total}] {mark} {}", run.summary));
+                    }
+                    bar.inc(1);
+                }
+                // In CI and in files: a plain line per run.
+                None => println!("[{done:>5}/{total}] {mark} {}", run.summary),
+            }
         },
     );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let failed: Vec<&sweep::SweepRun> = results.iter().filter(|r| !r.ok).collect();
     println!();
     println!(
