@@ -1,6 +1,9 @@
-//! `junit.xml`: one testsuite for the run, one testcase per checker.
+//! `junit.xml`: one testsuite for the run, one testcase per checker, written by quick-junit.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{JudgedRun, not_judged};
 use crate::checkers::Kind;
@@ -11,92 +14,68 @@ impl JudgedRun {
     /// that could not judge (the run did not heal long enough) is `<skipped>`.
     pub fn junit_xml(&self) -> String {
         let info = &self.info;
-        let suite = format!("khaos {}", info.title());
         let classname = format!("khaos.{}", info.scenario);
-        let failures = self.verdicts.iter().filter(|v| !v.ok()).count();
-        let skipped = self.verdicts.iter().filter(|v| not_judged(v)).count();
-        let seconds = self.history.last().map_or(0, |e| e.t_ms) as f64 / 1000.0;
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let counts = format!(
-            "tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{seconds:.3}\"",
-            self.verdicts.len()
-        );
-        let _ = writeln!(xml, "<testsuites name=\"khaos\" {counts}>");
-        let _ = writeln!(
-            xml,
-            "  <testsuite name=\"{}\" {counts}>",
-            xml_escape(&suite)
-        );
-        xml.push_str("    <properties>\n");
-        let mut properties = vec![("scenario", info.scenario.clone())];
+        let time = Duration::from_millis(self.history.last().map_or(0, |e| e.t_ms));
+        let mut suite = TestSuite::new(format!("khaos {}", info.title()));
+        suite.set_time(time);
+        suite.add_property(Property::new("scenario", info.scenario.as_str()));
         if let Some(seed) = info.seed {
-            properties.push(("seed", seed.to_string()));
+            suite.add_property(Property::new("seed", seed.to_string()));
         }
         if let Some(replay) = &info.replay {
-            properties.push(("replay", replay.clone()));
+            suite.add_property(Property::new("replay", replay.as_str()));
         }
         if let Some(digest) = &info.digest {
-            properties.push(("digest", digest.clone()));
+            suite.add_property(Property::new("digest", digest.as_str()));
         }
-        for (name, value) in properties {
-            let _ = writeln!(
-                xml,
-                "      <property name=\"{name}\" value=\"{}\"/>",
-                xml_escape(&value)
-            );
-        }
-        xml.push_str("    </properties>\n");
         for verdict in &self.verdicts {
-            let open = format!(
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"",
-                xml_escape(verdict.checker),
-                xml_escape(&classname)
-            );
-            if verdict.ok() && !not_judged(verdict) {
-                let _ = writeln!(xml, "{open}/>");
-                continue;
-            }
-            let _ = writeln!(xml, "{open}>");
-            if not_judged(verdict) {
-                xml.push_str(
-                    "      <skipped message=\"not judged: the run did not heal for long enough \
-                     (or has no healed phase)\"/>\n",
-                );
-            }
-            if let Some(first) = verdict.violations.first() {
-                let count = verdict.violations.len();
-                let message = if count == 1 {
-                    first.message.clone()
-                } else {
-                    format!("{} (and {} more)", first.message, count - 1)
-                };
-                let kind = match verdict.kind {
-                    Kind::Safety => "safety",
-                    Kind::Liveness => "liveness",
-                };
-                let mut body = String::new();
-                for violation in &verdict.violations {
-                    let _ = writeln!(body, "{}", violation.message);
-                    for index in &violation.entries {
-                        if let Some(entry) = self.history.get(*index) {
-                            let _ = writeln!(body, "  line {}: {}", index + 1, entry.to_line());
+            let status = match verdict.violations.first() {
+                Some(first) => {
+                    let count = verdict.violations.len();
+                    let message = if count == 1 {
+                        first.message.clone()
+                    } else {
+                        format!("{} (and {} more)", first.message, count - 1)
+                    };
+                    let mut body = String::new();
+                    for violation in &verdict.violations {
+                        let _ = writeln!(body, "{}", violation.message);
+                        for index in &violation.entries {
+                            if let Some(entry) = self.history.get(*index) {
+                                let _ = writeln!(body, "  line {}: {}", index + 1, entry.to_line());
+                            }
                         }
                     }
+                    if let Some(replay) = &info.replay {
+                        let _ = writeln!(body, "replay: {replay}");
+                    }
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status
+                        .set_message(message)
+                        .set_type(match verdict.kind {
+                            Kind::Safety => "safety",
+                            Kind::Liveness => "liveness",
+                        })
+                        .set_description(body);
+                    status
                 }
-                if let Some(replay) = &info.replay {
-                    let _ = writeln!(body, "replay: {replay}");
+                None if not_judged(verdict) => {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_message(
+                        "not judged: the run did not heal for long enough (or has no healed phase)",
+                    );
+                    status
                 }
-                let _ = writeln!(
-                    xml,
-                    "      <failure message=\"{}\" type=\"{kind}\">{}</failure>",
-                    xml_escape(&message),
-                    xml_escape(&body)
-                );
-            }
-            xml.push_str("    </testcase>\n");
+                None => TestCaseStatus::success(),
+            };
+            let mut case = TestCase::new(verdict.checker, status);
+            case.set_classname(classname.as_str())
+                .set_time(Duration::ZERO);
+            suite.add_test_case(case);
         }
-        xml.push_str("  </testsuite>\n</testsuites>\n");
-        xml
+        let mut report = Report::new("khaos");
+        report.set_time(time).add_test_suite(suite);
+        report.to_string().expect("a report serialises")
     }
 }
 
