@@ -848,6 +848,29 @@ fn a_data_directory_keeps_the_store_across_a_restart_even_after_sigkill() {
     });
 }
 
+#[test]
+fn kubectl_explain_reads_the_served_schemas() {
+    if !have_kubectl() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let explained = kubectl_ok(&server.url, &["explain", "configmap"]);
+    assert!(
+        explained.contains("ConfigMap holds configuration data"),
+        "{explained}"
+    );
+    let field = kubectl_ok(&server.url, &["explain", "lease.spec.holderIdentity"]);
+    assert!(
+        field.contains("holderIdentity") && field.contains("<string>"),
+        "{field}"
+    );
+    let events = kubectl_ok(&server.url, &["explain", "events.involvedObject"]);
+    assert!(
+        events.contains("ObjectReference") || events.contains("FIELDS"),
+        "{events}"
+    );
+}
+
 fn have_kubectl() -> bool {
     match Command::new("kubectl")
         .args(["version", "--client"])

@@ -18,7 +18,8 @@
 //!   `?fieldValidation=Strict`. Not found (or a 404), it falls back to `/openapi/v2` for a
 //!   client-side schema, and without one `create -f` fails with "failed to download openapi".
 //!   So the documents below declare, for each served kind, its create, replace and patch
-//!   operations with that parameter, and nothing else (no schemas: kubectl does not need them).
+//!   operations with that parameter, and the kinds' schemas (k8s-openapi's, marked with their
+//!   group-version-kind), which `kubectl explain` reads.
 //!   `/openapi/v2` is deliberately not served: client-side `apply` asks for it to compute
 //!   strategic merge patches and, on a 404, falls back to the patch metadata compiled into
 //!   kubectl for built-in kinds.
@@ -210,7 +211,7 @@ fn openapi_v3_document(key: &str) -> Option<Value> {
         .map(|(group, version)| openapi_v3_group_version(group, version))
 }
 
-/// The OpenAPI v3 document of one group-version: a valid but schema-less document declaring,
+/// The OpenAPI v3 document of one group-version: a document declaring,
 /// per served kind, the create (POST), replace (PUT) and patch (PATCH) operations with their
 /// `fieldValidation` query parameter and `x-kubernetes-group-version-kind` extension.
 pub fn openapi_v3_group_version(group: &str, version: &str) -> Value {
@@ -252,8 +253,60 @@ pub fn openapi_v3_group_version(group: &str, version: &str) -> Value {
         "openapi": "3.0.0",
         "info": { "title": "Kubernetes", "version": GIT_VERSION },
         "paths": paths,
-        "components": { "schemas": {} },
+        "components": { "schemas": schemas(group, version) },
     })
+}
+
+/// The schemas of a group-version's kinds and everything they refer to, from k8s-openapi's
+/// (the Kubernetes API's own, with its descriptions), each kind marked with its
+/// `x-kubernetes-group-version-kind` as kube-apiserver marks it: what `kubectl explain` reads.
+fn schemas(group: &str, version: &str) -> Value {
+    use k8s_openapi::api;
+    use schemars::JsonSchema;
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut kinds = Vec::new();
+    for resource in Resource::ALL
+        .into_iter()
+        .filter(|r| r.group() == group && r.version() == version)
+    {
+        let name = match resource {
+            Resource::Namespace => {
+                generator.subschema_for::<api::core::v1::Namespace>();
+                api::core::v1::Namespace::schema_name()
+            }
+            Resource::ConfigMap => {
+                generator.subschema_for::<api::core::v1::ConfigMap>();
+                api::core::v1::ConfigMap::schema_name()
+            }
+            Resource::Event => {
+                generator.subschema_for::<api::core::v1::Event>();
+                api::core::v1::Event::schema_name()
+            }
+            Resource::Lease => {
+                generator.subschema_for::<api::coordination::v1::Lease>();
+                api::coordination::v1::Lease::schema_name()
+            }
+            Resource::Deployment => {
+                generator.subschema_for::<api::apps::v1::Deployment>();
+                api::apps::v1::Deployment::schema_name()
+            }
+        };
+        kinds.push((name.into_owned(), resource));
+    }
+    let mut definitions = generator.take_definitions(true);
+    for (name, resource) in kinds {
+        if let Some(Value::Object(schema)) = definitions.get_mut(&name) {
+            schema.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{
+                    "group": resource.group(),
+                    "version": resource.version(),
+                    "kind": resource.kind(),
+                }]),
+            );
+        }
+    }
+    Value::Object(definitions)
 }
 
 /// One write operation, carrying what kubectl's field-validation probe looks for.
