@@ -159,16 +159,34 @@ fn served_hosts(config: &ServeConfig) -> Vec<String> {
     hosts
 }
 
-/// Write a file only its owner can read (it holds a token).
+/// Write a kubeconfig only its owner can read (it holds a token): a new file, renamed into
+/// place. A file there already is replaced only if khaos wrote it (a kubeconfig whose only
+/// cluster is `khaos`), so `--write-kubeconfig ~/.kube/config` cannot wipe other clusters.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let ours = serde_json::from_str::<serde_json::Value>(&existing).is_ok_and(|k| {
+            k["clusters"]
+                .as_array()
+                .is_some_and(|c| c.len() == 1 && c[0]["name"] == "khaos")
+        });
+        if !ours {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file is there that khaos did not write; give a new path (kubectl --kubeconfig takes any)",
+            ));
+        }
+    }
+    let temporary = path.with_extension("khaos-new");
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())
+        .open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    std::fs::rename(&temporary, path)
 }
 
 /// A running standalone server.
@@ -193,14 +211,29 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     if config.token.as_deref() == Some("") {
         return Err(ServeError::EmptyToken);
     }
-    if let Some(bad) = config.allow_remote.iter().find(|host| {
-        host.is_empty()
-            || !host
+    // A name, an IPv4 address, or an IPv6 address (bracketed or not); no scheme, no port.
+    let allow_remote: Vec<String> = config
+        .allow_remote
+        .iter()
+        .map(|host| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned()
+        })
+        .collect();
+    if let Some(bad) = allow_remote.iter().find(|host| {
+        let name = !host.is_empty()
+            && host
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+        !(name || host.parse::<std::net::Ipv6Addr>().is_ok())
     }) {
         return Err(ServeError::BadHost(bad.clone()));
     }
+    let config = ServeConfig {
+        allow_remote,
+        ..config
+    };
     if config.bookmark_interval.is_zero() {
         return Err(ServeError::ZeroBookmarkInterval);
     }
@@ -211,14 +244,10 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     let history = match &config.history {
         None => None,
         Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ServeError::History {
-                    path: path.clone(),
-                    source,
-                })?;
+            let (file, _) = open_log(path).map_err(|source| ServeError::History {
+                path: path.clone(),
+                source,
+            })?;
             Some((path.clone(), file))
         }
     };
@@ -240,6 +269,9 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         record_commits: history.is_some() || data.is_some(),
         events_max: config.watch_history_max,
         hosts: Some(hosts.clone()),
+        created_at: data
+            .as_ref()
+            .map(|(_, _, _, created_at)| created_at.clone()),
         ..ServerConfig::default()
     });
     server
@@ -247,10 +279,16 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         .map_err(ServeError::Faults)?;
     let mut restored = 0;
     let mut journals = Vec::new();
-    if let Some((path, file, commits)) = data {
+    if let Some((path, file, commits, _)) = data {
         restored = commits.len();
+        // Restored as an API server restart leaves it (`ApiServer::restart`): the store as it
+        // was, and a watch cache that starts now, so a resume from before gets 410 and re-lists.
         server
-            .with_store(|store| commits.into_iter().try_for_each(|c| store.restore(c)))
+            .with_store(|store| {
+                commits.into_iter().try_for_each(|c| store.restore(c))?;
+                store.compact(store.revision());
+                Ok::<(), String>(())
+            })
             .map_err(|reason| ServeError::DataDir {
                 path: path.clone(),
                 reason,
@@ -324,11 +362,17 @@ impl Running {
 /// an fsync, which this does not do). Each commit is stamped with the time it is written, after
 /// it committed and before any client can have heard of it, so an event a node logs because of a
 /// commit never sorts before it when the logs are merged.
-fn journal(
-    mut files: Vec<(PathBuf, std::fs::File)>,
-    time: TimeBase,
-) -> khaos_sim::apiserver::Journal {
+fn journal(files: Vec<(PathBuf, std::fs::File)>, time: TimeBase) -> khaos_sim::apiserver::Journal {
     let mut buffer = Vec::new();
+    // Each file with the length it had when its last write completed, to cut a failed write's
+    // part back off.
+    let mut files: Vec<(PathBuf, std::fs::File, u64)> = files
+        .into_iter()
+        .map(|(path, file)| {
+            let length = file.metadata().map_or(0, |m| m.len());
+            (path, file, length)
+        })
+        .collect();
     Box::new(move |commits| {
         let t_ms = time.t_ms();
         buffer.clear();
@@ -340,11 +384,18 @@ fn journal(
             );
             buffer.push(b'\n');
         }
-        for (path, file) in &mut files {
-            file.write_all(&buffer).inspect_err(|error| {
-                // The client gets a 500; the operator learns why.
-                eprintln!("khaos serve: writing {}: {error}", path.display());
-            })?;
+        for (path, file, length) in &mut files {
+            if let Err(error) = file.write_all(&buffer) {
+                // Leave the file whole: what was written of this batch goes.
+                let _ = file.set_len(*length);
+                // The client gets a 500 and the server stops; the operator learns why.
+                eprintln!(
+                    "khaos serve: writing {}: {error}; the server stops serving (restart it)",
+                    path.display()
+                );
+                return Err(error);
+            }
+            *length += buffer.len() as u64;
         }
         Ok(())
     })
@@ -352,9 +403,15 @@ fn journal(
 
 /// The commit log of a data directory, opened to append, and the commits it holds. A last line
 /// that a killed server cut off mid-write is cut from the file (its write was never answered).
-fn open_data_dir(
-    dir: &Path,
-) -> Result<(PathBuf, std::fs::File, Vec<khaos_sim::apiserver::Restored>), ServeError> {
+/// A data directory opened: its commit log, the commits it holds, and when its cluster was made.
+type DataDir = (
+    PathBuf,
+    std::fs::File,
+    Vec<khaos_sim::apiserver::Restored>,
+    String,
+);
+
+fn open_data_dir(dir: &Path) -> Result<DataDir, ServeError> {
     let path = dir.join("commits.jsonl");
     let error = |reason: String| ServeError::DataDir {
         path: path.clone(),
@@ -364,11 +421,13 @@ fn open_data_dir(
         path: dir.to_path_buf(),
         reason: format!("cannot create it: {e}"),
     })?;
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(error(e.to_string())),
-    };
+    let (file, text) = open_log(&path).map_err(|e| error(e.to_string()))?;
+    // One server per data directory: two would interleave their revisions.
+    file.try_lock().map_err(|e| {
+        error(format!(
+            "is locked ({e}): another khaos serve is using this data directory"
+        ))
+    })?;
     let log = khaos_reports::history::parse_log(&text).map_err(|e| error(e.to_string()))?;
     let mut commits = Vec::with_capacity(log.lines.len());
     for (entry, _) in &log.lines {
@@ -407,17 +466,51 @@ fn open_data_dir(
             object: object.clone(),
         });
     }
+    // When the cluster was made, kept from the first start: the default namespaces (revisions
+    // 1 to 4) are the same objects on every start.
+    let created = dir.join("created");
+    let created_at = match std::fs::read_to_string(&created) {
+        Ok(text) => text.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            #[allow(clippy::disallowed_methods)] // The cluster's birth is a wall-clock time.
+            let now = khaos_sim::apiserver::time::rfc3339(std::time::SystemTime::now());
+            std::fs::write(&created, format!("{now}\n")).map_err(|e| error(e.to_string()))?;
+            now
+        }
+        Err(e) => return Err(error(e.to_string())),
+    };
+    Ok((path, file, commits, created_at))
+}
+
+/// Open a JSON-lines log to append to, with what it holds. A last line without its newline was
+/// cut off mid-write by a killed server (its write was never answered), whether or not what is
+/// left of it parses: it is cut from the file, so the next line starts on a line of its own.
+fn open_log(path: &Path) -> std::io::Result<(std::fs::File, String)> {
+    // A device or a pipe (`--history /dev/stdout`) is written to, never read back.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        return Ok((file, String::new()));
+    }
+    let mut bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
-        .map_err(|e| error(e.to_string()))?;
-    if log.torn.is_some() {
-        let whole = text.rfind('\n').map_or(0, |at| at + 1);
-        file.set_len(whole as u64)
-            .map_err(|e| error(e.to_string()))?;
+        .open(path)?;
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let whole = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        bytes.truncate(whole);
+        file.set_len(whole as u64)?;
     }
-    Ok((path, file, commits))
+    let text = String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok((file, text))
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when

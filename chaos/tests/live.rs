@@ -328,6 +328,38 @@ fn a_node_says_why_its_requests_fail_and_its_started_line_has_its_pid() {
     );
 }
 
+#[test]
+fn a_history_that_cannot_be_written_stops_the_server_instead_of_serving_unrecorded_writes() {
+    // Every write to /dev/full fails with ENOSPC, as a full disk does.
+    let server = Server::start(&["--history", "/dev/full"]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(
+            khaos::live::client_for_url(&url, "writer", None).unwrap(),
+            "default",
+        );
+        let cm: ConfigMap =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "lost"}})).unwrap();
+        match api.create(&Default::default(), &cm).await {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 500);
+                assert!(
+                    status.message.contains("stopped serving"),
+                    "{}",
+                    status.message
+                );
+            }
+            other => panic!("a write the history could not take was answered {other:?}"),
+        }
+        // Nothing unrecorded is seen afterwards: reads fail too.
+        match api.get_opt("lost").await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 500),
+            other => panic!("a read after the journal failed was answered {other:?}"),
+        }
+    });
+}
+
 fn khaos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_khaos"))
         .args(args)
@@ -416,6 +448,35 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
         !empty.status.success() && stderr.contains("--token is empty"),
         "{stderr}"
     );
+
+    let foreign = tempfile::tempdir().unwrap();
+    let config = foreign.path().join("config");
+    std::fs::write(&config, "apiVersion: v1\nclusters: [{name: prod}]\n").unwrap();
+    let out = khaos(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--write-kubeconfig",
+        config.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("khaos did not write"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_to_string(&config).unwrap().contains("prod"),
+        "left as it was"
+    );
+
+    let with_port = khaos(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--allow-remote",
+        "host:6443",
+    ]);
+    assert!(!with_port.status.success());
 
     let bad_host = khaos(&[
         "serve",
@@ -805,6 +866,19 @@ fn a_data_directory_keeps_the_store_across_a_restart_even_after_sigkill() {
     };
     let mut first = Server::start(&["--data-dir", data]);
     let url = first.url.clone();
+    let namespace_created = |url: &str| {
+        let url = url.to_owned();
+        runtime().block_on(async move {
+            let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+                kube::Api::all(khaos::live::client_for_url(&url, "keeper", None).unwrap());
+            api.get("default")
+                .await
+                .unwrap()
+                .metadata
+                .creation_timestamp
+        })
+    };
+    let born = namespace_created(&url);
     let (kept, watch_from) = runtime().block_on(async {
         let cm: ConfigMap = serde_json::from_value(
             serde_json::json!({"metadata": {"name": "kept"}, "data": {"term": "7"}}),
@@ -826,24 +900,51 @@ fn a_data_directory_keeps_the_store_across_a_restart_even_after_sigkill() {
 
     let second = Server::start(&["--data-dir", data]);
     let url = second.url.clone();
+    assert_eq!(
+        namespace_created(&url),
+        born,
+        "the same default namespace on every start"
+    );
+    // One server per data directory.
+    let out = khaos(&["serve", "--addr", "127.0.0.1:0", "--data-dir", data]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("another khaos serve"),
+        "{stderr}"
+    );
     runtime().block_on(async move {
         let again = api(&url).get("kept").await.expect("the object survived");
         assert_eq!(again.metadata.uid, kept.metadata.uid);
-        assert_eq!(again.metadata.resource_version, kept.metadata.resource_version);
+        assert_eq!(
+            again.metadata.resource_version,
+            kept.metadata.resource_version
+        );
         assert_eq!(again.data, kept.data);
-        assert!(api(&url).get_opt("later").await.unwrap().is_none(), "the delete survived too");
-        // Revisions go on from where they were, and a watch from before the restart resumes.
-        let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "after"}})).unwrap();
+        assert!(
+            api(&url).get_opt("later").await.unwrap().is_none(),
+            "the delete survived too"
+        );
+        // Revisions go on from where they were; a watch from before the restart gets 410 and
+        // re-lists, as after an API server restart.
+        let cm: ConfigMap =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "after"}})).unwrap();
         let after = api(&url).create(&Default::default(), &cm).await.unwrap();
-        let rv = |o: &ConfigMap| o.metadata.resource_version.as_deref().unwrap().parse::<u64>().unwrap();
+        let rv = |o: &ConfigMap| {
+            o.metadata
+                .resource_version
+                .as_deref()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
         assert_eq!(rv(&after), rv(&kept) + 3, "create, delete, then this");
         use futures::{StreamExt, TryStreamExt};
         let params = kube::api::WatchParams::default().timeout(2);
         let mut events = api(&url).watch(&params, &watch_from).await.unwrap().boxed();
         let first = events.try_next().await.unwrap().expect("an event");
         assert!(
-            matches!(&first, kube::api::WatchEvent::Added(o) if o.metadata.name.as_deref() == Some("later")),
-            "the watch history came back: {first:?}"
+            matches!(&first, kube::api::WatchEvent::Error(e) if e.code == 410),
+            "a resume from before the restart: {first:?}"
         );
     });
 }

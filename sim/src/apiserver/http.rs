@@ -103,6 +103,9 @@ pub struct ServerConfig {
     /// make the browser send requests to a loopback server, with a foreign `Origin` or, after DNS
     /// rebinding, a foreign `Host`: both are refused.
     pub hosts: Option<Vec<String>>,
+    /// When the cluster was made (RFC 3339): the default namespaces' creationTimestamp. `None`:
+    /// now. A restored store passes its first start's, so its first revisions are the same.
+    pub created_at: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +119,7 @@ impl Default for ServerConfig {
             events_max: super::store::EVENTS_MAX_DEFAULT,
             record_commits: false,
             hosts: None,
+            created_at: None,
         }
     }
 }
@@ -126,14 +130,22 @@ struct State {
     rng: ChaCha8Rng,
 }
 
-/// Where commits go before their answers: called with the commits made since its last call, in
-/// revision order, while no other call runs; an error fails the request whose commit it held.
+/// Where commits go before their answers: called with each write's commits, in revision order,
+/// under the store's lock (so nothing reads a commit before it is journaled). An error stops the
+/// server: every request after it fails, so nothing unrecorded is ever seen.
 pub type Journal = Box<dyn FnMut(Vec<Commit>) -> std::io::Result<()> + Send>;
+
+#[derive(Default)]
+struct JournalState {
+    write: Option<Journal>,
+    /// Why the journal failed, once it has.
+    failed: Option<String>,
+}
 
 struct Inner {
     state: Mutex<State>,
-    /// The journal, if any; its lock orders the takes of commits with their writes.
-    journal: Mutex<Option<Journal>>,
+    /// The journal, if any. Locked only with the state locked first.
+    journal: Mutex<JournalState>,
     config: ServerConfig,
     /// The latest revision, for watches to wait on.
     revision: watch::Sender<u64>,
@@ -162,8 +174,11 @@ pub struct ConnectionDropped;
 impl ApiServer {
     /// A server with an empty store (plus the default namespaces) and no faults.
     pub fn new(config: ServerConfig) -> ApiServer {
-        let mut store =
-            Store::new_at(&rfc3339(config.clock.now())).with_events_max(config.events_max);
+        let created_at = config
+            .created_at
+            .clone()
+            .unwrap_or_else(|| rfc3339(config.clock.now()));
+        let mut store = Store::new_at(&created_at).with_events_max(config.events_max);
         if config.record_commits {
             store = store.with_commit_record();
         }
@@ -175,7 +190,7 @@ impl ApiServer {
                     faults: Faults::none(),
                     rng: ChaCha8Rng::seed_from_u64(config.seed),
                 }),
-                journal: Mutex::new(None),
+                journal: Mutex::new(JournalState::default()),
                 config,
                 revision: watch::Sender::new(revision),
                 generation: watch::Sender::new(0),
@@ -242,9 +257,15 @@ impl ApiServer {
     /// # Panics
     /// If the journal fails to take the writes: harness setup has no client to tell.
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        let result = f(&mut self.state().store);
-        if let Err(error) = self.journal() {
-            panic!("the journal refused the harness's writes: {error}");
+        let mut state = self.state();
+        let result = f(&mut state.store);
+        let journaled = self.journal(&mut state.store);
+        drop(state);
+        if let Err(error) = journaled {
+            panic!(
+                "the journal refused the harness's writes: {}",
+                error.message
+            );
         }
         self.notify();
         result
@@ -254,22 +275,33 @@ impl ApiServer {
     /// write whose answer a client saw is in the journal (`khaos serve --history`). Commits are
     /// recorded only when [`ServerConfig::record_commits`] is set.
     pub fn set_journal(&self, journal: Journal) {
-        *self.inner.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(journal);
+        self.journal_state().write = Some(journal);
     }
 
-    /// Hand the commits made so far to the journal. Takes and writes happen under the journal's
-    /// lock, so a request whose commit another request's call took waits here until it is
-    /// written.
-    fn journal(&self) -> std::io::Result<()> {
-        let mut journal = self.inner.journal.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(journal) = journal.as_mut() else {
+    fn journal_state(&self) -> MutexGuard<'_, JournalState> {
+        self.inner.journal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hand `store`'s new commits to the journal; the caller holds the state lock, so no request
+    /// can read them before they are written. A failure is kept: the server stops.
+    fn journal(&self, store: &mut Store) -> Result<(), ApiError> {
+        let mut journal = self.journal_state();
+        if let Some(failed) = &journal.failed {
+            return Err(journal_failed(failed));
+        }
+        let Some(write) = journal.write.as_mut() else {
             return Ok(());
         };
-        let commits = self.take_commits();
+        let commits = store.take_commits();
         if commits.is_empty() {
             return Ok(());
         }
-        journal(commits)
+        write(commits).map_err(|error| {
+            let failed = error.to_string();
+            let answer = journal_failed(&failed);
+            journal.failed = Some(failed);
+            answer
+        })
     }
 
     fn notify(&self) {
@@ -389,6 +421,9 @@ impl ApiServer {
             && !bearer_matches(&headers, token)
         {
             return Ok(error_response(&ApiError::unauthorized()));
+        }
+        if let Some(failed) = &self.journal_state().failed {
+            return Ok(error_response(&journal_failed(failed)));
         }
         let path = uri.path();
         let query = Query::parse(uri.query().unwrap_or(""));
@@ -529,14 +564,10 @@ impl ApiServer {
                 Err(error) => error_response(&error),
             });
         }
-        let result = self.execute(&request, &body);
-        // The history first: a write the client sees answered is in it.
-        let journaled = self.journal();
+        let (result, journaled) = self.execute(&request, &body);
         self.notify();
         if let Err(error) = journaled {
-            return Ok(error_response(&ApiError::internal(&format!(
-                "the write may have committed, but the server could not record it in its history: {error}"
-            ))));
+            return Ok(error_response(&error));
         }
         Ok(match (result, lose) {
             (Ok(_), Some(AmbiguousOutcome::ConnectionLost)) => return Err(ConnectionDropped),
@@ -553,8 +584,23 @@ impl ApiServer {
     /// kube-apiserver's does: nothing reached storage, so the object has no new resourceVersion
     /// (a create none at all, an update the live object's), and a create's uid is not the one
     /// the real create will get.
+    ///
+    /// The write's commits are journaled before the store's lock is let go (the second result):
+    /// no other request can see a commit the journal does not hold.
     fn execute(
         &self,
+        request: &ResourceRequest,
+        body: &[u8],
+    ) -> (Result<(StatusCode, Value), ApiError>, Result<(), ApiError>) {
+        let mut state = self.state();
+        let result = self.execute_dry_or_not(&mut state, request, body);
+        let journaled = self.journal(&mut state.store);
+        (result, journaled)
+    }
+
+    fn execute_dry_or_not(
+        &self,
+        state: &mut State,
         request: &ResourceRequest,
         body: &[u8],
     ) -> Result<(StatusCode, Value), ApiError> {
@@ -563,7 +609,7 @@ impl ApiServer {
             RequestVerb::Create | RequestVerb::Update | RequestVerb::Patch
         ) && dry_run(request, body).unwrap_or(false);
         if !dry {
-            return self.execute_in_store(request, body);
+            return self.execute_in_store(state, request, body);
         }
         let live_rv = request.route.name.as_deref().and_then(|name| {
             let key = ObjectKey::new(
@@ -571,10 +617,10 @@ impl ApiServer {
                 request.route.namespace.as_deref().unwrap_or(""),
                 name,
             );
-            let object = self.state().store.get(&key).ok()?;
+            let object = state.store.get(&key).ok()?;
             Some(metadata_str(&object, "resourceVersion").to_owned())
         });
-        let mut result = self.execute_in_store(request, body);
+        let mut result = self.execute_in_store(state, request, body);
         if let Ok((_, answer)) = &mut result
             && let Some(metadata) = answer["metadata"].as_object_mut()
         {
@@ -594,6 +640,7 @@ impl ApiServer {
 
     fn execute_in_store(
         &self,
+        state: &mut State,
         request: &ResourceRequest,
         body: &[u8],
     ) -> Result<(StatusCode, Value), ApiError> {
@@ -605,8 +652,7 @@ impl ApiServer {
         let route = &request.route;
         let resource = route.resource;
         let dry_run = dry_run(request, body)?;
-        let mut state = self.state();
-        let State { store, faults, rng } = &mut *state;
+        let State { store, faults, rng } = state;
         // A dry run works on a copy, so it answers as the real write would and changes nothing.
         let mut scratch;
         let store: &mut Store = if dry_run && request.verb.is_write() {
@@ -1149,17 +1195,23 @@ impl Watcher {
         true
     }
 
-    /// Queue a chunk for the reader within the watch's byte budget; false when the stream is
-    /// over: the reader is gone, or it has left the budget full for [`SLOW_WATCHER_GRACE`], and
+    /// Queue a chunk for the reader within the watch's byte budget and chunk count; false when
+    /// the stream is over: the reader is gone, or it has left the queue full for
+    /// [`SLOW_WATCHER_GRACE`], and
     /// the watch is closed as kube-apiserver closes a watcher that cannot keep up (the client
     /// resumes from the last revision it read).
     async fn queue(&mut self, chunk: Bytes) -> bool {
         let cost = chunk_cost(&chunk);
-        match tokio::time::timeout(SLOW_WATCHER_GRACE, self.budget.acquire_many(cost)).await {
-            Ok(Ok(permit)) => permit.forget(),
-            _ => return false,
-        }
-        self.tx.send(chunk).await.is_ok()
+        // The byte budget and the chunk count alike: a reader that takes neither for the grace
+        // is behind for good.
+        let queued = async {
+            self.budget.acquire_many(cost).await.ok()?.forget();
+            self.tx.send(chunk).await.ok()
+        };
+        matches!(
+            tokio::time::timeout(SLOW_WATCHER_GRACE, queued).await,
+            Ok(Some(()))
+        )
     }
 }
 
@@ -1234,6 +1286,13 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
             .zip(token.as_bytes())
             .fold(0u8, |diff, (a, b)| diff | (a ^ b))
             == 0
+}
+
+/// The answer of a server whose journal failed.
+fn journal_failed(error: &str) -> ApiError {
+    ApiError::internal(&format!(
+        "the server could not record a write in its history ({error}) and has stopped serving, so that nothing unrecorded is seen: restart it (with --data-dir it resumes from what was recorded)"
+    ))
 }
 
 /// A request for objects, once the path is understood.
