@@ -403,10 +403,18 @@ impl EventRecorder {
         tokio::spawn(async move {
             let events: kube::Api<k8s_openapi::api::core::v1::Event> =
                 kube::Api::namespaced(client.clone(), &namespace);
-            let (kind, api_version) = match lock {
-                LockKind::ConfigMap => ("ConfigMap", "v1"),
-                LockKind::Lease => ("Lease", "coordination.k8s.io/v1"),
+            let lock_resource = match lock {
+                LockKind::ConfigMap => {
+                    kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&())
+                }
+                LockKind::Lease => {
+                    kube::api::ApiResource::erase::<k8s_openapi::api::coordination::v1::Lease>(&())
+                }
             };
+            let (kind, api_version) = (
+                lock_resource.kind.clone(),
+                lock_resource.api_version.clone(),
+            );
             while let Some(recorded) = rx.recv().await {
                 let what = match recorded {
                     Recorded::Event(what) => what,
@@ -416,30 +424,16 @@ impl EventRecorder {
                     }
                 };
                 // The lock's uid, so `kubectl describe` (which selects on it) finds the event.
-                let uid = match lock {
-                    LockKind::ConfigMap => {
-                        kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
-                            client.clone(),
-                            &namespace,
-                        )
-                        .get_opt(&lock_name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|o| o.metadata.uid)
-                    }
-                    LockKind::Lease => {
-                        kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
-                            client.clone(),
-                            &namespace,
-                        )
-                        .get_opt(&lock_name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|o| o.metadata.uid)
-                    }
-                };
+                let uid = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+                    client.clone(),
+                    &namespace,
+                    &lock_resource,
+                )
+                .get_opt(&lock_name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|o| o.metadata.uid);
                 #[allow(clippy::disallowed_methods)] // An Event's time is the wall clock's.
                 let now = std::time::SystemTime::now();
                 let since_epoch = now
