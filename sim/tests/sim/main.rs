@@ -357,6 +357,10 @@ mod query {
             if code != 200 {
                 return (code, None);
             }
+            // A list always has a body; a watch from the current revision ends with none.
+            if body.is_empty() {
+                return (code, Some(true));
+            }
             let first = body.split(|&b| b == b'\n').next().unwrap();
             let value: serde_json::Value = serde_json::from_slice(first).unwrap();
             let watch = value.get("type").is_some();
@@ -393,7 +397,7 @@ mod query {
         #[test]
         fn a_list_and_a_watch_read_a_resource_version_alike(
             rv in prop_oneof![
-                prop::sample::select(vec!["", "0", "1", "2", "3", "999", "abc", "-1", "+1", " 1", "18446744073709551615", "18446744073709551616"]).prop_map(str::to_owned),
+                prop::sample::select(vec!["", "0", "1", "2", "3", "4", "5", "999", "abc", "-1", "+1", " 1", "18446744073709551615", "18446744073709551616"]).prop_map(str::to_owned),
                 "[-+0-9a-z]{0,4}",
             ]
         ) {
