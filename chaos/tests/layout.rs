@@ -66,16 +66,21 @@ fn metadata() -> Value {
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
-#[test]
-fn crates_depend_one_way_and_reports_and_scenarios_have_no_simulator() {
-    let metadata = metadata();
-    let packages = metadata["packages"].as_array().unwrap();
-    let members: BTreeSet<&str> = metadata["workspace_members"]
+/// The package ids of the workspace's members.
+fn members(metadata: &Value) -> BTreeSet<&str> {
+    metadata["workspace_members"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
-        .collect();
+        .collect()
+}
+
+#[test]
+fn crates_depend_one_way_and_reports_and_scenarios_have_no_simulator() {
+    let metadata = metadata();
+    let packages = metadata["packages"].as_array().unwrap();
+    let members = members(&metadata);
     let names: BTreeMap<&str, &str> = packages
         .iter()
         .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
@@ -309,12 +314,7 @@ fn resolve(from: &[String], path: &[String], modules: &BTreeSet<Vec<String>>) ->
 #[test]
 fn sibling_modules_reference_each_other_without_a_cycle() {
     let metadata = metadata();
-    let members: BTreeSet<&str> = metadata["workspace_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let members = members(&metadata);
     let mut problems = Vec::new();
     let mut scanned = 0;
     for package in metadata["packages"]

@@ -269,29 +269,18 @@ fn schemas(group: &str, version: &str) -> Value {
         .into_iter()
         .filter(|r| r.group() == group && r.version() == version)
     {
+        fn register<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> String {
+            generator.subschema_for::<T>();
+            T::schema_name().into_owned()
+        }
         let name = match resource {
-            Resource::Namespace => {
-                generator.subschema_for::<api::core::v1::Namespace>();
-                api::core::v1::Namespace::schema_name()
-            }
-            Resource::ConfigMap => {
-                generator.subschema_for::<api::core::v1::ConfigMap>();
-                api::core::v1::ConfigMap::schema_name()
-            }
-            Resource::Event => {
-                generator.subschema_for::<api::core::v1::Event>();
-                api::core::v1::Event::schema_name()
-            }
-            Resource::Lease => {
-                generator.subschema_for::<api::coordination::v1::Lease>();
-                api::coordination::v1::Lease::schema_name()
-            }
-            Resource::Deployment => {
-                generator.subschema_for::<api::apps::v1::Deployment>();
-                api::apps::v1::Deployment::schema_name()
-            }
+            Resource::Namespace => register::<api::core::v1::Namespace>(&mut generator),
+            Resource::ConfigMap => register::<api::core::v1::ConfigMap>(&mut generator),
+            Resource::Event => register::<api::core::v1::Event>(&mut generator),
+            Resource::Lease => register::<api::coordination::v1::Lease>(&mut generator),
+            Resource::Deployment => register::<api::apps::v1::Deployment>(&mut generator),
         };
-        kinds.push((name.into_owned(), resource));
+        kinds.push((name, resource));
     }
     let mut definitions = generator.take_definitions(true);
     for (name, resource) in kinds {

@@ -1471,16 +1471,15 @@ mod tests {
     fn compaction_expires_new_watches_but_not_established_ones() {
         let mut store = Store::new();
         let start = store.revision();
-        for name in ["a", "b"] {
-            store
-                .create(
-                    &CTX,
-                    Resource::ConfigMap,
-                    "default",
-                    json!({"metadata": {"name": name}}),
-                )
-                .unwrap();
-        }
+        let two_writes = |store: &mut Store| {
+            for name in ["a", "b"] {
+                let object = json!({"metadata": {"name": name}});
+                store
+                    .create(&CTX, Resource::ConfigMap, "default", object)
+                    .unwrap();
+            }
+        };
+        two_writes(&mut store);
         store.compact(store.revision());
         let filter = all(Resource::ConfigMap);
         assert_eq!(store.events_after(start, &filter).unwrap_err().code(), 410);
@@ -1493,16 +1492,7 @@ mod tests {
         // The history's bound is another matter: what is trimmed is gone for everyone.
         let mut small = Store::new().with_events_max(1);
         let start = small.revision();
-        for name in ["a", "b"] {
-            small
-                .create(
-                    &CTX,
-                    Resource::ConfigMap,
-                    "default",
-                    json!({"metadata": {"name": name}}),
-                )
-                .unwrap();
-        }
+        two_writes(&mut small);
         assert_eq!(
             small
                 .events_after_established(start, &filter)
