@@ -773,6 +773,158 @@ fn kubectl_diff_shows_only_what_changes() {
     assert!(!diff.contains("resourceVersion"), "{diff}");
 }
 
+/// kube-rs's `Recorder` writes events.k8s.io/v1 Events (a create, then a merge patch of the
+/// series); they are the core/v1 Events kubectl and `kubectl describe` read, as on a real
+/// cluster, where the two groups share one storage.
+#[test]
+fn kube_runtime_events_are_the_core_events_kubectl_reads() {
+    use k8s_openapi::api::{core::v1 as core, events::v1 as events};
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let server = Server::start(&[]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let client = khaos::live::client_for_url(&url, "recorder", None).unwrap();
+        let lease = serde_json::json!({"metadata": {"name": "lock"}});
+        let lease: k8s_openapi::api::coordination::v1::Lease =
+            serde_json::from_value(lease).unwrap();
+        let lease = kube::Api::namespaced(client.clone(), "default")
+            .create(&Default::default(), &lease)
+            .await
+            .unwrap();
+        let reference = kube::Resource::object_ref(&lease, &());
+        let reporter = Reporter {
+            controller: "khaos.dev/test".into(),
+            instance: Some("node-1".into()),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "LeaderElection".into(),
+            note: Some("node-1 became leader".into()),
+            action: "Elect".into(),
+            secondary: None,
+        };
+        recorder.publish(&event, &reference).await.expect("created");
+        recorder
+            .publish(&event, &reference)
+            .await
+            .expect("patched as a series");
+
+        let grouped: kube::Api<events::Event> = kube::Api::namespaced(client.clone(), "default");
+        let selected = grouped
+            .list(&kube::api::ListParams::default().fields("regarding.name=lock"))
+            .await
+            .unwrap();
+        assert_eq!(selected.items.len(), 1, "{selected:?}");
+        let recorded = &selected.items[0];
+        assert_eq!(recorded.note.as_deref(), Some("node-1 became leader"));
+        assert_eq!(recorded.series.as_ref().map(|s| s.count), Some(2));
+        assert_eq!(
+            recorded.reporting_controller.as_deref(),
+            Some("khaos.dev/test")
+        );
+
+        let core_events: kube::Api<core::Event> = kube::Api::namespaced(client.clone(), "default");
+        let seen = core_events
+            .list(&kube::api::ListParams::default().fields("involvedObject.name=lock"))
+            .await
+            .unwrap();
+        assert_eq!(seen.items.len(), 1, "the same Event through core/v1");
+        let seen = &seen.items[0];
+        assert_eq!(seen.message.as_deref(), Some("node-1 became leader"));
+        assert_eq!(seen.involved_object.kind.as_deref(), Some("Lease"));
+        assert_eq!(seen.reporting_component.as_deref(), Some("khaos.dev/test"));
+        assert_eq!(seen.metadata.uid, recorded.metadata.uid);
+
+        // A core name is not an events.k8s.io field label; the strict checks hold for creates.
+        let refused = grouped
+            .list(&kube::api::ListParams::default().fields("involvedObject.name=lock"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("field label not supported: involvedObject.name"),
+            "{refused}"
+        );
+        let bare: events::Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "bare"},
+            "eventTime": "2026-12-03T10:00:00.000000Z",
+            "type": "Normal",
+            "reason": "R",
+            "action": "A",
+            "reportingInstance": "i",
+        }))
+        .unwrap();
+        let invalid = grouped
+            .create(&Default::default(), &bare)
+            .await
+            .unwrap_err();
+        assert!(
+            invalid.to_string().contains(
+                "Event.events.k8s.io \"bare\" is invalid: [reportingController: Required value"
+            ),
+            "{invalid}"
+        );
+        let missing = grouped.get("nope").await.unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("events.events.k8s.io \"nope\" not found"),
+            "{missing}"
+        );
+
+        // A watch through events.k8s.io sees a core write in its own schema.
+        use futures::{StreamExt, TryStreamExt};
+        let rv = selected.metadata.resource_version.clone().unwrap();
+        let mut watch = grouped
+            .watch(&kube::api::WatchParams::default().timeout(5), &rv)
+            .await
+            .unwrap()
+            .boxed();
+        let legacy: core::Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "legacy"},
+            "involvedObject": {"kind": "Lease", "name": "lock", "namespace": "default"},
+            "message": "written through core/v1",
+            "reason": "Legacy",
+            "type": "Normal",
+        }))
+        .unwrap();
+        core_events
+            .create(&Default::default(), &legacy)
+            .await
+            .unwrap();
+        let added = watch.try_next().await.unwrap().expect("an event");
+        match added {
+            kube::api::WatchEvent::Added(event) => {
+                assert_eq!(event.note.as_deref(), Some("written through core/v1"));
+                assert_eq!(
+                    event.regarding.and_then(|r| r.name).as_deref(),
+                    Some("lock")
+                );
+            }
+            other => panic!("expected ADDED, got {other:?}"),
+        }
+    });
+    if !have_kubectl() {
+        return;
+    }
+    let listed = kubectl_ok(&server.url, &["get", "events"]);
+    assert!(
+        listed.contains("LeaderElection") && listed.contains("lease/lock"),
+        "{listed}"
+    );
+    let grouped = kubectl_ok(&server.url, &["get", "events.events.k8s.io", "-o", "name"]);
+    assert!(grouped.contains("event.events.k8s.io/lock."), "{grouped}");
+    let described = kubectl_ok(&server.url, &["describe", "lease", "lock"]);
+    assert!(described.contains("node-1 became leader"), "{described}");
+    let explained = kubectl_ok(
+        &server.url,
+        &["explain", "events.note", "--api-version=events.k8s.io/v1"],
+    );
+    assert!(explained.contains("note"), "{explained}");
+}
+
 #[test]
 fn a_node_records_its_leadership_as_events_on_the_lock() {
     let server = Server::start(&[]);
@@ -1348,6 +1500,25 @@ fn a_web_page_cannot_drive_the_server() {
         )
         .await;
         assert_eq!(code(&same), 200, "{same}");
+        // A page on another port of loopback is another origin (a dev server, a notebook).
+        let port = url.rsplit(':').next().unwrap();
+        for other in [
+            "http://127.0.0.1:1",
+            "http://localhost",
+            &format!("http://localhost:{port}"),
+        ] {
+            let neighbour = raw(
+                &compact,
+                "POST",
+                &[
+                    &format!("Origin: {other}"),
+                    "Content-Type: application/json",
+                ],
+                "{}",
+            )
+            .await;
+            assert_eq!(code(&neighbour), 403, "{other}: {neighbour}");
+        }
     });
 }
 

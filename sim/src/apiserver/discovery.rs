@@ -181,7 +181,11 @@ pub fn api_resource(resource: Resource) -> Value {
 pub fn categories(resource: Resource) -> &'static [&'static str] {
     match resource {
         Resource::Deployment => &["all"],
-        Resource::Namespace | Resource::ConfigMap | Resource::Event | Resource::Lease => &[],
+        Resource::Namespace
+        | Resource::ConfigMap
+        | Resource::Event
+        | Resource::EventsK8sIo
+        | Resource::Lease => &[],
     }
 }
 
@@ -278,6 +282,7 @@ fn schemas(group: &str, version: &str) -> Value {
             Resource::ConfigMap => register::<api::core::v1::ConfigMap>(&mut generator),
             Resource::Event => register::<api::core::v1::Event>(&mut generator),
             Resource::Lease => register::<api::coordination::v1::Lease>(&mut generator),
+            Resource::EventsK8sIo => register::<api::events::v1::Event>(&mut generator),
             Resource::Deployment => register::<api::apps::v1::Deployment>(&mut generator),
         };
         kinds.push((name, resource));
@@ -561,7 +566,12 @@ mod tests {
         let keys: Vec<&str> = paths.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"]
+            [
+                "api/v1",
+                "apis/apps/v1",
+                "apis/coordination.k8s.io/v1",
+                "apis/events.k8s.io/v1"
+            ]
         );
         for (key, entry) in paths {
             let url = entry["serverRelativeURL"].as_str().unwrap();

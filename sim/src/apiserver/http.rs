@@ -17,7 +17,6 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::discovery;
 use super::faults::{
     self, Action, AmbiguousOutcome, Faults, HANG_MS_MAX, RequestInfo, RequestVerb,
 };
@@ -33,6 +32,7 @@ use super::store::{
 };
 use super::table;
 use super::time::rfc3339;
+use super::{convert, discovery, validation};
 
 /// The largest request body the server reads, as kube-apiserver's `MaxRequestBodyBytes` (3 MiB).
 pub const BODY_BYTES_MAX: usize = 3 * 1024 * 1024;
@@ -413,7 +413,7 @@ impl ApiServer {
         body: impl Future<Output = Result<Bytes, ApiError>>,
     ) -> Result<Response<Body>, ConnectionDropped> {
         if let Some(hosts) = &self.inner.config.hosts
-            && let Err(error) = addressed_here(&headers, hosts)
+            && let Err(error) = addressed_here(&headers, uri.authority(), hosts)
         {
             return Ok(error_response(&error));
         }
@@ -439,6 +439,8 @@ impl ApiServer {
                 "/apis/apps/v1",
                 "/apis/coordination.k8s.io",
                 "/apis/coordination.k8s.io/v1",
+                "/apis/events.k8s.io",
+                "/apis/events.k8s.io/v1",
                 "/healthz",
                 "/khaos/v1/faults",
                 "/khaos/v1/reset",
@@ -613,7 +615,7 @@ impl ApiServer {
         }
         let live_rv = request.route.name.as_deref().and_then(|name| {
             let key = ObjectKey::new(
-                request.route.resource,
+                request.route.resource.stored(),
                 request.route.namespace.as_deref().unwrap_or(""),
                 name,
             );
@@ -638,7 +640,20 @@ impl ApiServer {
         result
     }
 
+    /// Run a request in the store, in the schema its resource is served in: the store sees the
+    /// stored schema only ([`convert`]).
     fn execute_in_store(
+        &self,
+        state: &mut State,
+        request: &ResourceRequest,
+        body: &[u8],
+    ) -> Result<(StatusCode, Value), ApiError> {
+        self.execute_stored(state, request, body)
+            .map_err(|error| convert::error_to_served(request.route.resource, error))
+    }
+
+    /// [`ApiServer::execute_in_store`] but for the names in its errors.
+    fn execute_stored(
         &self,
         state: &mut State,
         request: &ResourceRequest,
@@ -650,7 +665,8 @@ impl ApiServer {
             now: &now,
         };
         let route = &request.route;
-        let resource = route.resource;
+        let served = route.resource;
+        let resource = served.stored();
         let dry_run = dry_run(request, body)?;
         let State { store, faults, rng } = state;
         // A dry run works on a copy, so it answers as the real write would and changes nothing.
@@ -685,7 +701,7 @@ impl ApiServer {
                     return Ok((
                         code,
                         table::table(
-                            resource,
+                            served,
                             &[(*object).clone()],
                             &rv,
                             now_s,
@@ -693,7 +709,7 @@ impl ApiServer {
                         ),
                     ));
                 }
-                Ok((code, (*object).clone()))
+                Ok((code, convert::to_served(served, (*object).clone())))
             }
             RequestVerb::List => {
                 let filter = request.filter()?;
@@ -733,18 +749,33 @@ impl ApiServer {
             }
             RequestVerb::Create => {
                 check_field_validation(&request.query, "CreateOptions")?;
-                let object = parse_object(body, resource, &request.content_type)?;
+                let object = parse_object(body, served, &request.content_type)?;
+                let object = convert::body_to_stored(served, object)?;
+                if served == Resource::EventsK8sIo {
+                    let causes = validation::validate_events_create(
+                        &object,
+                        route.namespace.as_deref().unwrap_or(""),
+                    );
+                    if !causes.is_empty() {
+                        let name = metadata_str(&object, "name");
+                        return Err(ApiError::invalid(resource, name, &causes));
+                    }
+                }
                 let created = store.create(
                     &ctx,
                     resource,
                     route.namespace.as_deref().unwrap_or(""),
                     object,
                 )?;
-                Ok((StatusCode::CREATED, (*created).clone()))
+                Ok((
+                    StatusCode::CREATED,
+                    convert::to_served(served, (*created).clone()),
+                ))
             }
             RequestVerb::Update => {
                 check_field_validation(&request.query, "UpdateOptions")?;
-                let object = parse_object(body, resource, &request.content_type)?;
+                let object = parse_object(body, served, &request.content_type)?;
+                let object = convert::body_to_stored(served, object)?;
                 let existed = store.get(&key()).is_ok();
                 let replaced = store.replace(&ctx, &key(), object)?;
                 let code = if existed {
@@ -752,7 +783,7 @@ impl ApiServer {
                 } else {
                     StatusCode::CREATED
                 };
-                Ok((code, (*replaced).clone()))
+                Ok((code, convert::to_served(served, (*replaced).clone())))
             }
             RequestVerb::Patch => {
                 check_field_validation(&request.query, "PatchOptions")?;
@@ -791,6 +822,10 @@ impl ApiServer {
                         "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                     ));
                 }
+                let patch = match patch_type {
+                    PatchType::Json => convert::json_patch_to_stored(served, patch)?,
+                    _ => convert::body_to_stored(served, patch)?,
+                };
                 let existed = store.get(&key()).is_ok();
                 let patched = store.patch(&ctx, &key(), patch_type, patch)?;
                 let code = if existed {
@@ -798,7 +833,7 @@ impl ApiServer {
                 } else {
                     StatusCode::CREATED
                 };
-                Ok((code, (*patched).clone()))
+                Ok((code, convert::to_served(served, (*patched).clone())))
             }
             RequestVerb::Delete => {
                 request.query.int("gracePeriodSeconds")?;
@@ -835,7 +870,7 @@ impl ApiServer {
                 }
                 Ok((
                     StatusCode::OK,
-                    status::delete_success(resource, &key().name, metadata_str(&deleted, "uid")),
+                    status::delete_success(served, &key().name, metadata_str(&deleted, "uid")),
                 ))
             }
             RequestVerb::Watch => unreachable!("watches are streamed by ApiServer::watch"),
@@ -888,7 +923,7 @@ impl ApiServer {
         let items: Vec<Value> = page
             .iter()
             .map(|o| {
-                let mut item = (***o).clone();
+                let mut item = convert::to_served(resource, (***o).clone());
                 if let Some(fields) = item.as_object_mut() {
                     fields.remove("kind");
                     fields.remove("apiVersion");
@@ -957,6 +992,7 @@ impl ApiServer {
         let budget = Arc::new(tokio::sync::Semaphore::new(WATCH_BYTES_QUEUED_MAX));
         let watcher = Watcher {
             server: self.clone(),
+            served: request.route.resource,
             filter,
             tx,
             budget: Arc::clone(&budget),
@@ -1063,6 +1099,8 @@ impl ApiServer {
 /// One watch stream's task.
 struct Watcher {
     server: ApiServer,
+    /// The resource as the request named it; the filter holds the stored one.
+    served: Resource,
     filter: WatchFilter,
     tx: mpsc::Sender<Bytes>,
     /// Bytes the reader may still be sent before it reads: taken per chunk queued, given back
@@ -1152,7 +1190,7 @@ impl Watcher {
     }
 
     fn bookmark(&self, revision: u64) -> Value {
-        let resource = self.filter.resource;
+        let resource = self.served;
         json!({
             "kind": resource.kind(),
             "apiVersion": resource.api_version(),
@@ -1173,18 +1211,20 @@ impl Watcher {
         let chunk = match &mut self.table {
             Some((include_object, first)) => {
                 let now_s = unix_seconds(self.server.inner.config.clock.now());
-                let table = table::watch_table(
-                    self.filter.resource,
-                    &event.object,
-                    now_s,
-                    *include_object,
-                    *first,
-                );
+                let table =
+                    table::watch_table(self.served, &event.object, now_s, *include_object, *first);
                 *first = false;
                 line(event.event_type.as_str(), &table)
             }
             // The one encoding every watcher of this event shares.
-            None => event.line.get(event.event_type, &event.object),
+            None if self.served == self.filter.resource => {
+                event.line.get(event.event_type, &event.object)
+            }
+            // A second schema's watchers are few (recorders write Events, people read them).
+            None => line(
+                event.event_type.as_str(),
+                &convert::to_served(self.served, (*event.object).clone()),
+            ),
         };
         if !self.queue(chunk).await {
             return false;
@@ -1236,8 +1276,14 @@ fn host_of(authority: &str) -> &str {
 }
 
 /// Refuse a request addressed to a host not served here (`Host`), or sent by a web page of
-/// another origin (`Origin`).
-fn addressed_here(headers: &HeaderMap, hosts: &[String]) -> Result<(), ApiError> {
+/// another origin (`Origin`): a page's origin must be this server's own, its host and port
+/// those the request was addressed to (`Host`, or the URI's authority in HTTP/2), so a page
+/// served from another port of loopback is as foreign as one from another site.
+fn addressed_here(
+    headers: &HeaderMap,
+    uri_authority: Option<&http::uri::Authority>,
+    hosts: &[String],
+) -> Result<(), ApiError> {
     let served = |host: &str| hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
     let refuse = |what: String| {
         Err(ApiError::new(
@@ -1257,7 +1303,12 @@ fn addressed_here(headers: &HeaderMap, hosts: &[String]) -> Result<(), ApiError>
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
-        if !served(host_of(authority)) {
+        let addressed = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(uri_authority.map(http::uri::Authority::as_str))
+            .unwrap_or("");
+        if !served(host_of(authority)) || !authority.eq_ignore_ascii_case(addressed) {
             return refuse(format!(
                 "requests from the web origin {origin:?} are refused"
             ));
@@ -1313,7 +1364,10 @@ impl ResourceRequest {
         let selectable = match self.route.resource {
             Resource::Namespace => SelectableFields::Namespace,
             Resource::Event => SelectableFields::Event,
-            _ => SelectableFields::ObjectMeta,
+            Resource::EventsK8sIo => SelectableFields::EventsK8sIo,
+            Resource::ConfigMap | Resource::Lease | Resource::Deployment => {
+                SelectableFields::ObjectMeta
+            }
         };
         let mut field_selector = self.query.get("fieldSelector").unwrap_or("").to_owned();
         if let Some(name) = &self.route.name {
@@ -1330,7 +1384,7 @@ impl ResourceRequest {
             namespace = None;
         }
         Ok(WatchFilter {
-            resource: self.route.resource,
+            resource: self.route.resource.stored(),
             namespace,
             labels,
             fields,

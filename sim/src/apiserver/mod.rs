@@ -6,6 +6,7 @@
 //! semantics it honours and where it knowingly differs; the conformance suite
 //! ([`crate::conformance`]) is the proof, and runs against real servers too.
 
+pub mod convert;
 pub mod discovery;
 pub mod faults;
 pub mod http;

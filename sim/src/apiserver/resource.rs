@@ -15,6 +15,11 @@ pub enum Resource {
     /// `core/v1` Events: what `kubectl describe` shows under an object, and what `khaos node`
     /// records when its leadership changes.
     Event,
+    /// `events.k8s.io/v1` Events: the objects of [`Resource::Event`], in the newer schema
+    /// (`regarding`, `note`, `reportingController`), as kube-rs's `Recorder` writes them. One
+    /// storage serves both (see [`Resource::stored`]); [`super::convert`] turns one schema into
+    /// the other at the edge, as kube-apiserver's conversion does.
+    EventsK8sIo,
     /// `apps/v1` Deployments, stored inertly (no controller) so that ownerReferences and cascading
     /// deletion can be exercised.
     Deployment,
@@ -22,19 +27,31 @@ pub enum Resource {
 
 impl Resource {
     /// Every resource served, in discovery order.
-    pub const ALL: [Resource; 5] = [
+    pub const ALL: [Resource; 6] = [
         Resource::Namespace,
         Resource::ConfigMap,
         Resource::Event,
         Resource::Lease,
+        Resource::EventsK8sIo,
         Resource::Deployment,
     ];
+
+    /// The resource whose storage holds this one's objects: itself, except for a resource served
+    /// in a second schema ([`Resource::EventsK8sIo`] is stored as [`Resource::Event`]). The store
+    /// knows stored resources only.
+    pub fn stored(self) -> Resource {
+        match self {
+            Resource::EventsK8sIo => Resource::Event,
+            other => other,
+        }
+    }
 
     /// The API group, empty for the legacy core group.
     pub fn group(self) -> &'static str {
         match self {
             Resource::Namespace | Resource::ConfigMap | Resource::Event => "",
             Resource::Lease => "coordination.k8s.io",
+            Resource::EventsK8sIo => "events.k8s.io",
             Resource::Deployment => "apps",
         }
     }
@@ -49,6 +66,7 @@ impl Resource {
         match self {
             Resource::Namespace | Resource::ConfigMap | Resource::Event => "v1",
             Resource::Lease => "coordination.k8s.io/v1",
+            Resource::EventsK8sIo => "events.k8s.io/v1",
             Resource::Deployment => "apps/v1",
         }
     }
@@ -58,7 +76,7 @@ impl Resource {
         match self {
             Resource::Namespace => "Namespace",
             Resource::ConfigMap => "ConfigMap",
-            Resource::Event => "Event",
+            Resource::Event | Resource::EventsK8sIo => "Event",
             Resource::Lease => "Lease",
             Resource::Deployment => "Deployment",
         }
@@ -69,7 +87,7 @@ impl Resource {
         match self {
             Resource::Namespace => "NamespaceList",
             Resource::ConfigMap => "ConfigMapList",
-            Resource::Event => "EventList",
+            Resource::Event | Resource::EventsK8sIo => "EventList",
             Resource::Lease => "LeaseList",
             Resource::Deployment => "DeploymentList",
         }
@@ -80,7 +98,7 @@ impl Resource {
         match self {
             Resource::Namespace => "namespaces",
             Resource::ConfigMap => "configmaps",
-            Resource::Event => "events",
+            Resource::Event | Resource::EventsK8sIo => "events",
             Resource::Lease => "leases",
             Resource::Deployment => "deployments",
         }
@@ -91,7 +109,7 @@ impl Resource {
         match self {
             Resource::Namespace => "namespace",
             Resource::ConfigMap => "configmap",
-            Resource::Event => "event",
+            Resource::Event | Resource::EventsK8sIo => "event",
             Resource::Lease => "lease",
             Resource::Deployment => "deployment",
         }
@@ -102,7 +120,7 @@ impl Resource {
         match self {
             Resource::Namespace => &["ns"],
             Resource::ConfigMap => &["cm"],
-            Resource::Event => &["ev"],
+            Resource::Event | Resource::EventsK8sIo => &["ev"],
             Resource::Lease => &[],
             Resource::Deployment => &["deploy"],
         }
@@ -150,6 +168,21 @@ mod tests {
             );
         }
         assert_eq!(Resource::from_path("", "v1", "leases"), None);
+    }
+
+    #[test]
+    fn a_second_schema_is_stored_under_the_first() {
+        for resource in Resource::ALL {
+            let stored = resource.stored();
+            assert_eq!(stored.stored(), stored, "{resource:?}");
+            assert_eq!(stored.kind(), resource.kind(), "{resource:?}");
+            assert_eq!(stored.namespaced(), resource.namespaced(), "{resource:?}");
+        }
+        assert_eq!(Resource::EventsK8sIo.stored(), Resource::Event);
+        assert_eq!(
+            Resource::EventsK8sIo.qualified_plural(),
+            "events.events.k8s.io"
+        );
     }
 
     #[test]

@@ -632,6 +632,11 @@ pub enum SelectableFields {
     /// `.fieldPath`), `reason`, `reportingComponent`, `source` and `type`, as `kubectl describe`
     /// selects them; others refused as [`SelectorError::UnsupportedField`].
     Event,
+    /// events.k8s.io/v1 Events: the fields of [`SelectableFields::Event`] under their
+    /// events.k8s.io names (`regarding.name` selects `involvedObject.name` of the stored
+    /// object, `reportingController` its `reportingComponent`), as
+    /// `pkg/apis/events/v1/conversion.go` maps them; the core names are refused.
+    EventsK8sIo,
 }
 
 /// A field a field selector can test: its label, and where it sits in an object.
@@ -702,6 +707,54 @@ const EVENT_FIELDS: [Field; 11] = [
     },
 ];
 
+/// [`EVENT_FIELDS`] as events.k8s.io/v1 spells them: the labels differ, the stored fields do not.
+const EVENTS_K8S_IO_FIELDS: [Field; 11] = [
+    Field {
+        label: "regarding.kind",
+        pointer: "/involvedObject/kind",
+    },
+    Field {
+        label: "regarding.namespace",
+        pointer: "/involvedObject/namespace",
+    },
+    Field {
+        label: "regarding.name",
+        pointer: "/involvedObject/name",
+    },
+    Field {
+        label: "regarding.uid",
+        pointer: "/involvedObject/uid",
+    },
+    Field {
+        label: "regarding.apiVersion",
+        pointer: "/involvedObject/apiVersion",
+    },
+    Field {
+        label: "regarding.resourceVersion",
+        pointer: "/involvedObject/resourceVersion",
+    },
+    Field {
+        label: "regarding.fieldPath",
+        pointer: "/involvedObject/fieldPath",
+    },
+    Field {
+        label: "reason",
+        pointer: "/reason",
+    },
+    Field {
+        label: "reportingController",
+        pointer: "/reportingComponent",
+    },
+    Field {
+        label: "source",
+        pointer: "/source/component",
+    },
+    Field {
+        label: "type",
+        pointer: "/type",
+    },
+];
+
 impl Field {
     fn path(self) -> &'static str {
         self.label
@@ -712,11 +765,18 @@ impl SelectableFields {
     fn resolve(self, label: &str) -> Result<Field, SelectorError> {
         match (self, label) {
             (_, "metadata.name") => Ok(METADATA_NAME),
-            (SelectableFields::ObjectMeta | SelectableFields::Event, "metadata.namespace") => {
-                Ok(METADATA_NAMESPACE)
-            }
+            (
+                SelectableFields::ObjectMeta
+                | SelectableFields::Event
+                | SelectableFields::EventsK8sIo,
+                "metadata.namespace",
+            ) => Ok(METADATA_NAMESPACE),
             (SelectableFields::Namespace, "status.phase") => Ok(STATUS_PHASE),
             (SelectableFields::Event, label) => EVENT_FIELDS
+                .into_iter()
+                .find(|f| f.label == label)
+                .ok_or_else(|| SelectorError::UnsupportedField(label.into())),
+            (SelectableFields::EventsK8sIo, label) => EVENTS_K8S_IO_FIELDS
                 .into_iter()
                 .find(|f| f.label == label)
                 .ok_or_else(|| SelectorError::UnsupportedField(label.into())),

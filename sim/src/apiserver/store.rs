@@ -1099,6 +1099,7 @@ fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiErr
         // Events are taken as given: what validates them (an involved object, a reason) is
         // not what the HA services rely on.
         Resource::Namespace | Resource::Event | Resource::Deployment => Vec::new(),
+        Resource::EventsK8sIo => unreachable!("the store holds stored resources only"),
     });
     if causes.is_empty() {
         Ok(())

@@ -219,7 +219,8 @@ pub fn column_definitions(resource: Resource) -> Value {
             ),
             age,
         ],
-        Resource::Event => vec![
+        // One table convertor serves both schemas of an Event, over the stored one.
+        Resource::Event | Resource::EventsK8sIo => vec![
             column(
                 "Last Seen",
                 "string",
@@ -314,7 +315,7 @@ fn row(resource: Resource, object: &Value, now: i64, include_object: IncludeObje
             "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
         }),
         IncludeObject::Object => {
-            let mut full = object.clone();
+            let mut full = super::convert::to_served(resource, object.clone());
             if let Value::Object(map) = &mut full {
                 map.entry("apiVersion")
                     .or_insert_with(|| json!(resource.api_version()));
@@ -345,12 +346,18 @@ pub fn cells(resource: Resource, object: &Value, now_unix_seconds: i64) -> Vec<V
             age,
         ],
         Resource::Namespace => vec![name, json!(str_at(object, &["status", "phase"])), age],
-        Resource::Event => {
-            let seen = ["lastTimestamp", "eventTime"]
-                .iter()
-                .map(|field| str_at(object, &[field]))
-                .find(|t| !t.is_empty())
-                .unwrap_or_else(|| str_at(object, &["metadata", "creationTimestamp"]));
+        Resource::Event | Resource::EventsK8sIo => {
+            // As kubectl's printer: the series' last sighting, else the legacy last time, else
+            // the event time.
+            let seen = [
+                &["series", "lastObservedTime"][..],
+                &["lastTimestamp"],
+                &["eventTime"],
+            ]
+            .into_iter()
+            .map(|path| str_at(object, path))
+            .find(|t| !t.is_empty())
+            .unwrap_or_else(|| str_at(object, &["metadata", "creationTimestamp"]));
             let last_seen = self::age(
                 &json!({ "metadata": { "creationTimestamp": seen } }),
                 now_unix_seconds,
@@ -911,7 +918,9 @@ mod tests {
                 Resource::ConfigMap => &["NAME", "DATA", "AGE"],
                 Resource::Lease => &["NAME", "HOLDER", "AGE"],
                 Resource::Namespace => &["NAME", "STATUS", "AGE"],
-                Resource::Event => &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+                Resource::Event | Resource::EventsK8sIo => {
+                    &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+                }
                 Resource::Deployment => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
             };
             assert_eq!(headers, expected);

@@ -103,7 +103,12 @@ fn required(field: impl Into<String>, detail: &str) -> FieldError {
     FieldError {
         field: field.into(),
         reason: FIELD_VALUE_REQUIRED,
-        message: format!("Required value: {detail}"),
+        // `field.Error.ErrorBody`: the detail, if any, after the type.
+        message: if detail.is_empty() {
+            "Required value".to_owned()
+        } else {
+            format!("Required value: {detail}")
+        },
     }
 }
 
@@ -760,6 +765,112 @@ pub fn decode_base64(input: &str) -> Result<Vec<u8>, ValidationError> {
         }
     }
     Ok(out)
+}
+
+/// Maximum lengths of an events.k8s.io Event's fields (`pkg/apis/core/validation/events.go`).
+const REPORTING_INSTANCE_MAX: usize = 128;
+const ACTION_MAX: usize = 128;
+const REASON_MAX: usize = 128;
+const NOTE_MAX: usize = 1024;
+
+/// The strict checks kube-apiserver applies to an Event created through `events.k8s.io/v1` (the
+/// core group keeps its lenient ones for old clients), over the stored form: an event time,
+/// a type of `Normal` or `Warning`, a reporting controller, instance, action and reason, none of
+/// the legacy fields, a series of at least two, and the namespace of the object it regards.
+/// Field paths are the stored names, as kube-apiserver's messages give them; `namespace` is
+/// the one the request names (the object is checked before the store fills it in).
+pub fn validate_events_create(object: &Value, namespace: &str) -> Vec<FieldError> {
+    let mut causes = Vec::new();
+    let text = |field: &str| object.get(field).and_then(Value::as_str).unwrap_or("");
+    let set = |field: &str| object.get(field).is_some_and(|v| !v.is_null());
+    if let Some(series) = object.get("series").filter(|s| !s.is_null()) {
+        if series.get("count").and_then(Value::as_i64).unwrap_or(0) < 2 {
+            causes.push(invalid(
+                "series.count",
+                Bad::Str(""),
+                "should be at least 2",
+            ));
+        }
+        if series
+            .get("lastObservedTime")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            causes.push(required("series.lastObservedTime", ""));
+        }
+    }
+    if text("eventTime").is_empty() {
+        causes.push(required("eventTime", ""));
+    }
+    let event_type = text("type");
+    if event_type != "Normal" && event_type != "Warning" {
+        causes.push(invalid(
+            "type",
+            Bad::Str(""),
+            &format!("has invalid value: {event_type}"),
+        ));
+    }
+    for legacy in ["firstTimestamp", "lastTimestamp"] {
+        if !text(legacy).is_empty() {
+            causes.push(invalid(legacy, Bad::Str(""), "needs to be unset"));
+        }
+    }
+    if object.get("count").and_then(Value::as_i64).unwrap_or(0) != 0 {
+        causes.push(invalid("count", Bad::Str(""), "needs to be unset"));
+    }
+    if set("source")
+        && (!object["source"]["component"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+            || !object["source"]["host"].as_str().unwrap_or("").is_empty())
+    {
+        causes.push(invalid("source", Bad::Str(""), "needs to be unset"));
+    }
+    let regarded = object["involvedObject"]["namespace"].as_str().unwrap_or("");
+    if regarded.is_empty() && namespace != "default" && namespace != "kube-system" {
+        causes.push(invalid(
+            "involvedObject.namespace",
+            Bad::Str(regarded),
+            "does not match event.namespace",
+        ));
+    }
+    // Stored as reportingComponent; kube-apiserver's messages name the Go field.
+    let controller = text("reportingComponent");
+    if controller.is_empty() {
+        causes.push(required("reportingController", ""));
+    }
+    for message in label_key_errors(controller) {
+        causes.push(invalid(
+            "reportingController",
+            Bad::Str(controller),
+            &message,
+        ));
+    }
+    for (field, max) in [
+        ("reportingInstance", REPORTING_INSTANCE_MAX),
+        ("action", ACTION_MAX),
+        ("reason", REASON_MAX),
+    ] {
+        let value = text(field);
+        if value.is_empty() {
+            causes.push(required(field, ""));
+        } else if value.len() > max {
+            causes.push(invalid(
+                field,
+                Bad::Str(""),
+                &format!("can have at most {max} characters"),
+            ));
+        }
+    }
+    if text("message").len() > NOTE_MAX {
+        causes.push(invalid(
+            "message",
+            Bad::Str(""),
+            &format!("can have at most {NOTE_MAX} characters"),
+        ));
+    }
+    causes
 }
 
 #[cfg(test)]
