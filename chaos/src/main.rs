@@ -22,6 +22,24 @@ use khaos_sim::sweep;
 
 use crate::cli::{Cli, Command, NodeArgs, ReportArgs, SimCommand};
 
+/// `println!`, except that a reader who has gone (`khaos sim list | head -3`) ends the process
+/// quietly and successfully, as ripgrep does, where `println!` would panic on the broken pipe.
+macro_rules! say {
+    () => { say!("") };
+    ($($arg:tt)*) => { stdout_line(format_args!($($arg)*)) };
+}
+
+fn stdout_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(error) = writeln!(std::io::stdout().lock(), "{line}") {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("khaos: writing to standard output: {error}");
+        std::process::exit(1);
+    }
+}
+
 /// What a subcommand returns: nothing, or the error `khaos:` prints before it exits non-zero.
 type Done = Result<(), Box<dyn Error>>;
 
@@ -90,7 +108,7 @@ fn main() -> ExitCode {
                 events,
                 history,
             }))?;
-            println!("{report}");
+            say!("{report}");
             Ok(())
         }),
     };
@@ -155,7 +173,7 @@ fn sim(command: SimCommand) -> Done {
             reference_seeds,
             catalogue_seeds,
         } => {
-            println!(
+            say!(
                 "{}",
                 khaos_sim::bench::run(reference_seeds, catalogue_seeds)?
             );
@@ -203,15 +221,13 @@ fn chosen_flaws(flaws: &[Flaw]) -> Vec<Flaw> {
 
 fn sim_list() {
     for scenario in khaos_scenarios::CATALOGUE {
-        println!("{:<20} {}", scenario.name, scenario.about);
+        say!("{:<20} {}", scenario.name, scenario.about);
     }
-    println!();
-    println!(
-        "The regression corpus: run `khaos sim run --scenario bug/<flaw> --seed N --flaw <flaw>`"
-    );
-    println!("to see the bug found, and without --flaw to see the same schedule pass.");
+    say!();
+    say!("The regression corpus: run `khaos sim run --scenario bug/<flaw> --seed N --flaw <flaw>`");
+    say!("to see the bug found, and without --flaw to see the same schedule pass.");
     for bug in corpus::CORPUS {
-        println!(
+        say!(
             "{:<36} row {:>2}, {}; {} must fire. {}",
             bug.scenario.name,
             bug.flaw.row(),
@@ -250,7 +266,7 @@ fn sim_run(
     print_verdicts(&run);
     if check_determinism {
         run::check_determinism(&run)?;
-        println!("  determinism    ok       history {} twice", run.digest());
+        say!("  determinism    ok       history {} twice", run.digest());
     }
     finish(&run, out)
 }
@@ -280,7 +296,7 @@ fn finish(run: &SimulatedRun, out: Option<&Path>) -> Done {
     if let Some(dir) = out {
         run.write(dir)
             .map_err(|e| format!("writing {}: {e}", dir.display()))?;
-        println!(
+        say!(
             "  wrote {}/: events.jsonl, {}, case.json (khaos replay)",
             dir.display(),
             khaos_reports::render::FILES.join(", ")
@@ -296,7 +312,7 @@ fn finish(run: &SimulatedRun, out: Option<&Path>) -> Done {
 
 /// The summary line and one line per checker with its figures.
 fn print_verdicts(run: &SimulatedRun) {
-    println!("{}", run.summary());
+    say!("{}", run.summary());
     print!("{}", run.judged.verdict_lines());
 }
 
@@ -310,7 +326,7 @@ fn replay(file: &Path, without_flaws: bool, out: Option<&Path>, history: bool) -
     } else {
         case.flaws
     };
-    println!(
+    say!(
         "replaying {}: {} seed {}{}, {} fault(s), saved by khaos {}",
         file.display(),
         case.scenario,
@@ -336,16 +352,16 @@ fn replay(file: &Path, without_flaws: bool, out: Option<&Path>, history: bool) -
     print_verdicts(&run);
     if !without_flaws {
         match case.compare(&run.violated(), run.digest()) {
-            Replayed::Same => println!(
+            Replayed::Same => say!(
                 "  same verdicts and the same history ({}) as when saved",
                 case.digest
             ),
-            Replayed::SameVerdicts => println!(
+            Replayed::SameVerdicts => say!(
                 "  same verdicts as when saved, but another history ({} then, {} now): the code changed since",
                 case.digest,
                 run.digest()
             ),
-            Replayed::OtherVerdicts => println!(
+            Replayed::OtherVerdicts => say!(
                 "  verdicts differ from when saved: then violated [{}], now [{}]",
                 case.violated.join(", "),
                 run.violated().join(", ")
@@ -357,14 +373,18 @@ fn replay(file: &Path, without_flaws: bool, out: Option<&Path>, history: bool) -
 
 fn sim_corpus(flaws: &[Flaw], write: Option<&Path>) -> Done {
     let mut failures = Vec::new();
-    println!(
+    say!(
         "{:>3}  {:<34} {:<5} {:<14} {:<22} twin",
-        "row", "flaw", "seed", "must fire", "with the flaw"
+        "row",
+        "flaw",
+        "seed",
+        "must fire",
+        "with the flaw"
     );
     for flaw in chosen_flaws(flaws) {
         let bug = corpus::known_bug(flaw);
         let verified = khaos_sim::corpus::verify(bug)?;
-        println!(
+        say!(
             "{:>3}  {:<34} {:<5} {:<14} {:<22} {}",
             flaw.row(),
             flaw.name(),
@@ -386,7 +406,7 @@ fn sim_corpus(flaws: &[Flaw], write: Option<&Path>) -> Done {
             && verified.fired()
         {
             match khaos_sim::corpus::write_minimal(bug, dir) {
-                Ok((case, path)) => println!(
+                Ok((case, path)) => say!(
                     "      shrunk to {} fault(s), written to {}",
                     case.schedule.faults.len(),
                     path.display()
@@ -404,12 +424,14 @@ fn sim_corpus(flaws: &[Flaw], write: Option<&Path>) -> Done {
 
 fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Done {
     let jobs = jobs_or_cores(jobs);
-    println!(
+    say!(
         "Seeds of the default swarm sweep (`khaos sim sweep --scenario swarm --seeds 1..N --flaw F`) until the flaw is found, at most {max_seeds}:"
     );
-    println!(
+    say!(
         "{:>3}  {:<34} {:>6}  checkers that fired",
-        "row", "flaw", "seeds"
+        "row",
+        "flaw",
+        "seeds"
     );
     let mut missing = Vec::new();
     for flaw in chosen_flaws(flaws) {
@@ -419,7 +441,7 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Don
             }
         };
         match khaos_sim::corpus::seeds_to_find(flaw, max_seeds, jobs, progress)? {
-            Some((seed, violated)) => println!(
+            Some((seed, violated)) => say!(
                 "{:>3}  {:<34} {:>6}  {}",
                 flaw.row(),
                 flaw.name(),
@@ -427,7 +449,7 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Don
                 violated.join(", ")
             ),
             None => {
-                println!(
+                say!(
                     "{:>3}  {:<34} {:>6}  not found in {max_seeds} seeds",
                     flaw.row(),
                     flaw.name(),
@@ -446,27 +468,29 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Don
 
 fn sim_shrink(scenario: &str, seed: u64, out: &Path, options: Options) -> Done {
     let scenario = khaos_scenarios::find(scenario)?;
-    let progress = |faults: usize, of: usize| println!("  trying {faults} of {of} faults");
+    let progress = |faults: usize, of: usize| say!("  trying {faults} of {of} faults");
     let Some((shrunk, run)) = run::shrink(scenario, seed, &options, progress)? else {
-        println!("{} seed {seed} holds: nothing to shrink", scenario.name);
+        say!("{} seed {seed} holds: nothing to shrink", scenario.name);
         return Ok(());
     };
     khaos_scenarios::save_schedule(out, &shrunk.schedule)?;
-    println!(
+    say!(
         "shrunk to {} fault(s) in {} runs, written to {}:",
         shrunk.schedule.faults.len(),
         shrunk.tries,
         out.display()
     );
     for fault in &shrunk.schedule.faults {
-        println!(
+        say!(
             "  at {} ms for {} ms: {}",
-            fault.at_ms, fault.for_ms, fault.fault
+            fault.at_ms,
+            fault.for_ms,
+            fault.fault
         );
     }
-    println!("{}", run.summary());
+    say!("{}", run.summary());
     print!("{}", run.judged.violations_text());
-    println!("replay: {} --schedule {}", run.replay(), out.display());
+    say!("replay: {} --schedule {}", run.replay(), out.display());
     Ok(())
 }
 
@@ -504,7 +528,7 @@ fn sim_sweep(
     };
     let jobs = jobs_or_cores(jobs);
     let total = chosen.len() * usize::try_from(seeds.end - seeds.start).unwrap_or(usize::MAX);
-    println!(
+    say!(
         "sweep: {} scenario(s) x seeds {}..{} = {total} runs on {jobs} thread(s){}",
         chosen.len(),
         seeds.start,
@@ -533,7 +557,7 @@ fn sim_sweep(
                     bar.inc(1);
                 }
                 // In CI and in files: a plain line per run.
-                None => println!("[{done:>5}/{total}] {mark} {}", run.summary),
+                None => say!("[{done:>5}/{total}] {mark} {}", run.summary),
             }
         },
     );
@@ -541,17 +565,17 @@ fn sim_sweep(
         bar.finish_and_clear();
     }
     let failed: Vec<&sweep::SweepRun> = results.iter().filter(|r| !r.ok).collect();
-    println!();
-    println!(
+    say!();
+    say!(
         "{} runs, {} ok, {} failed",
         results.len(),
         results.len() - failed.len(),
         failed.len()
     );
     for run in &failed {
-        println!("\nFAILED {} seed {}", run.scenario, run.seed);
+        say!("\nFAILED {} seed {}", run.scenario, run.seed);
         print!("{}", run.detail);
-        println!(
+        say!(
             "  replay: {}",
             run::replay_command(run.scenario, run.seed, &options)
         );
@@ -591,10 +615,10 @@ fn run_race(
         if history {
             print!("{}", report.history);
         }
-        println!("{}", report.summary());
+        say!("{}", report.summary());
         if let Err(violation) = &report.verdict {
-            println!("  VIOLATION: {violation}");
-            println!("  replay: {}", report.replay_command());
+            say!("  VIOLATION: {violation}");
+            say!("  replay: {}", report.replay_command());
             failures.push(seed);
         }
     }
@@ -616,24 +640,24 @@ fn run_serve(config: serve::ServeConfig) -> Done {
         let kubeconfig = config.write_kubeconfig.clone();
         let running = serve::bind(config).await?;
         let url = running.url.clone();
-        println!("khaos API server listening on {url}");
+        say!("khaos API server listening on {url}");
         if running.restored > 0 {
-            println!(
+            say!(
                 "  restored {} commit(s) from the data directory, at revision {}",
                 running.restored,
                 running.server.revision()
             );
         }
         match kubeconfig {
-            Some(path) => println!(
+            Some(path) => say!(
                 "  try: kubectl --kubeconfig {} get configmaps -A",
                 path.display()
             ),
-            None => println!("  try: kubectl --server {url} get configmaps -A"),
+            None => say!("  try: kubectl --server {url} get configmaps -A"),
         }
-        println!("  faults: curl {url}/khaos/v1/faults  (PUT a JSON body to change them)");
+        say!("  faults: curl {url}/khaos/v1/faults  (PUT a JSON body to change them)");
         running.run(shutdown).await?;
-        println!("khaos API server stopped");
+        say!("khaos API server stopped");
         Ok(())
     })
 }
@@ -688,14 +712,14 @@ fn run_report(args: ReportArgs) -> Done {
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
-    println!(
+    say!(
         "{}: {} ({} history lines)",
         config.dir.display(),
         outcome.verdict,
         outcome.entries
     );
     for path in &outcome.written {
-        println!("  wrote {}", path.display());
+        say!("  wrote {}", path.display());
     }
     if outcome.ok {
         Ok(())
@@ -717,10 +741,10 @@ fn run_conformance(
     seed: u64,
     case: Option<String>,
 ) -> Done {
-    let print = |r: &conformance::CaseResult| println!("{r}");
+    let print = |r: &conformance::CaseResult| say!("{r}");
     let results = match (server, kubeconfig) {
         (None, false) => {
-            println!("conformance: simulated API server, seed {seed}");
+            say!("conformance: simulated API server, seed {seed}");
             conformance::run_simulated(seed, case, print)
         }
         (Some(url), _) => runtime()?.block_on(async {
@@ -728,16 +752,16 @@ fn run_conformance(
             let target =
                 live::conformance_target_for_url(&url, token.as_deref(), bookmark_interval)?;
             live::probe(&url, token.as_deref()).await?;
-            println!("conformance: {url}");
+            say!("conformance: {url}");
             Ok::<_, Box<dyn Error>>(conformance::run(&target, case.as_deref(), print).await)
         })?,
         (None, true) => runtime()?.block_on(async {
             let (target, version) = live::conformance_target_from_kubeconfig().await?;
-            println!("conformance: cluster from KUBECONFIG ({version})");
+            say!("conformance: cluster from KUBECONFIG ({version})");
             Ok::<_, Box<dyn Error>>(conformance::run(&target, case.as_deref(), print).await)
         })?,
     };
-    println!("{}", conformance::summary(&results));
+    say!("{}", conformance::summary(&results));
     if results.is_empty() {
         return Err(format!(
             "no case matched; the cases are: {}",

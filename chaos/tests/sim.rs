@@ -340,3 +340,19 @@ fn a_case_from_a_newer_khaos_or_a_broken_file_is_refused_with_the_reason() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("reading "), "{}", stderr(&out));
 }
+
+/// `khaos sim list | head -1`: the reader goes first, and khaos ends quietly rather than panic.
+/// The pipe's read end is closed before khaos starts, so its first line meets the broken pipe.
+#[test]
+fn a_reader_that_goes_away_ends_khaos_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args(["sim", "list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("khaos runs");
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
