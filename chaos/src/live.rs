@@ -2,6 +2,7 @@
 //! KUBECONFIG or the in-cluster service account.
 
 use http::{HeaderValue, header};
+use khaos_elector::client;
 use khaos_sim::conformance::{self, Target};
 
 /// Why a live client could not be built.
@@ -59,13 +60,25 @@ pub enum ClientError {
 }
 
 /// A client for the server at `url` (`http://127.0.0.1:6443`), identifying as `identity`, with an
-/// optional bearer token. kube's default retry of 429/503/504 is off, so injected faults are seen
-/// as they are. Must be called from within a tokio runtime.
+/// optional bearer token: [`config_for_url`]'s. Must be called from within a tokio runtime.
 pub fn client_for_url(
     url: &str,
     identity: &str,
     token: Option<&str>,
 ) -> Result<kube::Client, ClientError> {
+    Ok(kube::Client::try_from(config_for_url(
+        url, identity, token,
+    )?)?)
+}
+
+/// The configuration of [`client_for_url`]: [`client::PRODUCTION`], the settings every simulated
+/// candidate runs too (kube's default retry of 429/503/504 off, so injected faults are seen as
+/// they are).
+pub fn config_for_url(
+    url: &str,
+    identity: &str,
+    token: Option<&str>,
+) -> Result<kube::Config, ClientError> {
     let uri: http::Uri = url.parse().map_err(|source| ClientError::Url {
         url: url.to_owned(),
         source,
@@ -88,7 +101,7 @@ pub fn client_for_url(
         });
     }
     let mut config = kube::Config::new(uri);
-    config.default_retry = false;
+    client::apply(&client::PRODUCTION, &mut config);
     config
         .headers
         .push((header::USER_AGENT, header_value("identity", identity)?));
@@ -98,14 +111,14 @@ pub fn client_for_url(
             header_value("token", &format!("Bearer {token}"))?,
         ));
     }
-    Ok(kube::Client::try_from(config)?)
+    Ok(config)
 }
 
 /// A client for the cluster KUBECONFIG points at, identifying as `identity`.
 pub async fn client_from_kubeconfig(identity: &str) -> Result<kube::Client, ClientError> {
     let mut config =
         kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await?;
-    config.default_retry = false;
+    client::apply(&client::PRODUCTION, &mut config);
     config
         .headers
         .push((header::USER_AGENT, header_value("identity", identity)?));
@@ -116,7 +129,7 @@ pub async fn client_from_kubeconfig(identity: &str) -> Result<kube::Client, Clie
 /// `~/.kube/config`, then the in-cluster service account), identifying as `identity`.
 pub async fn client_inferred(identity: &str) -> Result<kube::Client, ClientError> {
     let mut config = kube::Config::infer().await?;
-    config.default_retry = false;
+    client::apply(&client::PRODUCTION, &mut config);
     config
         .headers
         .push((header::USER_AGENT, header_value("identity", identity)?));

@@ -424,12 +424,17 @@ impl EventRecorder {
                     }
                 };
                 // The lock's uid, so `kubectl describe` (which selects on it) finds the event.
-                let uid = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+                // Each request bounded: the client waits for ever, and a hung one would hold up
+                // every later Event.
+                let lock_api = kube::Api::<kube::api::DynamicObject>::namespaced_with(
                     client.clone(),
                     &namespace,
                     &lock_resource,
+                );
+                let uid = khaos_elector::client::bounded(
+                    khaos_elector::client::REQUEST_TIMEOUT,
+                    lock_api.get_opt(&lock_name),
                 )
-                .get_opt(&lock_name)
                 .await
                 .ok()
                 .flatten()
@@ -469,7 +474,12 @@ impl EventRecorder {
                         continue;
                     }
                 };
-                if let Err(error) = events.create(&Default::default(), &event).await {
+                let params = kube::api::PostParams::default();
+                let created = events.create(&params, &event);
+                if let Err(error) =
+                    khaos_elector::client::bounded(khaos_elector::client::REQUEST_TIMEOUT, created)
+                        .await
+                {
                     tracing::warn!(%error, "recording the leader-election Event \"{identity} {what}\" failed");
                 }
             }

@@ -554,3 +554,24 @@ fn bad_node_flags_name_the_problem_and_the_fix() {
     let error = run(&["--cluster-id", "demo", "--identity", "a"], false);
     assert!(error.contains("--storage-dir"), "{error}");
 }
+
+/// `khaos node` and every simulated candidate and observer run one client: the settings both
+/// are built from ([`khaos_elector::client::PRODUCTION`]), held equal here field by field. The
+/// write timeout is the one setting the simulator cannot model (turmoil's writes never block).
+#[test]
+fn a_node_and_a_simulated_candidate_run_the_same_client() {
+    use khaos_elector::client::PRODUCTION;
+    let node = khaos::live::config_for_url("http://127.0.0.1:6443", "node-a", None).unwrap();
+    assert_eq!(node.connect_timeout, PRODUCTION.connect_timeout);
+    assert_eq!(node.read_timeout, PRODUCTION.read_timeout);
+    assert_eq!(node.write_timeout, PRODUCTION.write_timeout);
+    assert_eq!(node.default_retry, PRODUCTION.retries);
+    let simulated = khaos_sim::transport::ClientConfig::production("apiserver:6443", "node-a");
+    assert_eq!(simulated.connect_timeout, PRODUCTION.connect_timeout);
+    assert_eq!(simulated.read_timeout, PRODUCTION.read_timeout);
+    assert_eq!(simulated.request_timeout, PRODUCTION.request_timeout);
+    assert_eq!(
+        PRODUCTION.request_timeout, None,
+        "kube's config has no request timeout to give a node"
+    );
+}

@@ -67,11 +67,13 @@
 //!   job results, cleanup, leader information).
 //! - [`blob`]: where the state itself lives (a directory, or a faultable in-memory store).
 //! - [`jobmaster`]: the reference contender that drives the store, as `khaos node` runs it.
+//! - [`client`]: the kube client settings both worlds run, and the bound on each request.
 //! - [`clock`] and [`backoff`]: time and randomness, only through handles the caller provides.
 //! - [`flaws`]: known bugs that khaos's regression corpus switches on by name (never by default).
 
 pub mod backoff;
 pub mod blob;
+pub mod client;
 pub mod clock;
 pub mod decision;
 pub mod driver;

@@ -22,6 +22,7 @@ use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use tokio::sync::watch;
 
 use crate::backoff::SeededBackoff;
+use crate::client;
 use crate::flaws::{Flaw, Flaws};
 
 /// The key under which a component's leader publishes itself (Flink's layout).
@@ -141,10 +142,12 @@ impl LeaderRetriever {
         backoff: &mut SeededBackoff,
     ) -> Result<(), FollowError> {
         let fields = format!("metadata.name={}", self.name);
-        let list = self
-            .api
-            .list(&ListParams::default().fields(&fields))
-            .await?;
+        // The list and each watch's answer are bounded here: a user's client waits for ever.
+        let list = client::bounded(
+            client::REQUEST_TIMEOUT,
+            self.api.list(&ListParams::default().fields(&fields)),
+        )
+        .await?;
         self.publish(sender, list.items.first());
         let mut revision = list.metadata.resource_version.unwrap_or_default();
         loop {
@@ -152,14 +155,17 @@ impl LeaderRetriever {
                 .fields(&fields)
                 .timeout(WATCH_TIMEOUT_SECONDS);
             let opened = tokio::time::Instant::now();
-            let stream = match self.api.watch(&params, &revision).await {
-                Err(kube::Error::Api(status))
-                    if status.code == 410 && self.flaws.has(Flaw::RetrievalStopsOn410) =>
+            let stream =
+                match client::bounded(client::REQUEST_TIMEOUT, self.api.watch(&params, &revision))
+                    .await
                 {
-                    return Ok(());
-                }
-                stream => stream?,
-            };
+                    Err(kube::Error::Api(status))
+                        if status.code == 410 && self.flaws.has(Flaw::RetrievalStopsOn410) =>
+                    {
+                        return Ok(());
+                    }
+                    stream => stream?,
+                };
             let mut stream = std::pin::pin!(stream);
             loop {
                 let next = tokio::select! {

@@ -25,7 +25,9 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -33,6 +35,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobError, BlobStore};
+use crate::client;
 use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::flaws::{Flaw, Flaws};
 use crate::lock::LockKind;
@@ -154,6 +157,7 @@ pub struct FencedMap {
     api: Api<ConfigMap>,
     name: String,
     cluster_id: String,
+    request_timeout: Duration,
 }
 
 impl FencedMap {
@@ -163,7 +167,17 @@ impl FencedMap {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             cluster_id: cluster_id.to_owned(),
+            request_timeout: client::REQUEST_TIMEOUT,
         }
+    }
+
+    /// One request to the API server, bounded by [`client::REQUEST_TIMEOUT`] whatever the
+    /// client's own timeouts (a user's client has none that would end a hung answer).
+    async fn call<T>(
+        &self,
+        request: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kube::Error> {
+        client::bounded(self.request_timeout, request).await
     }
 
     /// The map's name.
@@ -174,8 +188,7 @@ impl FencedMap {
     /// Read the data (empty when the map does not exist). Never cached.
     pub async fn read(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let map = self
-            .api
-            .get_opt(&self.name)
+            .call(self.api.get_opt(&self.name))
             .await
             .map_err(StoreError::Api)?;
         Ok(map.and_then(|m| m.data).unwrap_or_default())
@@ -185,8 +198,7 @@ impl FencedMap {
     pub async fn seal(&self, fence: &Fence) -> Result<(), StoreError> {
         for _ in 0..CONFLICT_RETRIES_MAX {
             let current = self
-                .api
-                .get_opt(&self.name)
+                .call(self.api.get_opt(&self.name))
                 .await
                 .map_err(StoreError::Api)?;
             let sealed = current.as_ref().and_then(sealed_by).transpose()?;
@@ -218,8 +230,7 @@ impl FencedMap {
                         },
                         ..ConfigMap::default()
                     };
-                    self.api
-                        .create(&PostParams::default(), &map)
+                    self.call(self.api.create(&PostParams::default(), &map))
                         .await
                         .map(|_| ())
                 }
@@ -233,8 +244,7 @@ impl FencedMap {
                         .labels
                         .get_or_insert_default()
                         .insert(CLUSTER_LABEL.to_owned(), self.cluster_id.clone());
-                    self.api
-                        .replace(&self.name, &PostParams::default(), &map)
+                    self.call(self.api.replace(&self.name, &PostParams::default(), &map))
                         .await
                         .map(|_| ())
                 }
@@ -263,8 +273,7 @@ impl FencedMap {
     ) -> Result<T, StoreError> {
         for _ in 0..CONFLICT_RETRIES_MAX {
             let Some(mut map) = self
-                .api
-                .get_opt(&self.name)
+                .call(self.api.get_opt(&self.name))
                 .await
                 .map_err(StoreError::Api)?
             else {
@@ -278,8 +287,7 @@ impl FencedMap {
             };
             map.data = Some(data);
             match self
-                .api
-                .replace(&self.name, &PostParams::default(), &map)
+                .call(self.api.replace(&self.name, &PostParams::default(), &map))
                 .await
             {
                 Ok(_) => return Ok(value),
@@ -313,8 +321,7 @@ impl FencedMap {
     /// Whether the map exists.
     pub async fn exists(&self) -> Result<bool, StoreError> {
         let map = self
-            .api
-            .get_opt(&self.name)
+            .call(self.api.get_opt(&self.name))
             .await
             .map_err(StoreError::Api)?;
         Ok(map.is_some())
@@ -324,8 +331,7 @@ impl FencedMap {
     /// may delete it, with the version it read as a precondition.
     pub async fn delete(&self, fence: &Fence) -> Result<(), StoreError> {
         let Some(map) = self
-            .api
-            .get_opt(&self.name)
+            .call(self.api.get_opt(&self.name))
             .await
             .map_err(StoreError::Api)?
         else {
@@ -339,7 +345,7 @@ impl FencedMap {
             }),
             ..DeleteParams::default()
         };
-        match self.api.delete(&self.name, &params).await {
+        match self.call(self.api.delete(&self.name, &params)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(source) if is_ambiguous(&source) => Err(StoreError::PossiblyInconsistent {
@@ -487,10 +493,10 @@ impl JobStore {
     /// plus one with a merge patch of that key alone and no resourceVersion, so a write that
     /// arrives late lands whatever happened since its read.
     async fn next_checkpoint_id_without_cas(&self, fence: &Fence) -> Result<u64, StoreError> {
+        // Bounded as the correct path's requests are: the flaw is the missing CAS, nothing else.
         let Some(map) = self
             .map
-            .api
-            .get_opt(&self.map.name)
+            .call(self.map.api.get_opt(&self.map.name))
             .await
             .map_err(StoreError::Api)?
         else {
@@ -505,14 +511,11 @@ impl JobStore {
             })?,
         };
         let patch = serde_json::json!({"data": {"counter": (current + 1).to_string()}});
+        let params = kube::api::PatchParams::default();
+        let patch = kube::api::Patch::Merge(patch);
         match self
             .map
-            .api
-            .patch(
-                &self.map.name,
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(patch),
-            )
+            .call(self.map.api.patch(&self.map.name, &params, &patch))
             .await
         {
             Ok(_) => Ok(current),

@@ -2021,7 +2021,7 @@ pub fn run_simulated(
     let out = results.clone();
     sim.client("conformance", async move {
         let target = Target::new("simulated", true, |identity| {
-            crate::transport::client(crate::transport::ClientConfig::new(
+            crate::transport::client(crate::transport::ClientConfig::harness(
                 SIMULATED_SERVER,
                 identity,
             ))

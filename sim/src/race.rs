@@ -301,7 +301,7 @@ pub fn run(seed: u64, config: &RaceConfig) -> RaceReport {
         let (increments, flaw) = (config.increments, config.flaw);
         sim.client(identity.clone(), async move {
             let client = transport::client(
-                ClientConfig::new("apiserver:6443", &identity)
+                ClientConfig::harness("apiserver:6443", &identity)
                     .request_timeout(Duration::from_secs(2)),
             );
             let api: Api<ConfigMap> = Api::namespaced(client, "default");

@@ -8,7 +8,7 @@
 //! # sim.host("apiserver", || async { Ok(()) });
 //! sim.client("candidate-0", async {
 //!     // Must be built inside the host: the client spawns a task on the host's runtime.
-//!     let client = transport::client(ClientConfig::new("apiserver:6443", "candidate-0"));
+//!     let client = transport::client(ClientConfig::production("apiserver:6443", "candidate-0"));
 //!     let _ = client.apiserver_version().await;
 //!     Ok(())
 //! });
@@ -16,9 +16,16 @@
 //! # }
 //! ```
 //!
-//! Pitfalls this module takes care of: a partition drops packets silently, so every request has a
-//! timeout to its response headers and every connection a read-idle timeout; kube's base URI
-//! layer is applied; connections are dialled by host name through turmoil's DNS.
+//! A simulated candidate or observer runs the client `khaos node` runs
+//! ([`ClientConfig::production`], from [`khaos_elector::client::PRODUCTION`]): kube-rs's
+//! defaults, which wait for an answer as long as the connection lives. A partition drops packets
+//! silently, so what ends a hung request in the simulator is what ends it in production: the
+//! election's deadlines and the HA services' own bounds. Harness clients (the CAS race, the
+//! conformance suite) bound every request ([`ClientConfig::harness`]). kube's base URI layer is
+//! applied; connections are dialled by host name through turmoil's DNS.
+//!
+//! One setting is not modelled: the write timeout. turmoil's writes never block, so a write
+//! that a full send buffer holds up, which the write timeout would end, cannot happen here.
 
 use std::future::Future;
 use std::io;
@@ -41,40 +48,63 @@ pub struct ClientConfig {
     pub server: String,
     /// The identity sent as User-Agent, which the server records with each commit.
     pub identity: String,
-    /// The longest wait for a response's headers (a watch's headers come at once).
-    pub request_timeout: Duration,
-    /// The longest a connection may stay silent while a read is pending (kube's default, 295 s,
-    /// outlasts the 290 s watches kube-runtime asks for).
-    pub read_timeout: Duration,
-    /// The longest a TCP connect may take.
-    pub connect_timeout: Duration,
+    /// The longest wait for a response's headers (a watch's headers come at once); `None`
+    /// waits for ever.
+    pub request_timeout: Option<Duration>,
+    /// The longest a connection may stay silent while a read is pending; `None` waits for ever.
+    pub read_timeout: Option<Duration>,
+    /// The longest a TCP connect may take; `None` waits for ever.
+    pub connect_timeout: Option<Duration>,
     /// The namespace the client uses by default.
     pub default_namespace: String,
 }
 
 impl ClientConfig {
-    /// Defaults: 10 s request timeout, 295 s read timeout, 5 s connect timeout, namespace
-    /// `default`.
-    pub fn new(server: impl Into<String>, identity: impl Into<String>) -> ClientConfig {
+    /// The client `khaos node` runs: `settings` are [`khaos_elector::client::PRODUCTION`]
+    /// (kube-rs's defaults, its retries off; the simulated client has no retry layer at all).
+    /// Namespace `default`.
+    pub fn production(server: impl Into<String>, identity: impl Into<String>) -> ClientConfig {
+        ClientConfig::with_settings(server, identity, &khaos_elector::client::PRODUCTION)
+    }
+
+    /// A harness client, which must never hang: 10 s request timeout, 295 s read timeout, 5 s
+    /// connect timeout, namespace `default`.
+    pub fn harness(server: impl Into<String>, identity: impl Into<String>) -> ClientConfig {
         ClientConfig {
             server: server.into(),
             identity: identity.into(),
-            request_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(295),
-            connect_timeout: Duration::from_secs(5),
+            request_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(295)),
+            connect_timeout: Some(Duration::from_secs(5)),
+            default_namespace: "default".into(),
+        }
+    }
+
+    /// A client with these timeouts (all but the write timeout, which is not modelled).
+    pub fn with_settings(
+        server: impl Into<String>,
+        identity: impl Into<String>,
+        settings: &khaos_elector::client::ClientSettings,
+    ) -> ClientConfig {
+        ClientConfig {
+            server: server.into(),
+            identity: identity.into(),
+            request_timeout: settings.request_timeout,
+            read_timeout: settings.read_timeout,
+            connect_timeout: settings.connect_timeout,
             default_namespace: "default".into(),
         }
     }
 
     /// Set the request timeout.
     pub fn request_timeout(mut self, timeout: Duration) -> ClientConfig {
-        self.request_timeout = timeout;
+        self.request_timeout = Some(timeout);
         self
     }
 
     /// Set the read-idle timeout.
     pub fn read_timeout(mut self, timeout: Duration) -> ClientConfig {
-        self.read_timeout = timeout;
+        self.read_timeout = Some(timeout);
         self
     }
 }
@@ -106,7 +136,11 @@ pub fn client(config: ClientConfig) -> kube::Client {
                 .insert(header::USER_AGENT, user_agent.clone());
             request
         })
-        .timeout(config.request_timeout)
+        .option_layer(
+            config
+                .request_timeout
+                .map(tower::timeout::TimeoutLayer::new),
+        )
         .map_err(BoxError::from)
         .service(http);
     kube::Client::new(service, config.default_namespace)
@@ -116,8 +150,8 @@ pub fn client(config: ClientConfig) -> kube::Client {
 /// blob store), with the same connect and read-idle timeouts and the same wall-clock-free pool
 /// as the kube client. Must be called from within a simulation host.
 pub fn http_client<B>(
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
 ) -> hyper_util::client::legacy::Client<Connector, B>
 where
     B: hyper::body::Body + Send + 'static + Unpin,
@@ -135,8 +169,8 @@ where
 /// Dials the URI's host and port through turmoil.
 #[derive(Clone, Debug)]
 pub struct Connector {
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
 }
 
 impl tower::Service<Uri> for Connector {
@@ -159,12 +193,13 @@ impl tower::Service<Uri> for Connector {
                 .ok_or_else(|| io::Error::other(format!("no host in {uri}")))?
                 .to_owned();
             let port = uri.port_u16().unwrap_or(80);
-            let stream = tokio::time::timeout(
-                connect_timeout,
-                turmoil::net::TcpStream::connect((host, port)),
-            )
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            let connect = turmoil::net::TcpStream::connect((host, port));
+            let stream = match connect_timeout {
+                Some(timeout) => tokio::time::timeout(timeout, connect)
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??,
+                None => connect.await?,
+            };
             Ok(SimStream {
                 io: TokioIo::new(stream),
                 read_timeout,
@@ -178,7 +213,7 @@ impl tower::Service<Uri> for Connector {
 /// `read_timeout`, it fails with `TimedOut`, which ends the request or watch that waits on it.
 pub struct SimStream {
     io: TokioIo<turmoil::net::TcpStream>,
-    read_timeout: Duration,
+    read_timeout: Option<Duration>,
     idle: Option<Pin<Box<Sleep>>>,
 }
 
@@ -201,7 +236,9 @@ impl Read for SimStream {
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                let timeout = this.read_timeout;
+                let Some(timeout) = this.read_timeout else {
+                    return Poll::Pending;
+                };
                 let idle = this
                     .idle
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));

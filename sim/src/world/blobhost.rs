@@ -103,7 +103,7 @@ impl RemoteBlobs {
     /// called from within a simulation host.
     pub fn new(host: &str, port: u16, timeout: Duration) -> RemoteBlobs {
         RemoteBlobs {
-            client: crate::transport::http_client(timeout, timeout),
+            client: crate::transport::http_client(Some(timeout), Some(timeout)),
             base: format!("http://{host}:{port}"),
             timeout,
         }

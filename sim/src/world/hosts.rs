@@ -56,10 +56,12 @@ impl NodeSoftware {
         let incarnation = self.control.incarnation.fetch_add(1, Ordering::Relaxed);
         let identity = self.identity.as_str();
         let timing = self.setup.timing;
-        let client = transport::client(
-            ClientConfig::new(format!("{APISERVER}:6443"), identity)
-                .request_timeout(timing.renew_deadline().min(Duration::from_secs(5))),
-        );
+        // The client khaos node runs: nothing in it ends a hung request, so the election's
+        // deadlines and the store's own bounds must.
+        let client = transport::client(ClientConfig::production(
+            format!("{APISERVER}:6443"),
+            identity,
+        ));
         let clock = Arc::new(SimClock {
             now_ms: Arc::clone(&self.recorder.now_ms),
             state: Arc::clone(&self.control.clock),
@@ -110,7 +112,10 @@ pub(super) async fn observe(
     seed: u64,
     recorder: Recorder,
 ) -> turmoil::Result {
-    let client = transport::client(ClientConfig::new(format!("{APISERVER}:6443"), &identity));
+    let client = transport::client(ClientConfig::production(
+        format!("{APISERVER}:6443"),
+        &identity,
+    ));
     let retriever = LeaderRetriever::new(
         client,
         &job.namespace,
