@@ -38,9 +38,11 @@ pub const PRODUCTION: ClientSettings = ClientSettings {
     retries: false,
 };
 
-/// The longest the HA store and the leader retrieval wait for one answer from the API server
-/// (the election bounds its own requests by the renew deadline). A request that takes longer
-/// is given up as a connection failure would be: its outcome unknown.
+/// The longest the election's lock, the HA store and the leader retrieval wait for one answer
+/// from the API server (the election also bounds each attempt by what is left of its renew
+/// deadline). A request that takes longer is given up as a connection failure would be: its
+/// outcome unknown, and the next attempt goes out on a fresh connection, in time to keep a
+/// lease that one lost request would otherwise cost.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings for a `kube::Config`: `config` with `settings` applied (what kube's config cannot

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use crate::client;
 use crate::decision::{LEADER_ANNOTATION, LeaderElectionRecord};
 use crate::flaws::{Flaw, Flaws};
 
@@ -128,7 +129,10 @@ impl Lock {
     pub async fn read(&self) -> Result<LockState, LockError> {
         match self.kind {
             LockKind::ConfigMap => {
-                let Some(configmap) = self.configmaps.get_opt(&self.name).await? else {
+                let Some(configmap) =
+                    client::bounded(client::REQUEST_TIMEOUT, self.configmaps.get_opt(&self.name))
+                        .await?
+                else {
                     return Ok(LockState {
                         record: None,
                         resource_version: None,
@@ -147,7 +151,10 @@ impl Lock {
                 })
             }
             LockKind::Lease => {
-                let Some(lease) = self.leases.get_opt(&self.name).await? else {
+                let Some(lease) =
+                    client::bounded(client::REQUEST_TIMEOUT, self.leases.get_opt(&self.name))
+                        .await?
+                else {
                     return Ok(LockState {
                         record: None,
                         resource_version: None,
@@ -202,11 +209,13 @@ impl Lock {
                     },
                     ..ConfigMap::default()
                 };
-                self.configmaps
-                    .create(&PostParams::default(), &configmap)
-                    .await?
-                    .metadata
-                    .resource_version
+                client::bounded(
+                    client::REQUEST_TIMEOUT,
+                    self.configmaps.create(&PostParams::default(), &configmap),
+                )
+                .await?
+                .metadata
+                .resource_version
             }
             (None, LockKind::Lease) => {
                 let lease = Lease {
@@ -216,30 +225,41 @@ impl Lock {
                     },
                     spec: Some(lease_spec(record)?),
                 };
-                self.leases
-                    .create(&PostParams::default(), &lease)
-                    .await?
-                    .metadata
-                    .resource_version
+                client::bounded(
+                    client::REQUEST_TIMEOUT,
+                    self.leases.create(&PostParams::default(), &lease),
+                )
+                .await?
+                .metadata
+                .resource_version
             }
             (Some(_), LockKind::ConfigMap) => {
                 // A merge patch that names the version read is a CAS, and leaves the rest of the
                 // object (the HA data Flink keeps beside the lock) untouched.
                 let patch = json!({"metadata": {"resourceVersion": version, "annotations": {LEADER_ANNOTATION: to_json(record)}}});
-                self.configmaps
-                    .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await?
-                    .metadata
-                    .resource_version
+                client::bounded(
+                    client::REQUEST_TIMEOUT,
+                    self.configmaps.patch(
+                        &self.name,
+                        &PatchParams::default(),
+                        &Patch::Merge(patch),
+                    ),
+                )
+                .await?
+                .metadata
+                .resource_version
             }
             (Some(_), LockKind::Lease) => {
                 let patch =
                     json!({"metadata": {"resourceVersion": version}, "spec": lease_spec(record)?});
-                self.leases
-                    .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await?
-                    .metadata
-                    .resource_version
+                client::bounded(
+                    client::REQUEST_TIMEOUT,
+                    self.leases
+                        .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch)),
+                )
+                .await?
+                .metadata
+                .resource_version
             }
         };
         Ok(rv.unwrap_or_default())
