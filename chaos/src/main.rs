@@ -26,12 +26,17 @@ use crate::cli::{Cli, Command, NodeArgs, ReportArgs, SimCommand};
 /// quietly and successfully, as ripgrep does, where `println!` would panic on the broken pipe.
 macro_rules! say {
     () => { say!("") };
-    ($($arg:tt)*) => { stdout_line(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { stdout_write(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
-fn stdout_line(line: std::fmt::Arguments<'_>) {
+/// `print!` as [`say!`] is `println!`: for text that brings its own line ends.
+macro_rules! say_raw {
+    ($($arg:tt)*) => { stdout_write(format_args!($($arg)*)) };
+}
+
+fn stdout_write(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    if let Err(error) = writeln!(std::io::stdout().lock(), "{line}") {
+    if let Err(error) = std::io::stdout().lock().write_fmt(text) {
         if error.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -261,7 +266,7 @@ fn sim_run(
         run.set_replay(format!("{} --schedule {}", run.replay(), path.display()));
     }
     if history {
-        print!("{}", run.jsonl);
+        say_raw!("{}", run.jsonl);
     }
     print_verdicts(&run);
     if check_determinism {
@@ -305,7 +310,7 @@ fn finish(run: &SimulatedRun, out: Option<&Path>) -> Done {
     if run.ok() {
         Ok(())
     } else {
-        print!("{}", run.judged.violations_text());
+        say_raw!("{}", run.judged.violations_text());
         Err(format!("violation; replay: {}", run.replay()).into())
     }
 }
@@ -313,7 +318,7 @@ fn finish(run: &SimulatedRun, out: Option<&Path>) -> Done {
 /// The summary line and one line per checker with its figures.
 fn print_verdicts(run: &SimulatedRun) {
     say!("{}", run.summary());
-    print!("{}", run.judged.verdict_lines());
+    say_raw!("{}", run.judged.verdict_lines());
 }
 
 fn replay(file: &Path, without_flaws: bool, out: Option<&Path>, history: bool) -> Done {
@@ -347,7 +352,7 @@ fn replay(file: &Path, without_flaws: bool, out: Option<&Path>, history: bool) -
     };
     run.set_replay(format!("khaos replay {twin}{}", file.display()));
     if history {
-        print!("{}", run.jsonl);
+        say_raw!("{}", run.jsonl);
     }
     print_verdicts(&run);
     if !without_flaws {
@@ -489,7 +494,7 @@ fn sim_shrink(scenario: &str, seed: u64, out: &Path, options: Options) -> Done {
         );
     }
     say!("{}", run.summary());
-    print!("{}", run.judged.violations_text());
+    say_raw!("{}", run.judged.violations_text());
     say!("replay: {} --schedule {}", run.replay(), out.display());
     Ok(())
 }
@@ -574,7 +579,7 @@ fn sim_sweep(
     );
     for run in &failed {
         say!("\nFAILED {} seed {}", run.scenario, run.seed);
-        print!("{}", run.detail);
+        say_raw!("{}", run.detail);
         say!(
             "  replay: {}",
             run::replay_command(run.scenario, run.seed, &options)
@@ -613,7 +618,7 @@ fn run_race(
     for seed in first..=last {
         let report = race::run(seed, &config);
         if history {
-            print!("{}", report.history);
+            say_raw!("{}", report.history);
         }
         say!("{}", report.summary());
         if let Err(violation) = &report.verdict {
@@ -724,7 +729,7 @@ fn run_report(args: ReportArgs) -> Done {
     if outcome.ok {
         Ok(())
     } else {
-        print!("{}", outcome.violations);
+        say_raw!("{}", outcome.violations);
         Err(format!(
             "violation; see {}",
             config.dir.join("timeline.html").display()

@@ -247,7 +247,10 @@ impl Log {
         if let Value::Object(fields) = fields {
             line.extend(fields);
         }
-        println!("{}", Value::Object(line));
+        // A reader that has gone takes the history with it; the node goes on (a panic here would
+        // end the election's task, not the process).
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{}", Value::Object(line));
     }
 
     fn event(&self, event: &Event) {
