@@ -105,6 +105,12 @@ pub fn body_to_stored(resource: Resource, body: Value) -> Result<Value, ApiError
 /// A JSON patch (RFC 6902) written against `resource`'s schema, with its paths in the stored
 /// schema: the first segment of each `path` and `from` is renamed; a value that replaces the
 /// whole document is converted as a body.
+///
+/// A path that starts with a name the served schema does not have (a core name sent to
+/// events.k8s.io) names no field. A real server applies the patch to the served object and its
+/// decoder then drops what such an `add` or `copy` wrote, so those operations are dropped
+/// here; any other operation on such a path fails, as it does on a real server, because it
+/// finds nothing there.
 pub fn json_patch_to_stored(resource: Resource, patch: Value) -> Result<Value, ApiError> {
     if resource.stored() == resource {
         return Ok(patch);
@@ -114,9 +120,20 @@ pub fn json_patch_to_stored(resource: Resource, patch: Value) -> Result<Value, A
     };
     let mut converted = Vec::with_capacity(operations.len());
     for mut operation in operations {
+        let op = operation.get("op").and_then(Value::as_str).unwrap_or("");
+        let unknown_target = operation
+            .get("path")
+            .and_then(Value::as_str)
+            .is_some_and(|path| pointer_to_stored(resource, path).is_none());
+        if unknown_target && matches!(op, "add" | "copy") {
+            continue;
+        }
         for key in ["path", "from"] {
             if let Some(path) = operation.get(key).and_then(Value::as_str) {
-                operation[key] = json!(pointer_to_stored(resource, path));
+                // Under a parent that cannot exist, so the operation fails.
+                let stored = pointer_to_stored(resource, path)
+                    .unwrap_or_else(|| "/khaos~1no-such-field/x".to_owned());
+                operation[key] = json!(stored);
             }
         }
         if operation.get("path").and_then(Value::as_str) == Some("")
@@ -129,24 +146,21 @@ pub fn json_patch_to_stored(resource: Resource, patch: Value) -> Result<Value, A
     Ok(Value::Array(converted))
 }
 
-fn pointer_to_stored(resource: Resource, pointer: &str) -> String {
+/// A JSON pointer into the served schema as one into the stored schema; `None` when its first
+/// segment names no field of the served schema.
+fn pointer_to_stored(resource: Resource, pointer: &str) -> Option<String> {
     let Some(rest) = pointer.strip_prefix('/') else {
-        return pointer.to_owned();
+        return Some(pointer.to_owned());
     };
     let (first, tail) = match rest.split_once('/') {
         Some((first, tail)) => (first, Some(tail)),
         None => (rest, None),
     };
-    // A core name addressed through the served schema names no field: leave it so the patch
-    // fails (or tests false) as it would on a real server.
-    let first = match rename(resource, Direction::In, first) {
-        Some(name) => name.to_owned(),
-        None => format!("{first}~0unknown"),
-    };
-    match tail {
+    let first = rename(resource, Direction::In, first)?;
+    Some(match tail {
         Some(tail) => format!("/{first}/{tail}"),
         None => format!("/{first}"),
-    }
+    })
 }
 
 /// A stored object as `resource` serves it: fields renamed, `apiVersion` the served one (where
@@ -260,16 +274,20 @@ mod tests {
         let patch = json!([
             {"op": "replace", "path": "/note", "value": "x"},
             {"op": "copy", "from": "/regarding/name", "path": "/series/count"},
+            {"op": "add", "path": "/message", "value": "dropped, as a decoder drops it"},
             {"op": "test", "path": "/message", "value": "x"},
         ]);
         let stored = json_patch_to_stored(Resource::EventsK8sIo, patch).unwrap();
         assert_eq!(stored[0]["path"], "/message");
         assert_eq!(stored[1]["from"], "/involvedObject/name");
         assert_eq!(stored[1]["path"], "/series/count");
-        assert_ne!(
-            stored[2]["path"], "/message",
-            "a core path names nothing here"
-        );
+        assert_eq!(stored.as_array().unwrap().len(), 3, "{stored}");
+        assert_eq!(stored[2]["op"], "test");
+        // A core path names nothing here: the test fails on any stored object.
+        let mut object = json!({"message": "x"});
+        let operations: json_patch::Patch =
+            serde_json::from_value(json!([stored[2].clone()])).unwrap();
+        assert!(json_patch::patch(&mut object, &operations).is_err());
     }
 
     #[test]
