@@ -327,8 +327,10 @@ impl Run {
         }
     }
 
-    /// Renew every retry period until the renew deadline passes without a successful renewal
-    /// or the lock is taken (lost), or a stop is asked for.
+    /// Renew every retry period (at most half the renew deadline apart:
+    /// [`Timing::renew_interval`](crate::Timing::renew_interval))
+    /// until the renew deadline passes without a successful renewal or the lock is taken (lost),
+    /// or a stop is asked for.
     async fn lead(&mut self, stopped: &mut oneshot::Receiver<()>) -> End {
         let timing = self.config.timing;
         let flaws = self.config.flaws;
@@ -337,7 +339,7 @@ impl Run {
             tokio::select! {
                 biased;
                 _ = &mut *stopped => return End::Stopped,
-                () = self.clock.sleep(timing.retry_period()) => {}
+                () = self.clock.sleep(timing.renew_interval()) => {}
             }
             let mut conflicts = 0;
             loop {

@@ -147,6 +147,13 @@ impl Timing {
         self.lease_duration
     }
 
+    /// How long other candidates wait for a lease to expire: the whole seconds the record
+    /// carries ([`Timing::lease_duration_seconds`], rounded up), never less than the lease.
+    pub fn lease_honoured(&self) -> Duration {
+        let seconds = u64::try_from(self.lease_duration_seconds()).unwrap_or(0);
+        self.lease_duration.max(Duration::from_secs(seconds))
+    }
+
     /// How long a leader keeps trying to renew before it steps down.
     pub fn renew_deadline(&self) -> Duration {
         self.renew_deadline
@@ -155,6 +162,17 @@ impl Timing {
     /// How often candidates try to acquire and leaders renew.
     pub fn retry_period(&self) -> Duration {
         self.retry_period
+    }
+
+    /// How long a leader waits after a successful renewal before renewing again: the retry
+    /// period, but at most half the renew deadline. A leader believes it leads only until the
+    /// renew deadline, counted from the start of its last successful renewal (so its belief ends
+    /// before a standby may take over); a renewal that waited a whole retry period would have
+    /// only `renew deadline - retry period` left for its requests, which near the edge of the
+    /// validated space (a deadline just above 1.2 retry periods) is less than an API server's
+    /// round trips, and such a leader steps down with no fault at all.
+    pub fn renew_interval(&self) -> Duration {
+        self.retry_period.min(self.renew_deadline / 2)
     }
 
     /// Whether this timing skipped validation.
