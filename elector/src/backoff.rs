@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+/// The largest delay of [`SeededBackoff::new`] (before jitter).
+pub const MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// The jitter of [`SeededBackoff::new`]: each delay within this fraction either way.
+pub const JITTER: f64 = 0.1;
+
 /// A jittered exponential backoff drawn from a seed, for watch re-creation and retries inside the
 /// simulation (kube-runtime's default watcher backoff draws from an unseeded source, which breaks
 /// replays). It is an `Iterator<Item = Duration>`: call `next()` before each retry, `reset()`
@@ -36,8 +42,8 @@ impl SeededBackoff {
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
             next: Duration::from_millis(800),
             initial: Duration::from_millis(800),
-            max: Duration::from_secs(30),
-            jitter: 0.1,
+            max: MAX_DELAY,
+            jitter: JITTER,
         }
     }
 

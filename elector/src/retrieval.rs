@@ -122,6 +122,10 @@ impl LeaderRetriever {
             match self.follow(&sender, &mut backoff).await {
                 // Every receiver is gone: nobody is following any more.
                 Ok(()) => return,
+                // A quiet watch is presumed dead, not known to be: list again at once, or a
+                // leader published meanwhile would wait out a backoff nothing asked for (with
+                // the Lease lock the followed map is quiet for as long as the leader lasts).
+                Err(FollowError::Idle) => backoff.reset(),
                 Err(_) => {
                     let delay = backoff.next().unwrap_or(Duration::from_secs(1));
                     tokio::select! {
