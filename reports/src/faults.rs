@@ -22,7 +22,9 @@ pub mod server;
 
 use std::fmt;
 
+use khaos_elector::Timing;
 use khaos_elector::blob::BlobFaults;
+use khaos_elector::timing::millis;
 use serde::{Deserialize, Serialize};
 
 use self::server::Faults;
@@ -290,10 +292,10 @@ impl Schedule {
     }
 
     /// Whether any fault breaks the timing assumptions (a pause: see [`Fault::breaks_timing`]); a
-    /// clock whose drifts add up beyond the bound the timing tolerates counts too. Overlapping
-    /// drifts of one node add up; a drift aimed at a role may land on any of `nodes`, so it is
-    /// added wherever that makes the sum largest.
-    pub fn breaks_timing(&self, nodes: &[String]) -> bool {
+    /// clock whose drifts add up beyond what `timing` tolerates ([`drift_bound_ppm`]) counts too.
+    /// Overlapping drifts of one node add up; a drift aimed at a role may land on any of `nodes`,
+    /// so it is added wherever that makes the sum largest.
+    pub fn breaks_timing(&self, nodes: &[String], timing: &Timing) -> bool {
         if self.faults.iter().any(|s| s.fault.breaks_timing()) {
             return true;
         }
@@ -305,7 +307,7 @@ impl Schedule {
                 _ => None,
             })
             .collect();
-        let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
+        let bound = i64::try_from(drift_bound_ppm(timing)).expect("small");
         // The sums change where a drift starts and where one ends; a drift is active from its
         // start until its end (excluded), as the world applies it, and always at its start.
         let changes = drifts.iter().flat_map(|(s, _, _)| [s.at_ms, s.end_ms()]);
@@ -338,10 +340,35 @@ impl Schedule {
     }
 }
 
-/// The clock drift the election tolerates, in parts per million. The renew deadline is two thirds
-/// of the lease by default: a 10 % drift still keeps the stale leader's deadline before the
-/// standby's view of the lease, so the bound used here is a conservative 5 %.
+/// The most clock drift khaos judges any timing to tolerate, in parts per million (5 %).
 pub const DRIFT_BOUND_PPM: u64 = 50_000;
+
+/// The clock drift, in parts per million, within which `timing` keeps believed leadership
+/// exclusive: half the margin, capped at [`DRIFT_BOUND_PPM`] (5 % for the default 15 s / 10 s).
+///
+/// A leader that stops hearing from the API server believes it leads until its renew deadline
+/// `R` on its own clock; a standby takes over once it has seen the record unchanged for the
+/// lease `L` on its clock (the whole seconds the record carries, at least the configured lease).
+/// With the leader's clock slow by `d` and the standby's fast by `d`, beliefs stay apart while
+/// `R (1 + d) < L (1 - d)`, that is `d < (L - R) / (L + R)`. A timing at the edge of the
+/// validated space (a lease just above the renew deadline) tolerates almost no drift, and a
+/// drift beyond this bound breaks the timing assumptions ([`Schedule::breaks_timing`]).
+///
+/// ```
+/// use khaos_elector::Timing;
+/// use khaos_reports::faults::{DRIFT_BOUND_PPM, drift_bound_ppm};
+/// use std::time::Duration;
+/// assert_eq!(drift_bound_ppm(&Timing::default()), DRIFT_BOUND_PPM);
+/// let edge = Timing::new(Duration::from_millis(10_500), Duration::from_secs(10), Duration::from_secs(2))?;
+/// assert_eq!(drift_bound_ppm(&edge), 23_809); // (11 - 10) / (11 + 10) / 2: the record says 11 s
+/// # Ok::<(), khaos_elector::timing::TimingError>(())
+/// ```
+pub fn drift_bound_ppm(timing: &Timing) -> u64 {
+    let lease = millis(timing.lease_honoured());
+    let renew = millis(timing.renew_deadline());
+    let margin = lease.saturating_sub(renew) * 1_000_000 / (lease + renew).max(1) / 2;
+    margin.min(DRIFT_BOUND_PPM)
+}
 
 #[cfg(test)]
 mod tests {
@@ -361,6 +388,7 @@ mod tests {
                 ppm,
             },
         };
+        let timing = Timing::default();
         let bound = i64::try_from(DRIFT_BOUND_PPM).unwrap();
         let schedule = |faults| Schedule { faults };
         // Fast for everyone, and the leader slowed on top: its net rate is within the bound.
@@ -368,13 +396,13 @@ mod tests {
             drift(0, 60_000, "node-a", bound / 2),
             drift(10_000, 5_000, LEADER, -bound),
         ]);
-        assert!(!net_within.breaks_timing(&nodes()));
+        assert!(!net_within.breaks_timing(&nodes(), &timing));
         // Two drifts of one node the same way, at once: beyond.
         let sum_beyond = schedule(vec![
             drift(0, 60_000, "node-a", bound / 2),
             drift(10_000, 5_000, "node-a", bound),
         ]);
-        assert!(sum_beyond.breaks_timing(&nodes()));
+        assert!(sum_beyond.breaks_timing(&nodes(), &timing));
         // Everyone fast, and the leader slowed on top; then the leader's own fast drift ends
         // while the slowing goes on: its net rate is beyond from then on.
         let uncovered = schedule(vec![
@@ -383,32 +411,43 @@ mod tests {
             drift(0, 10_000, "node-c", bound / 2),
             drift(5_000, 20_000, LEADER, -bound * 3 / 2),
         ]);
-        assert!(uncovered.breaks_timing(&nodes()));
+        assert!(uncovered.breaks_timing(&nodes(), &timing));
         // Drifts that meet end to end do not add up.
         let end_to_end = schedule(vec![
             drift(0, 5_000, "node-a", bound),
             drift(5_000, 5_000, "node-a", bound),
         ]);
-        assert!(!end_to_end.breaks_timing(&nodes()));
+        assert!(!end_to_end.breaks_timing(&nodes(), &timing));
         // The same two, one after the other: within.
         let apart = schedule(vec![
             drift(0, 5_000, "node-a", bound),
             drift(10_000, 5_000, "node-a", bound),
         ]);
-        assert!(!apart.breaks_timing(&nodes()));
+        assert!(!apart.breaks_timing(&nodes(), &timing));
         // A role may land on the node that already drifts.
         let role = schedule(vec![
             drift(0, 60_000, "node-b", -bound / 2),
             drift(10_000, 5_000, STANDBY, -bound),
         ]);
-        assert!(role.breaks_timing(&nodes()));
+        assert!(role.breaks_timing(&nodes(), &timing));
         // The leader and a standby at once are two nodes: their drifts do not add up.
         let both = schedule(vec![
             drift(10_000, 5_000, LEADER, bound * 2 / 3),
             drift(10_000, 5_000, STANDBY, bound * 2 / 3),
         ]);
-        assert!(!both.breaks_timing(&nodes()));
-        assert!(schedule(vec![drift(0, 1, "node-a", bound + 1)]).breaks_timing(&nodes()));
+        assert!(!both.breaks_timing(&nodes(), &timing));
+        assert!(schedule(vec![drift(0, 1, "node-a", bound + 1)]).breaks_timing(&nodes(), &timing));
+        // A timing at the edge of the validated space tolerates less: a drift the default
+        // timing rides out breaks it.
+        let edge = Timing::new(
+            std::time::Duration::from_millis(10_500),
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+        let modest = schedule(vec![drift(0, 1, "node-a", bound / 2 + 1_000)]);
+        assert!(!modest.breaks_timing(&nodes(), &timing));
+        assert!(modest.breaks_timing(&nodes(), &edge));
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl Settings {
             timing,
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
             overlap_allowed: timing.is_unchecked()
-                || self.schedule.breaks_timing(&self.candidates()),
+                || self.schedule.breaks_timing(&self.candidates(), &timing),
             network_delay_max: Duration::from_millis(self.network_delay_max_ms),
             watch_delay_max: Duration::from_millis(
                 self.watch_delay_max_ms

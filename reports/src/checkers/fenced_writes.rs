@@ -3,7 +3,8 @@
 //! carries its writer's own fence, never a term below one the map already carried (the
 //! fencing-token property, `docs/invariants.md`), and comes from the lock's holder at that
 //! term, or from a leader whose lock was just taken over by a newer term that has not sealed the
-//! map yet (allowed by design, counted as `writes_in_takeover_window`).
+//! map yet, or that it released with no newer term yet (a write sent while it led that committed
+//! late: allowed by design, counted as `writes_in_takeover_window`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,7 +40,8 @@ fn changed_leader_only_keys<'a>(commit: &Commit<'a>) -> Vec<&'a str> {
 enum Standing {
     /// Its writer held the lock at its term.
     Held,
-    /// A newer term had taken the lock but not sealed the map yet.
+    /// A newer term had taken the lock but not sealed the map yet, or the writer had released
+    /// it at its term and no newer term existed.
     InTakeoverWindow,
 }
 
@@ -148,6 +150,20 @@ fn judge_write(
     if lock.transitions > fence.term {
         return Ok(Standing::InTakeoverWindow);
     }
+    // Released at the writer's term, by the writer: a write sent while it led that committed
+    // after its release. No newer term exists yet, and the next leader seals the map before it
+    // reads, so the write is ordered before that term as a takeover-window write is.
+    let last_holder = locks
+        .iter()
+        .take_while(|l| l.revision < lock.revision)
+        .filter(|l| !l.holder.is_empty())
+        .last();
+    if lock.holder.is_empty()
+        && lock.transitions == fence.term
+        && last_holder.is_some_and(|l| l.holder == client && l.transitions == fence.term)
+    {
+        return Ok(Standing::InTakeoverWindow);
+    }
     let held_by = if lock.holder.is_empty() {
         "nobody (released)".to_owned()
     } else {
@@ -254,5 +270,29 @@ mod tests {
         assert!(verdict.ok(), "{verdict:#?}");
         assert_eq!(figure_of(&verdict, "leader_only_writes"), &json!(3));
         assert_eq!(figure_of(&verdict, "writes_in_takeover_window"), &json!(1));
+    }
+
+    /// A write the leader sent before releasing, held in the API server until after the release
+    /// (a stall), is ordered before any newer term: counted, not condemned. Someone else's
+    /// write under a released lock is condemned.
+    #[test]
+    fn a_write_committed_after_the_writers_own_release_is_counted_not_condemned() {
+        let mut b = Builder::default();
+        b.lease(10, A, A, 0);
+        b.seal(20, A, JOB_MAP, 0);
+        b.lease(40, A, "", 0);
+        b.set(50, A, JOB_MAP, "counter", "3");
+        let verdict = judge(&b.entries, &context(LockKind::Lease), "fenced-writes");
+        assert!(verdict.ok(), "{verdict:#?}");
+        assert_eq!(figure_of(&verdict, "writes_in_takeover_window"), &json!(1));
+
+        let mut b = Builder::default();
+        b.lease(10, A, A, 0);
+        b.seal(20, A, JOB_MAP, 0);
+        b.lease(40, A, "", 0);
+        b.seal(45, B, JOB_MAP, 0);
+        let foreign = b.set(50, B, JOB_MAP, "counter", "3");
+        let verdict = judge(&b.entries, &context(LockKind::Lease), "fenced-writes");
+        assert_eq!(entries(&verdict).last().unwrap().last(), Some(&foreign));
     }
 }

@@ -25,7 +25,7 @@ const ELECTION_SLACK_MS: u64 = 100;
 /// network's delay bound and [`ELECTION_SLACK_MS`].
 fn election_bound_ms(ctx: &Context) -> u64 {
     let timing = &ctx.timing;
-    ms(timing.lease_duration())
+    ms(timing.lease_honoured())
         + ms(timing.retry_period().mul_f64(2.0 * (1.0 + JITTER_FACTOR)))
         + ms(ctx.network_delay_max)
         + ELECTION_SLACK_MS
@@ -40,6 +40,8 @@ pub(super) fn liveness(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context)
         figures: vec![figure("election_bound_ms", json!(bound_ms))],
     };
     needless_losses(history, ctx, &mut verdict);
+    hand_overs(history, beliefs, ctx, &mut verdict);
+    watcher_lag(history, ctx, &mut verdict);
     let Some(healed) = phase(history, Phase::Healed, 0) else {
         verdict.figures.push(figure("judged", json!(false)));
         return verdict;
@@ -148,8 +150,11 @@ fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effec
                 Effect::MayCostTheLease
             }
         }
-        // A pause counts wherever it strikes (it breaks the timing assumptions), and so does any
-        // drift or a restart of the API server.
+        // A drift within the bound the timing tolerates changes when renewals happen, not
+        // whether they succeed; beyond it, the timing assumptions are broken anyway.
+        Fault::Drift { .. } if !ctx.overlap_allowed => Effect::None,
+        // A pause counts wherever it strikes (it breaks the timing assumptions), and so does a
+        // restart of the API server.
         Fault::Pause { .. } | Fault::Drift { .. } | Fault::ServerRestart => Effect::MayCostTheLease,
     }
 }
@@ -207,6 +212,243 @@ fn needless_losses(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
     verdict
         .figures
         .push(figure("needless_losses", json!(losses)));
+}
+
+/// The bound on a hand-over after a graceful stop: the stopping leader has released the lock by
+/// its `stopped` event, and a standby polls the lock every jittered retry period, so it takes the
+/// lock within one jittered retry period and two round trips.
+fn hand_over_bound_ms(ctx: &Context) -> u64 {
+    ms(ctx.timing.retry_period().mul_f64(1.0 + JITTER_FACTOR))
+        + 4 * ms(ctx.network_delay_max)
+        + ELECTION_SLACK_MS
+}
+
+/// Whether `fault` can slow a hand-over between candidates: anything but blob store faults and
+/// wall-clock offsets (expiry is judged on monotonic clocks).
+fn disturbs_election(fault: &Fault) -> bool {
+    !matches!(fault, Fault::Blob { .. } | Fault::WallOffset { .. })
+}
+
+/// A leader that stops gracefully releases the lock, so a standby that is running takes over
+/// within about one retry period ([`hand_over_bound_ms`]) instead of waiting out the lease:
+/// judged after each graceful stop of a leader while another candidate runs, when no other
+/// fault is active from the stop until the bound has passed (the stop itself and its restart
+/// aside). A release that fails, or a restarted node that quietly takes its old lock back,
+/// leaves the cluster without a new leader for a lease.
+fn hand_overs(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context, verdict: &mut Verdict) {
+    let bound_ms = hand_over_bound_ms(ctx);
+    let last_ms = history.last().map_or(0, |e| e.t_ms);
+    let spans: Vec<(&Fault, u64, u64)> = fault_spans(history)
+        .into_iter()
+        .filter(|span| disturbs_election(span.fault))
+        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(last_ms)))
+        .collect();
+    let mut running: BTreeSet<&str> = BTreeSet::new();
+    let mut stopping_at: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut judged = 0;
+    for (index, entry) in history.iter().enumerate() {
+        let node = entry.node.as_str();
+        match harness_event(entry) {
+            Some(HarnessEvent::Started {}) => {
+                running.insert(node);
+            }
+            Some(HarnessEvent::Crashed {}) => {
+                running.remove(node);
+            }
+            Some(HarnessEvent::Stopping {}) => {
+                running.remove(node);
+                stopping_at.insert(node, entry.t_ms);
+            }
+            Some(HarnessEvent::Stopped { graceful }) => {
+                let Some(from_ms) = stopping_at.remove(node) else {
+                    continue;
+                };
+                // Only a leader's finished graceful stop, with another candidate running.
+                let led = beliefs
+                    .iter()
+                    .any(|b| b.node == node && b.start_ms <= from_ms && b.end_ms >= from_ms);
+                if !graceful || !led || running.is_empty() {
+                    continue;
+                }
+                let until_ms = entry.t_ms + bound_ms;
+                if until_ms > last_ms {
+                    continue;
+                }
+                // Every fault active in the window is this node's own stop (or its restart).
+                let quiet = spans.iter().all(|(fault, start, end)| {
+                    *end < from_ms
+                        || *start > until_ms
+                        || matches!(fault, Fault::Stop { node: n } if n == node)
+                });
+                if !quiet {
+                    continue;
+                }
+                judged += 1;
+                let taken = beliefs
+                    .iter()
+                    .any(|b| b.start_ms >= from_ms && b.start_ms <= until_ms);
+                if !taken {
+                    verdict.violations.push(Violation::new(
+                        format!(
+                            "{node} stopped gracefully as leader at t={} ms with {} running, but \
+                             no candidate believed it led within {bound_ms} ms (until t={until_ms} \
+                             ms): a graceful stop releases the lock, so a standby takes over \
+                             within one retry period instead of waiting out the lease",
+                            entry.t_ms,
+                            running.iter().copied().collect::<Vec<_>>().join(", ")
+                        ),
+                        vec![index],
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    verdict
+        .figures
+        .push(figure("hand_overs_judged", json!(judged)));
+}
+
+/// How long a watcher may take to recover after a fault that broke its watch: the longest
+/// backoff between its attempts, plus one request that hung until the client gave up.
+fn watcher_recovery_ms() -> u64 {
+    ms(
+        khaos_elector::backoff::MAX_DELAY.mul_f64(1.0 + khaos_elector::backoff::JITTER)
+            + khaos_elector::client::REQUEST_TIMEOUT,
+    )
+}
+
+/// Whether `fault` can delay what `watcher` learns from its watch: API server faults that do not
+/// name only other clients, restarts and compactions, and faults aimed at the watcher itself.
+fn disturbs_watcher(fault: &Fault, watcher: &str) -> bool {
+    match fault {
+        Fault::Server { faults } => {
+            faults.watch != Default::default()
+                || faults.stale_reads.is_some()
+                || faults.rules().any(|rule| {
+                    rule.clients.is_empty() || rule.clients.iter().any(|c| watcher.starts_with(c))
+                })
+        }
+        Fault::ServerRestart | Fault::Compact => true,
+        _ => fault.touches(watcher),
+    }
+}
+
+/// A watcher's view of the leader lags each publication by at most the watch delay bound and two
+/// round trips, with either lock kind (with the ConfigMap lock a renewal rewrites the watched map
+/// every retry period, which would hide a watcher that only catches up on the next event). After
+/// a fault that may have broken its watch, the watcher is given [`watcher_recovery_ms`] from the
+/// fault's end to list again. A publication followed by a newer term's before its deadline is
+/// not judged.
+fn watcher_lag(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
+    let Some(end) = phase(history, Phase::End, 0) else {
+        return;
+    };
+    let end_ms = history[end].t_ms;
+    let base_ms = ms(ctx.watch_delay_max) + 2 * ms(ctx.network_delay_max) + ELECTION_SLACK_MS;
+    let recovery_ms = watcher_recovery_ms();
+    let spans: Vec<(&Fault, u64, u64)> = fault_spans(history)
+        .into_iter()
+        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(end_ms)))
+        .collect();
+    let publications: Vec<(usize, u64, u64, &String)> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| match job_event(entry)? {
+            Event::Published { term, leader } => Some((index, entry.t_ms, *term, leader)),
+            _ => None,
+        })
+        .collect();
+    let mut views: BTreeMap<&str, Vec<(usize, u64, Option<&String>)>> = BTreeMap::new();
+    for (index, entry) in history[..end].iter().enumerate() {
+        if let Some(HarnessEvent::Leader { leader }) = harness_event(entry) {
+            views.entry(entry.node.as_str()).or_default().push((
+                index,
+                entry.t_ms,
+                leader.as_ref(),
+            ));
+        }
+    }
+    let (mut judged, mut lag_max_ms) = (0u64, 0u64);
+    for &(published_index, published_ms, term, leader) in &publications {
+        for (watcher, seen) in &views {
+            // Judged once the watcher has shown it follows (a live observer may start late).
+            if seen
+                .first()
+                .is_none_or(|(_, first_ms, _)| *first_ms > published_ms)
+            {
+                continue;
+            }
+            // Push the deadline past every fault that may have broken this watcher's watch.
+            let mut deadline_ms = published_ms + base_ms;
+            loop {
+                let disturbed = spans
+                    .iter()
+                    .filter(|(fault, start, end)| {
+                        *start <= deadline_ms
+                            && *end + recovery_ms + base_ms > deadline_ms
+                            && disturbs_watcher(fault, watcher)
+                    })
+                    .map(|(_, _, end)| *end + recovery_ms + base_ms)
+                    .max();
+                match disturbed {
+                    Some(later) if later > deadline_ms => deadline_ms = later,
+                    _ => break,
+                }
+            }
+            let superseded = publications.iter().any(|&(index, t_ms, other, value)| {
+                index != published_index
+                    && t_ms <= deadline_ms
+                    && (other > term
+                        || (other == term && value != leader && index > published_index))
+            });
+            if superseded || deadline_ms > end_ms {
+                continue;
+            }
+            judged += 1;
+            let view_at = |t_ms: u64| {
+                seen.iter()
+                    .take_while(|(_, at, _)| *at <= t_ms)
+                    .last()
+                    .and_then(|(_, _, value)| *value)
+            };
+            if view_at(deadline_ms) != Some(leader) {
+                let index = seen
+                    .iter()
+                    .take_while(|(_, at, _)| *at <= deadline_ms)
+                    .last()
+                    .map(|(index, _, _)| *index);
+                verdict.violations.push(Violation::new(
+                    format!(
+                        "{watcher} still saw the leader as {} at t={deadline_ms} ms although \
+                             {leader:?} was published at t={published_ms} ms (term {term}): a \
+                             watcher's view may lag a publication only by the watch delay and two \
+                             round trips ({base_ms} ms), and by {recovery_ms} ms more after a fault \
+                             that broke its watch",
+                        view_at(deadline_ms).map_or_else(|| "none".to_owned(), |s| format!("{s:?}"))
+                    ),
+                    std::iter::once(published_index).chain(index).collect(),
+                ));
+            } else if deadline_ms == published_ms + base_ms {
+                let caught_ms = seen
+                    .iter()
+                    .filter(|(_, at, value)| *at <= deadline_ms && *value == Some(leader))
+                    .map(|(_, at, _)| *at)
+                    .find(|at| {
+                        seen.iter()
+                            .filter(|(_, t, _)| *t > *at && *t <= deadline_ms)
+                            .all(|(_, _, value)| *value == Some(leader))
+                    });
+                if let Some(caught_ms) = caught_ms {
+                    lag_max_ms = lag_max_ms.max(caught_ms.saturating_sub(published_ms));
+                }
+            }
+        }
+    }
+    verdict.figures.extend([
+        figure("watcher_lags_judged", json!(judged)),
+        figure("watcher_lag_max_ms", json!(lag_max_ms)),
+    ]);
 }
 
 /// Every node that follows the leader information has, by the end, seen the last published
@@ -276,12 +518,12 @@ mod tests {
         assert_eq!(entries(&verdict), [vec![healed], vec![healed]]);
         let messages = messages(&verdict);
         assert!(
-            messages[0].contains("no candidate believed it led within 2530 ms (until t=3530 ms)"),
+            messages[0].contains("no candidate believed it led within 3030 ms (until t=4030 ms)"),
             "{}",
             messages[0]
         );
         assert!(
-            messages[1].contains("no checkpoint completed within 2730 ms"),
+            messages[1].contains("no checkpoint completed within 3230 ms"),
             "{}",
             messages[1]
         );
@@ -292,9 +534,9 @@ mod tests {
     fn a_leader_elected_too_late_breaks_liveness() {
         let mut b = Builder::default();
         let healed = b.phase(1000, Phase::Healed);
-        b.granted(3531, A, 0);
+        b.granted(4031, A, 0);
         b.event(
-            3600,
+            4100,
             A,
             Event::Checkpoint {
                 term: 0,
@@ -305,10 +547,10 @@ mod tests {
         b.phase(5000, Phase::End);
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
         assert_eq!(entries(&verdict), [vec![healed]]);
-        assert_eq!(figure_of(&verdict, "elected_after_heal_ms"), &json!(2531));
+        assert_eq!(figure_of(&verdict, "elected_after_heal_ms"), &json!(3031));
         assert_eq!(
             figure_of(&verdict, "first_checkpoint_after_heal_ms"),
-            &json!(2600)
+            &json!(3100)
         );
     }
 
@@ -323,7 +565,7 @@ mod tests {
                 leader: Some("term-0,".into()),
             },
         );
-        b.end(5000);
+        b.end(5500);
         let published = b
             .entries
             .iter()
@@ -337,6 +579,138 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    /// A watcher that only catches up on the next change of its map lags a publication by more
+    /// than the watch delay and two round trips (300 ms here); after a fault that broke its
+    /// watch it has the recovery time on top. (`correct_run`'s observer saw term 1 at 2150 ms.)
+    #[test]
+    fn a_watcher_that_lags_a_publication_breaks_liveness() {
+        let observed = |b: &mut Builder, t_ms: u64, term: u64| {
+            b.harness(
+                t_ms,
+                "observer",
+                HarnessEvent::Leader {
+                    leader: Some(format!("term-{term},")),
+                },
+            )
+        };
+        let ctx = context(LockKind::Lease);
+        let seen_term_1 = correct_run()
+            .entries
+            .iter()
+            .position(|e| e.node == "observer")
+            .unwrap();
+        // Prompt: seen 150 ms after the publication.
+        let mut b = correct_run();
+        b.publish(3000, A, 2);
+        observed(&mut b, 3152, 2);
+        b.end(5000);
+        let verdict = judge(&b.entries, &ctx, "liveness");
+        assert!(verdict.ok(), "{}", messages(&verdict).join("\n"));
+        assert_eq!(figure_of(&verdict, "watcher_lags_judged"), &json!(1));
+        assert_eq!(figure_of(&verdict, "watcher_lag_max_ms"), &json!(150));
+
+        // Late: seen 700 ms after, as a watcher refreshed only by the next renewal would be.
+        let mut b = correct_run();
+        let published = b.publish(3000, A, 2);
+        observed(&mut b, 3702, 2);
+        b.end(5000);
+        let verdict = judge(&b.entries, &ctx, "liveness");
+        assert_eq!(entries(&verdict), [vec![seen_term_1, published]]);
+        assert!(
+            messages(&verdict)[0].contains(
+                "observer still saw the leader as \"term-1,\" at t=3302 ms although \"term-2,\" \
+                 was published at t=3002 ms (term 2)"
+            ),
+            "{}",
+            messages(&verdict)[0]
+        );
+
+        // The same lag right after an API server restart is within the recovery time.
+        let mut b = correct_run();
+        fault(&mut b, 2900, FaultAction::Start, 0, &Fault::ServerRestart);
+        fault(&mut b, 2900, FaultAction::End, 0, &Fault::ServerRestart);
+        b.publish(3000, A, 2);
+        observed(&mut b, 3702, 2);
+        b.end(60_000);
+        let verdict = judge(&b.entries, &ctx, "liveness");
+        assert!(verdict.ok(), "{}", messages(&verdict).join("\n"));
+
+        // A candidate's crash is no excuse: it does not touch the watch.
+        let mut b = correct_run();
+        let crash = Fault::Crash { node: C.into() };
+        fault(&mut b, 2900, FaultAction::Start, 0, &crash);
+        fault(&mut b, 2950, FaultAction::End, 0, &crash);
+        b.publish(3000, A, 2);
+        observed(&mut b, 3702, 2);
+        b.end(5000);
+        assert_eq!(judge(&b.entries, &ctx, "liveness").violations.len(), 1);
+    }
+
+    /// A leader that stops gracefully releases the lock: a running standby takes it within one
+    /// jittered retry period and four network delays (200 x 2.2 + 4 x 50 + 100 = 740 ms here).
+    #[test]
+    fn a_graceful_stop_without_a_prompt_hand_over_breaks_liveness() {
+        let stop = Fault::Stop { node: A.into() };
+        let run = |taken_ms: Option<u64>, other: Option<Fault>| {
+            let mut b = Builder::default();
+            for node in [A, B] {
+                b.harness(0, node, HarnessEvent::Started {});
+            }
+            b.granted(10, A, 0);
+            fault(&mut b, 1_000, FaultAction::Start, 0, &stop);
+            if let Some(other) = &other {
+                fault(&mut b, 1_000, FaultAction::Start, 1, other);
+            }
+            b.harness(1_000, A, HarnessEvent::Stopping {});
+            b.event(1_010, A, Event::Revoked { term: 0 });
+            let stopped = b.harness(1_020, A, HarnessEvent::Stopped { graceful: true });
+            if let Some(taken_ms) = taken_ms {
+                b.granted(taken_ms, B, 1);
+            }
+            fault(&mut b, 4_000, FaultAction::End, 0, &stop);
+            b.phase(5_000, Phase::End);
+            (
+                judge(&b.entries, &context(LockKind::ConfigMap), "liveness"),
+                stopped,
+            )
+        };
+        let (verdict, _) = run(Some(1_700), None);
+        assert!(verdict.ok(), "{}", messages(&verdict).join("\n"));
+        assert_eq!(figure_of(&verdict, "hand_overs_judged"), &json!(1));
+        // The lease ran out instead (2 s after the last renewal).
+        let (verdict, stopped) = run(Some(2_100), None);
+        assert_eq!(entries(&verdict), [vec![stopped]]);
+        assert!(
+            messages(&verdict)[0].contains(
+                "node-a stopped gracefully as leader at t=1020 ms with node-b running, but no candidate believed it led within 740 ms (until t=1760 ms)"
+            ),
+            "{}",
+            messages(&verdict)[0]
+        );
+        assert!(!run(None, None).0.ok());
+        // Another fault in the window may slow the hand-over: not judged.
+        let (verdict, _) = run(None, Some(cut(B)));
+        assert_eq!(figure_of(&verdict, "hand_overs_judged"), &json!(0));
+    }
+
+    /// A clock drift within the bound the timing tolerates does not make renewals fail, so it
+    /// cannot excuse a lost lease; beyond the bound (the timing assumptions broken) it can.
+    #[test]
+    fn a_drift_within_the_bound_does_not_excuse_a_lost_lease() {
+        let drift = Fault::Drift {
+            node: A.into(),
+            ppm: 20_000,
+        };
+        let mut b = Builder::default();
+        b.granted(10, A, 0);
+        fault(&mut b, 1_000, FaultAction::Start, 0, &drift);
+        let lost = b.event(2_000, A, Event::Revoked { term: 0 });
+        let mut ctx = context(LockKind::ConfigMap);
+        assert_eq!(entries(&judge(&b.entries, &ctx, "liveness")), [vec![lost]]);
+        ctx.overlap_allowed = true;
+        assert!(judge(&b.entries, &ctx, "liveness").ok());
     }
 
     fn fault(b: &mut Builder, t_ms: u64, action: FaultAction, id: usize, fault: &Fault) -> usize {

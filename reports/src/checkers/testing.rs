@@ -36,8 +36,8 @@ pub(crate) fn messages(verdict: &Verdict) -> Vec<&str> {
         .collect()
 }
 
-/// Lease 1500 ms, renew deadline 1000 ms, retry 200 ms, network 50 ms: the election bound is
-/// 1500 + 2 x 200 x 2.2 + 50 + 100 = 2530 ms.
+/// Lease 1500 ms, renew deadline 1000 ms, retry 200 ms, network 50 ms: the record carries a
+/// 2 s lease (rounded up), so the election bound is 2000 + 2 x 200 x 2.2 + 50 + 100 = 3030 ms.
 pub(crate) fn context(lock: LockKind) -> Context {
     Context {
         namespace: NAMESPACE.into(),
