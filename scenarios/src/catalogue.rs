@@ -307,17 +307,20 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "swarm",
-        about: "Swarm testing: the seed draws one to three candidates, whether the job finishes, the lock kind, which fault classes are on and their rates, and strikes at random nodes; standbys and the leader alike.",
+        about: "Swarm testing: the seed draws one to three candidates, whether the job finishes, the lock kind, the election timing (often near the edges of the validated space), which fault classes are on and their rates, and strikes at random nodes; standbys and the leader alike.",
         build: |rng, c| {
             let seed = rng.random();
             // Flink often runs one JobManager that Kubernetes restarts; HA clusters two or three.
             c.nodes = [1, 2, 3, 3, 3][rng.random_range(0..5)];
             // Some jobs finish (globally terminal) during the run.
-            if rng.random_bool(0.25) {
+            if rng.random_bool(0.4) {
                 c.job.finish_at_records =
                     Some(rng.random_range(5..=25) * c.job.records_per_checkpoint);
             }
-            let lease = millis(c.timing.lease_duration());
+            c.timing = swarm::draw_timing(rng);
+            if rng.random_bool(0.5) {
+                c.lock = LockKind::Lease;
+            }
             let nodes = c.node_names();
             let mut all: Vec<String> = nodes.clone();
             all.push(LEADER.into());
@@ -328,14 +331,16 @@ pub const CATALOGUE: &[Scenario] = &[
                 &all,
                 &observers,
                 c.fault_phase_ms,
-                lease,
+                &c.timing,
                 &FaultClass::ALL,
             );
-            c.drawn = json!({ "swarm": swarm, "nodes": c.nodes, "finish_at_records": c.job.finish_at_records });
+            c.drawn = json!({
+                "swarm": swarm,
+                "nodes": c.nodes,
+                "finish_at_records": c.job.finish_at_records,
+                "timing": c.timing.to_string(),
+            });
             c.schedule = schedule;
-            if rng.random_bool(0.3) {
-                c.lock = LockKind::Lease;
-            }
         },
     },
 ];

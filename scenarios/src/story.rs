@@ -45,14 +45,15 @@ pub(crate) fn sometimes(rng: &mut ChaCha8Rng, verbs: &[RequestVerb]) -> Rule {
 /// overlap; with the validated margin they cannot.
 ///
 /// The first cut-off starts two seconds to one lease in; `nodes` may hold roles, which get no fast
-/// drift of their own.
+/// drift of their own. Each drift is within `bound_ppm`, and so is the leader's net rate.
 pub(crate) fn slow_leader_cut_off(
     rng: &mut ChaCha8Rng,
     nodes: &[String],
     phase_ms: u64,
     lease_ms: u64,
+    bound_ppm: u64,
 ) -> Vec<Scheduled> {
-    let bound = i64::try_from(DRIFT_BOUND_PPM).expect("small");
+    let bound = i64::try_from(bound_ppm).expect("small");
     let fast = rng.random_range(bound / 2..=bound);
     let mut cuts = Vec::new();
     let mut at_ms = rng.random_range(2_000..=lease_ms);
@@ -113,6 +114,7 @@ pub(crate) fn slow_leader_story(rng: &mut ChaCha8Rng, c: &mut Setup) {
     // The first cut starts within a lease, each lasts up to two and they are up to 6 s apart.
     c.fault_phase_ms = c.fault_phase_ms.max(lease_ms * 5 + 6_000);
     let phase_ms = c.fault_phase_ms;
-    let faults = slow_leader_cut_off(rng, &nodes, phase_ms, lease_ms);
+    // The stories compare timings under the same clocks: the default timing's bound.
+    let faults = slow_leader_cut_off(rng, &nodes, phase_ms, lease_ms, DRIFT_BOUND_PPM);
     c.schedule.faults.extend(faults);
 }
