@@ -341,7 +341,10 @@ mod tests {
             assert_eq!(context.timing, setup.timing, "{}", scenario.name);
             assert_eq!(
                 context.overlap_allowed,
-                setup.timing.is_unchecked() || setup.schedule.breaks_timing(&setup.node_names()),
+                setup.timing.is_unchecked()
+                    || setup
+                        .schedule
+                        .breaks_timing(&setup.node_names(), &setup.timing),
                 "{}",
                 scenario.name
             );
