@@ -433,10 +433,15 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Don
         "Seeds of the default swarm sweep (`khaos sim sweep --scenario swarm --seeds 1..N --flaw F`) until the flaw is found, at most {max_seeds}:"
     );
     say!(
-        "{:>3}  {:<34} {:>6}  checkers that fired",
+        "(CPU seconds: the whole search, in batches of {} seeds, with each failure's confirming re-runs.)",
+        jobs.max(1) * 4
+    );
+    say!(
+        "{:>3}  {:<34} {:>6} {:>8}  checkers that fired",
         "row",
         "flaw",
-        "seeds"
+        "seeds",
+        "CPU s"
     );
     let mut missing = Vec::new();
     for flaw in chosen_flaws(flaws) {
@@ -445,20 +450,26 @@ fn sim_seeds_to_find(flaws: &[Flaw], max_seeds: u64, jobs: Option<usize>) -> Don
                 eprintln!("  {flaw}: seed {seed}...");
             }
         };
-        match khaos_sim::corpus::seeds_to_find(flaw, max_seeds, jobs, progress)? {
+        // Every thread's CPU time, user and system, over this flaw's search.
+        let started = cpu_time::ProcessTime::now();
+        let found = khaos_sim::corpus::seeds_to_find(flaw, max_seeds, jobs, progress)?;
+        let cpu = started.elapsed().as_secs_f64();
+        match found {
             Some((seed, violated)) => say!(
-                "{:>3}  {:<34} {:>6}  {}",
+                "{:>3}  {:<34} {:>6} {:>8.1}  {}",
                 flaw.row(),
                 flaw.name(),
                 seed,
+                cpu,
                 violated.join(", ")
             ),
             None => {
                 say!(
-                    "{:>3}  {:<34} {:>6}  not found in {max_seeds} seeds",
+                    "{:>3}  {:<34} {:>6} {:>8.1}  not found in {max_seeds} seeds",
                     flaw.row(),
                     flaw.name(),
-                    "-"
+                    "-",
+                    cpu
                 );
                 missing.push(flaw.name());
             }
