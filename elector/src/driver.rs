@@ -259,7 +259,7 @@ impl Run {
     async fn run(mut self, mut stopped: oneshot::Receiver<()>) {
         let flaws = self.config.flaws;
         loop {
-            let Some(term) = self.acquire(&mut stopped).await else {
+            let Some((term, attempt_started)) = self.acquire(&mut stopped).await else {
                 return;
             };
             let leadership = Leadership {
@@ -272,7 +272,7 @@ impl Run {
             let end = if flaws.has(Flaw::ActsAfterLosingLock) {
                 self.lead_regardless(&mut stopped).await
             } else {
-                self.lead(&mut stopped).await
+                self.lead(&mut stopped, attempt_started).await
             };
             // Step down before anything else: observers and the contender first.
             self.leadership.send_replace(None);
@@ -291,12 +291,14 @@ impl Run {
         }
     }
 
-    /// Try every jittered retry period until the lock is ours; `None` when stopped first.
-    async fn acquire(&mut self, stopped: &mut oneshot::Receiver<()>) -> Option<u64> {
+    /// Try every jittered retry period until the lock is ours: its term and when the winning
+    /// attempt started (the belief's deadline counts from there); `None` when stopped first.
+    async fn acquire(&mut self, stopped: &mut oneshot::Receiver<()>) -> Option<(u64, Duration)> {
         loop {
             let timeout = self.config.timing.renew_deadline();
+            let started = self.clock.monotonic();
             match tokio::time::timeout(timeout, self.try_acquire_or_renew()).await {
-                Ok(Ok(Attempt::Held(term))) => return Some(term),
+                Ok(Ok(Attempt::Held(term))) => return Some((term, started)),
                 Ok(Err(error))
                     if !error.is_conflict() && self.config.flaws.has(Flaw::ErrorKillsElection) =>
                 {
@@ -330,11 +332,13 @@ impl Run {
     /// Renew every retry period (at most half the renew deadline apart:
     /// [`Timing::renew_interval`](crate::Timing::renew_interval))
     /// until the renew deadline passes without a successful renewal or the lock is taken (lost),
-    /// or a stop is asked for.
-    async fn lead(&mut self, stopped: &mut oneshot::Receiver<()>) -> End {
+    /// or a stop is asked for. `acquired_at` is when the attempt that won the lock started: a
+    /// standby counts the lease from when it saw that write, never earlier, so the first
+    /// deadline counts from there too, not from after the answer came back.
+    async fn lead(&mut self, stopped: &mut oneshot::Receiver<()>, acquired_at: Duration) -> End {
         let timing = self.config.timing;
         let flaws = self.config.flaws;
-        let mut renewed_at = self.clock.monotonic();
+        let mut renewed_at = acquired_at;
         loop {
             tokio::select! {
                 biased;
