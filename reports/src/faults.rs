@@ -364,10 +364,10 @@ pub const DRIFT_BOUND_PPM: u64 = 50_000;
 /// # Ok::<(), khaos_elector::timing::TimingError>(())
 /// ```
 pub fn drift_bound_ppm(timing: &Timing) -> u64 {
-    let lease = millis(timing.lease_honoured());
-    let renew = millis(timing.renew_deadline());
+    let lease = u128::from(millis(timing.lease_honoured()));
+    let renew = u128::from(millis(timing.renew_deadline()));
     let margin = lease.saturating_sub(renew) * 1_000_000 / (lease + renew).max(1) / 2;
-    margin.min(DRIFT_BOUND_PPM)
+    u64::try_from(margin).map_or(DRIFT_BOUND_PPM, |m| m.min(DRIFT_BOUND_PPM))
 }
 
 #[cfg(test)]

@@ -45,7 +45,8 @@ pub(crate) fn sometimes(rng: &mut ChaCha8Rng, verbs: &[RequestVerb]) -> Rule {
 /// overlap; with the validated margin they cannot.
 ///
 /// The first cut-off starts two seconds to one lease in; `nodes` may hold roles, which get no fast
-/// drift of their own. Each drift is within `bound_ppm`, and so is the leader's net rate.
+/// drift of their own. The fast drift and the leader's net rate are within `bound_ppm` (the
+/// leader's own drift, on top of the fast one, is up to twice it).
 pub(crate) fn slow_leader_cut_off(
     rng: &mut ChaCha8Rng,
     nodes: &[String],

@@ -2,7 +2,9 @@
 //! timing, checkpoints progress again, and watchers learn the last published leader. At any
 //! time, a leader loses leadership only when a fault that could cost it the lease (or more than
 //! one that could fail a renewal) was active within the lease, the renew deadline and two retry
-//! periods before: no needless loss to one failed request (`docs/invariants.md`).
+//! periods before: no needless loss to one failed request. Also at any time: a watcher's view of
+//! the leader lags each publication only by a bound, and a graceful stop of the leader hands over
+//! within about one retry period (`docs/invariants.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -112,9 +114,11 @@ enum Effect {
 
 fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effect {
     let timing = &ctx.timing;
-    // A renewal that fails at once is tried again a retry period later, which only fits the
-    // deadline when the deadline leaves room for two more attempts.
-    let room = timing.renew_deadline() >= timing.retry_period() * 2 + ctx.network_delay_max * 2;
+    // A renewal starts a renew interval after the last success; one that fails at once (a
+    // read and a write, four network delays) is tried again a retry period later, and the
+    // retry takes four more: that fits the deadline only with room for all of it.
+    let room = timing.renew_deadline()
+        >= timing.renew_interval() + timing.retry_period() + ctx.network_delay_max * 8;
     match fault {
         Fault::Blob { .. } | Fault::WallOffset { .. } | Fault::Compact => Effect::None,
         // Links and processes matter to the node they touch.
@@ -215,11 +219,12 @@ fn needless_losses(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
 }
 
 /// The bound on a hand-over after a graceful stop: the stopping leader has released the lock by
-/// its `stopped` event, and a standby polls the lock every jittered retry period, so it takes the
-/// lock within one jittered retry period and two round trips.
+/// its `stopped` event; a standby whose last read was answered just before the release (up to a
+/// network delay after it committed) polls again a jittered retry period later and takes the
+/// lock in a read and a write (four network delays).
 fn hand_over_bound_ms(ctx: &Context) -> u64 {
     ms(ctx.timing.retry_period().mul_f64(1.0 + JITTER_FACTOR))
-        + 4 * ms(ctx.network_delay_max)
+        + 5 * ms(ctx.network_delay_max)
         + ELECTION_SLACK_MS
 }
 
@@ -232,11 +237,15 @@ fn disturbs_election(fault: &Fault) -> bool {
 /// A leader that stops gracefully releases the lock, so a standby that is running takes over
 /// within about one retry period ([`hand_over_bound_ms`]) instead of waiting out the lease:
 /// judged after each graceful stop of a leader while another candidate runs, when no other
-/// fault is active from the stop until the bound has passed (the stop itself and its restart
-/// aside). A release that fails, or a restarted node that quietly takes its old lock back,
-/// leaves the cluster without a new leader for a lease.
+/// fault is active from a renew deadline and a jittered retry period before the stop (a
+/// standby's request in flight is bounded by the renew deadline) until the bound has passed
+/// (the stop itself and its restart aside). A release that fails leaves the cluster without a
+/// new leader for a lease.
 fn hand_overs(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context, verdict: &mut Verdict) {
     let bound_ms = hand_over_bound_ms(ctx);
+    let lookback_ms = ms(ctx.timing.renew_deadline()
+        + ctx.timing.retry_period().mul_f64(1.0 + JITTER_FACTOR)
+        + ctx.network_delay_max * 2);
     let last_ms = history.last().map_or(0, |e| e.t_ms);
     let spans: Vec<(&Fault, u64, u64)> = fault_spans(history)
         .into_iter()
@@ -275,8 +284,9 @@ fn hand_overs(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context, verdict:
                     continue;
                 }
                 // Every fault active in the window is this node's own stop (or its restart).
+                let quiet_from_ms = from_ms.saturating_sub(lookback_ms);
                 let quiet = spans.iter().all(|(fault, start, end)| {
-                    *end < from_ms
+                    *end < quiet_from_ms
                         || *start > until_ms
                         || matches!(fault, Fault::Stop { node: n } if n == node)
                 });
@@ -334,8 +344,8 @@ fn disturbs_watcher(fault: &Fault, watcher: &str) -> bool {
     }
 }
 
-/// A watcher's view of the leader lags each publication by at most the watch delay bound and two
-/// round trips, with either lock kind (with the ConfigMap lock a renewal rewrites the watched map
+/// A watcher's view of the leader lags each publication by at most the watch delay bound and four
+/// network delays, with either lock kind (with the ConfigMap lock a renewal rewrites the watched map
 /// every retry period, which would hide a watcher that only catches up on the next event). After
 /// a fault that may have broken its watch, the watcher is given [`watcher_recovery_ms`] from the
 /// fault's end to list again. A publication followed by a newer term's before its deadline is
@@ -345,7 +355,10 @@ fn watcher_lag(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
         return;
     };
     let end_ms = history[end].t_ms;
-    let base_ms = ms(ctx.watch_delay_max) + 2 * ms(ctx.network_delay_max) + ELECTION_SLACK_MS;
+    // A watch event takes a network delay; a publication committed just after the list of a
+    // relist (a quiet watch is renewed every 30 s) comes with the list's answer, the watch
+    // request and its event: three, and one more for the commit's own answer to be recorded.
+    let base_ms = ms(ctx.watch_delay_max) + 4 * ms(ctx.network_delay_max) + ELECTION_SLACK_MS;
     let recovery_ms = watcher_recovery_ms();
     let spans: Vec<(&Fault, u64, u64)> = fault_spans(history)
         .into_iter()
@@ -412,7 +425,15 @@ fn watcher_lag(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
                     .last()
                     .and_then(|(_, _, value)| *value)
             };
-            if view_at(deadline_ms) != Some(leader) {
+            // This value, or one published at a newer term (its write may be seen before its
+            // `published` event is recorded, or without one, when its answer was lost).
+            let current = view_at(deadline_ms).is_some_and(|value| {
+                value == leader
+                    || publications
+                        .iter()
+                        .any(|&(_, _, other, v)| v == value && other > term)
+            });
+            if !current {
                 let index = seen
                     .iter()
                     .take_while(|(_, at, _)| *at <= deadline_ms)
@@ -422,8 +443,8 @@ fn watcher_lag(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
                     format!(
                         "{watcher} still saw the leader as {} at t={deadline_ms} ms although \
                              {leader:?} was published at t={published_ms} ms (term {term}): a \
-                             watcher's view may lag a publication only by the watch delay and two \
-                             round trips ({base_ms} ms), and by {recovery_ms} ms more after a fault \
+                             watcher's view may lag a publication only by the watch delay and four \
+                             network delays ({base_ms} ms), and by {recovery_ms} ms more after a fault \
                              that broke its watch",
                         view_at(deadline_ms).map_or_else(|| "none".to_owned(), |s| format!("{s:?}"))
                     ),
@@ -582,7 +603,7 @@ mod tests {
     }
 
     /// A watcher that only catches up on the next change of its map lags a publication by more
-    /// than the watch delay and two round trips (300 ms here); after a fault that broke its
+    /// than the watch delay and four network delays (400 ms here); after a fault that broke its
     /// watch it has the recovery time on top. (`correct_run`'s observer saw term 1 at 2150 ms.)
     #[test]
     fn a_watcher_that_lags_a_publication_breaks_liveness() {
@@ -620,7 +641,7 @@ mod tests {
         assert_eq!(entries(&verdict), [vec![seen_term_1, published]]);
         assert!(
             messages(&verdict)[0].contains(
-                "observer still saw the leader as \"term-1,\" at t=3302 ms although \"term-2,\" \
+                "observer still saw the leader as \"term-1,\" at t=3402 ms although \"term-2,\" \
                  was published at t=3002 ms (term 2)"
             ),
             "{}",
@@ -649,7 +670,7 @@ mod tests {
     }
 
     /// A leader that stops gracefully releases the lock: a running standby takes it within one
-    /// jittered retry period and four network delays (200 x 2.2 + 4 x 50 + 100 = 740 ms here).
+    /// jittered retry period and five network delays (200 x 2.2 + 5 x 50 + 100 = 790 ms here).
     #[test]
     fn a_graceful_stop_without_a_prompt_hand_over_breaks_liveness() {
         let stop = Fault::Stop { node: A.into() };
@@ -684,7 +705,7 @@ mod tests {
         assert_eq!(entries(&verdict), [vec![stopped]]);
         assert!(
             messages(&verdict)[0].contains(
-                "node-a stopped gracefully as leader at t=1020 ms with node-b running, but no candidate believed it led within 740 ms (until t=1760 ms)"
+                "node-a stopped gracefully as leader at t=1020 ms with node-b running, but no candidate believed it led within 790 ms (until t=1810 ms)"
             ),
             "{}",
             messages(&verdict)[0]
