@@ -344,6 +344,9 @@ fn disturbs_watcher(fault: &Fault, watcher: &str) -> bool {
     }
 }
 
+/// One view of the leader a watcher recorded: its entry, its time, the value.
+type View<'a> = (usize, u64, Option<&'a String>);
+
 /// A watcher's view of the leader lags each publication by at most the watch delay bound and four
 /// network delays, with either lock kind (with the ConfigMap lock a renewal rewrites the watched map
 /// every retry period, which would hide a watcher that only catches up on the next event). After
@@ -372,7 +375,7 @@ fn watcher_lag(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
             _ => None,
         })
         .collect();
-    let mut views: BTreeMap<&str, Vec<(usize, u64, Option<&String>)>> = BTreeMap::new();
+    let mut views: BTreeMap<&str, Vec<View<'_>>> = BTreeMap::new();
     for (index, entry) in history[..end].iter().enumerate() {
         if let Some(HarnessEvent::Leader { leader }) = harness_event(entry) {
             views.entry(entry.node.as_str()).or_default().push((
