@@ -163,6 +163,14 @@ fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effec
     }
 }
 
+/// Every fault with its start and its end; one still active ends at `until_ms`.
+fn closed_spans(history: &[Entry], until_ms: u64) -> Vec<(&Fault, u64, u64)> {
+    fault_spans(history)
+        .into_iter()
+        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(until_ms)))
+        .collect()
+}
+
 /// A needless leader loss: a leader stepped down (not stopping) although, within the lease, the
 /// renew deadline and two retry periods before, no fault that could cost it the lease was active,
 /// and at most one that could fail one of its renewals (fabric8 #4246, kubert #134: one failed
@@ -170,10 +178,7 @@ fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effec
 fn needless_losses(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
     let last_ms = history.last().map_or(0, |e| e.t_ms);
     // Every fault, its start and its end.
-    let faults: Vec<(&Fault, u64, u64)> = fault_spans(history)
-        .into_iter()
-        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(last_ms)))
-        .collect();
+    let faults = closed_spans(history, last_ms);
     let window_ms = ms(ctx.timing.lease_duration()
         + ctx.timing.renew_deadline()
         + ctx.timing.retry_period() * 2);
@@ -247,11 +252,8 @@ fn hand_overs(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context, verdict:
         + ctx.timing.retry_period().mul_f64(1.0 + JITTER_FACTOR)
         + ctx.network_delay_max * 2);
     let last_ms = history.last().map_or(0, |e| e.t_ms);
-    let spans: Vec<(&Fault, u64, u64)> = fault_spans(history)
-        .into_iter()
-        .filter(|span| disturbs_election(span.fault))
-        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(last_ms)))
-        .collect();
+    let mut spans = closed_spans(history, last_ms);
+    spans.retain(|(fault, _, _)| disturbs_election(fault));
     let mut running: BTreeSet<&str> = BTreeSet::new();
     let mut stopping_at: BTreeMap<&str, u64> = BTreeMap::new();
     let mut judged = 0;
@@ -363,10 +365,7 @@ fn watcher_lag(history: &[Entry], ctx: &Context, verdict: &mut Verdict) {
     // request and its event: three, and one more for the commit's own answer to be recorded.
     let base_ms = ms(ctx.watch_delay_max) + 4 * ms(ctx.network_delay_max) + ELECTION_SLACK_MS;
     let recovery_ms = watcher_recovery_ms();
-    let spans: Vec<(&Fault, u64, u64)> = fault_spans(history)
-        .into_iter()
-        .map(|span| (span.fault, span.start_ms, span.end_ms.unwrap_or(end_ms)))
-        .collect();
+    let spans = closed_spans(history, end_ms);
     let publications: Vec<(usize, u64, u64, &String)> = history
         .iter()
         .enumerate()
