@@ -781,7 +781,7 @@ impl JobStore {
     }
 
     fn job_result_path(&self) -> String {
-        format!("{}/_job-results/{}.json", self.cluster_id, self.job_id)
+        job_result_path(&self.cluster_id, &self.job_id)
     }
 
     /// The job's recorded terminal result, if it reached one. It lives in the blob store, not in
@@ -876,6 +876,13 @@ pub struct JobResult {
     pub state: TerminalState,
     /// Whether its HA data has been removed.
     pub clean: bool,
+}
+
+/// The blob path of a job's terminal result (Flink's JobResultStore entry). Once it exists the
+/// job never runs again, so its checkpoints are never read: cleanup may then delete them in any
+/// order and be cut off at any step.
+pub fn job_result_path(cluster_id: &str, job_id: &str) -> String {
+    format!("{cluster_id}/_job-results/{job_id}.json")
 }
 
 /// The name of a job's ConfigMap: its checkpoint counter and pointers, and its job graph.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::faults::{Fault, Schedule};
-use khaos_elector::store::{cluster_lock_name, cluster_map_name, job_map_name};
+use khaos_elector::store::{cluster_lock_name, cluster_map_name, job_map_name, job_result_path};
 
 /// What a run was, as its history's first line records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,6 +190,11 @@ impl Context {
 
     pub(crate) fn job_map(&self) -> String {
         job_map_name(&self.cluster_id, &self.job_id)
+    }
+
+    /// The blob path of the job's terminal result.
+    pub(crate) fn job_result(&self) -> String {
+        job_result_path(&self.cluster_id, &self.job_id)
     }
 
     /// The lock object: its resource and its name.

@@ -1,5 +1,6 @@
 //! `durability`: no committed checkpoint is dropped before a higher one is committed; each
-//! recovery restores the highest committed checkpoint; no committed pointer outlives its blob.
+//! recovery restores the highest committed checkpoint; no committed pointer outlives its blob
+//! while the job can still run (no terminal result recorded).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,7 +67,12 @@ pub(super) fn durability(
             _ => {}
         }
     }
-    if let Some((blobs_index, paths)) = blobs {
+    // A recorded terminal result means the job never runs again and its checkpoints are never
+    // read: its cleanup deletes the blobs before the map and may be cut off in between (by a
+    // crash, a fault, the end of the run). Restores of a job whose blobs were deleted too soon
+    // are judged above, as dangling pointers.
+    let result_recorded = |paths: &Vec<String>| paths.contains(&ctx.job_result());
+    if let Some((blobs_index, paths)) = blobs.filter(|(_, paths)| !result_recorded(paths)) {
         for (id, (path, revision, index)) in &checkpoints.live {
             if !paths.contains(path) {
                 violations.push(Violation::new(
@@ -258,6 +264,27 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    /// Terminal cleanup deletes the blobs first and the map last; a run that ends (or a leader
+    /// that crashes) in between leaves pointers without blobs. With the terminal result recorded
+    /// the job never runs again, so nothing can read them: not a violation. Without the result
+    /// the same end state is one (the test above).
+    #[test]
+    fn a_cleanup_cut_off_after_the_result_is_recorded_leaves_no_lost_checkpoint() {
+        let mut b = correct_run();
+        b.phase(5000, Phase::End);
+        let paths = vec!["demo/_job-results/job.json".into()];
+        b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
+        assert!(verdict.ok(), "{verdict:#?}");
+
+        let mut b = correct_run();
+        b.phase(5000, Phase::End);
+        let paths = vec!["demo/_job-results/other-job.json".into()];
+        b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
+        assert!(!verdict.ok(), "another job's result excuses nothing");
     }
 
     /// A deposed leader paused between its read and its report: its restore is judged by what
