@@ -381,7 +381,9 @@ impl Run {
                         return End::Killed;
                     }
                     // One failed request must not end leadership early (fabric8 #4246, kubert
-                    // #134): wait a retry period within the deadline and try again.
+                    // #134): try again a retry period later, or sooner if that would be past the
+                    // deadline: after half of what is left, so the next attempt has the other
+                    // half (a retry period of 4.8 s with a 5.8 s deadline leaves less than one).
                     Ok(Err(error)) => {
                         tracing::warn!(
                             identity = %self.config.identity,
@@ -397,7 +399,7 @@ impl Run {
                         let wait = if flaws.has(Flaw::RenewPoisoned) {
                             left
                         } else {
-                            timing.retry_period().min(left)
+                            timing.retry_period().min(left / 2)
                         };
                         tokio::select! {
                             biased;

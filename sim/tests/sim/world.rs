@@ -288,3 +288,69 @@ fn a_clogged_link_delivers_late_what_a_partition_loses() {
     );
     assert!(report.ok(), "{}", report.judged.violations_text());
 }
+
+/// A renewal that fails once must be tried again within the renew deadline, also where the
+/// retry period is nearly the whole deadline (lease 6011 ms, deadline 5845 ms, retry 4833 ms:
+/// valid, and what swarm seed 109 drew): the leader renews every 2922 ms (half the deadline),
+/// so after a failed attempt less than a retry period is left, and waiting a whole one (as the
+/// elector once did) waited out the deadline instead. Errors on the leader's lock writes for a
+/// second at a time, at five phases of its renewal cycle, fail some of its renewals; it must
+/// keep its term throughout.
+#[test]
+fn a_leader_tries_again_sooner_than_a_retry_period_when_the_deadline_is_near() {
+    use khaos_elector::{LockKind, Timing};
+    use khaos_reports::faults::server::{ErrorRule, Faults, RequestVerb, Rule};
+    use khaos_reports::faults::{Fault, LEADER, Schedule, Scheduled};
+    use std::time::Duration;
+    let scenario = scenarios::find("leader-crash").unwrap();
+    let mut setup = scenario.setup(1);
+    setup.lock = LockKind::ConfigMap;
+    setup.timing = Timing::new(
+        Duration::from_millis(6011),
+        Duration::from_millis(5845),
+        Duration::from_millis(4833),
+    )
+    .unwrap();
+    let errors = Fault::Server {
+        faults: Faults {
+            errors: vec![ErrorRule::on(
+                Rule::verbs(&[RequestVerb::Update, RequestVerb::Patch])
+                    .for_client(LEADER)
+                    .for_name(scenarios::LOCK_PREFIX),
+            )],
+            ..Faults::default()
+        },
+    };
+    setup.schedule = Schedule {
+        faults: (0..5)
+            .map(|i| Scheduled {
+                at_ms: 20_000 + i * 7_000,
+                for_ms: 1_000,
+                fault: errors.clone(),
+            })
+            .collect(),
+    };
+    let report = run::run_setup(scenario, setup, &Options::default()).unwrap();
+    let history = &report.judged.history;
+    // The lock's renewals: some came late, so some attempts failed.
+    let renewals: Vec<u64> = history
+        .iter()
+        .filter(|e| {
+            matches!(&e.record, Record::Harness(HarnessEvent::Commit { name, .. })
+                if name.starts_with(scenarios::LOCK_PREFIX))
+        })
+        .map(|e| e.t_ms)
+        .collect();
+    let late = renewals.windows(2).filter(|w| w[1] - w[0] > 3_500).count();
+    assert!(late > 0, "no renewal failed: {renewals:?}");
+    let revoked: Vec<u64> = history
+        .iter()
+        .filter(|e| matches!(e.record, Record::Job(Event::Revoked { .. })))
+        .map(|e| e.t_ms)
+        .collect();
+    assert!(
+        revoked.is_empty(),
+        "the leader stepped down at {revoked:?} ms"
+    );
+    assert!(report.ok(), "{}", report.judged.violations_text());
+}
