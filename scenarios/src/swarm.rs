@@ -13,6 +13,7 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 use std::time::Duration;
 
@@ -144,9 +145,6 @@ pub fn swarm(
             ));
             continue;
         }
-        if *class == FaultClass::Server && rng.random_bool(0.5) {
-            stalled_leader_cut_off(&mut rng, phase_ms, lease_ms, &mut faults);
-        }
         for _ in 0..count {
             let at_ms = rng.random_range(0..phase_ms.max(1));
             // From a blip to a few leases.
@@ -169,6 +167,14 @@ pub fn swarm(
             });
         }
     }
+    // A gray failure of the API server, drawn last into a quiet stretch of the others; half the
+    // time, alone in its stretch (the others there are dropped): the late writes it makes tell
+    // only if the standby's takeover and its first checkpoints happen undisturbed.
+    let gray = classes.contains(&FaultClass::Server) || classes.contains(&FaultClass::Gray);
+    if gray && rng.random_bool(0.5) {
+        let alone = rng.random_bool(0.5);
+        stalled_leader_cut_off(&mut rng, &mut faults, phase_ms, timing, alone);
+    }
     for _ in 0..blips {
         let blip = blip(&mut rng, &faults, phase_ms, timing);
         faults.push(blip);
@@ -179,25 +185,16 @@ pub fn swarm(
 
 /// A blip where it tells: the leader's renewals fail for three quarters of a retry period (one
 /// renewal fails, the next succeeds), placed where no other fault was active for the lease, the
-/// renew deadline and two retry periods before (what the needless-loss rule looks back over), so
-/// that a leader that loses its lease to it has nothing else to blame. Where no such stretch is
-/// found in a few draws, anywhere.
+/// renew deadline and two retry periods before (what the needless-loss rule looks back over) nor
+/// within a renew deadline after (while the loss it could cause would come), so that a leader
+/// that loses its lease to it has nothing else to blame.
 fn blip(rng: &mut ChaCha8Rng, others: &[Scheduled], phase_ms: u64, timing: &Timing) -> Scheduled {
     use khaos_reports::faults::server::{ErrorRule, RequestVerb, Rule};
     let for_ms = millis(timing.retry_period()) * 3 / 4;
-    let quiet_ms =
+    let before_ms =
         millis(timing.lease_duration() + timing.renew_deadline() + timing.retry_period() * 2);
-    let mut at_ms = 0;
-    for _ in 0..16 {
-        at_ms = rng.random_range(0..phase_ms.saturating_sub(for_ms).max(1));
-        let from_ms = at_ms.saturating_sub(quiet_ms);
-        if others
-            .iter()
-            .all(|o| o.end_ms() < from_ms || o.at_ms > at_ms + for_ms)
-        {
-            break;
-        }
-    }
+    let after_ms = millis(timing.renew_deadline());
+    let (at_ms, _) = quiet_start(rng, others, phase_ms, for_ms, before_ms, after_ms);
     Scheduled {
         at_ms,
         for_ms: for_ms.min(phase_ms.saturating_sub(at_ms)),
@@ -268,24 +265,74 @@ pub fn draw_timing(rng: &mut ChaCha8Rng) -> Timing {
     .expect("drawn inside the validated space")
 }
 
-/// A gray failure: the leader's next writes stall in the API server for longer than a lease (they
-/// commit late), and the leader then loses its network for longer than the lease, so a standby
-/// takes over while the stalled writes are still on their way.
+/// Whether an election could notice `fault`: all but blob store faults and wall-clock offsets.
+fn noticed(fault: &Fault) -> bool {
+    !matches!(fault, Fault::Blob { .. } | Fault::WallOffset { .. })
+}
+
+/// Where a fault of `for_ms` starts: where the fewest of `others` that an election could notice
+/// are active from `before_ms` before it until `after_ms` after its end, best of a few draws (the
+/// first with none wins). Returns the start and the stretch judged.
+fn quiet_start(
+    rng: &mut ChaCha8Rng,
+    others: &[Scheduled],
+    phase_ms: u64,
+    for_ms: u64,
+    before_ms: u64,
+    after_ms: u64,
+) -> (u64, Range<u64>) {
+    let stretch = |at_ms: u64| at_ms.saturating_sub(before_ms)..at_ms + for_ms + after_ms;
+    let mut best = (usize::MAX, 0);
+    for _ in 0..16 {
+        let at_ms = rng.random_range(0..phase_ms.saturating_sub(for_ms).max(1));
+        let range = stretch(at_ms);
+        let noisy = others
+            .iter()
+            .filter(|o| noticed(&o.fault) && o.end_ms() >= range.start && o.at_ms <= range.end)
+            .count();
+        if noisy < best.0 {
+            best = (noisy, at_ms);
+        }
+        if noisy == 0 {
+            break;
+        }
+    }
+    (best.1, stretch(best.1))
+}
+
+/// A gray failure: the leader's writes stall in the API server (they commit late) for long
+/// enough to catch a renewal and a checkpoint's counter increment (checkpoints come every 2 s),
+/// then the leader loses its network for longer than the lease, so a standby takes over; the
+/// stalled writes commit after it has, up to a lease later. Placed where the fewest other faults
+/// an election notices happen from a lease before until they have landed; with `alone`, those
+/// are dropped from `faults`.
 fn stalled_leader_cut_off(
     rng: &mut ChaCha8Rng,
-    phase_ms: u64,
-    lease_ms: u64,
     faults: &mut Vec<Scheduled>,
+    phase_ms: u64,
+    timing: &Timing,
+    alone: bool,
 ) {
     use khaos_reports::faults::server::{LatencyRule, RequestVerb, Rule};
-    let stall_ms = rng.random_range(1_000..=3_000);
+    let lease_ms = millis(timing.lease_duration());
+    let retry_ms = millis(timing.retry_period());
+    let stall_ms = rng.random_range(2_000..=4_000);
     let cut_ms = rng.random_range(lease_ms..=lease_ms * 2);
     if stall_ms + cut_ms >= phase_ms {
         return;
     }
-    let at_ms = rng.random_range(0..phase_ms - stall_ms - cut_ms);
-    let delay_ms = rng.random_range(lease_ms * 3 / 2..=lease_ms * 3);
-    let faults_on = Faults {
+    // A standby takes over within a lease and two jittered retry periods of the leader's last
+    // renewal; the stalled writes land after that.
+    let takeover_ms = stall_ms + lease_ms + retry_ms * 3;
+    let delay_ms = rng.random_range(takeover_ms..=takeover_ms + lease_ms);
+    let span_ms = stall_ms + cut_ms;
+    let after_ms = delay_ms.saturating_sub(span_ms) + retry_ms;
+    let (at_ms, stretch) = quiet_start(rng, faults, phase_ms, span_ms, lease_ms, after_ms);
+    if alone {
+        faults
+            .retain(|o| !noticed(&o.fault) || o.end_ms() < stretch.start || o.at_ms > stretch.end);
+    }
+    let stalled = Faults {
         latency: vec![LatencyRule {
             rule: Rule::verbs(&[RequestVerb::Update, RequestVerb::Patch]).for_client(LEADER),
             min_ms: delay_ms,
@@ -296,7 +343,7 @@ fn stalled_leader_cut_off(
     faults.push(Scheduled {
         at_ms,
         for_ms: stall_ms,
-        fault: Fault::Server { faults: faults_on },
+        fault: Fault::Server { faults: stalled },
     });
     faults.push(Scheduled {
         at_ms: at_ms + stall_ms,
@@ -728,6 +775,64 @@ mod tests {
         let blip = blip(&mut rng, &[], 60_000, &timing);
         assert_eq!(blip.for_ms, 1_500);
         assert!(blip.fault.touches(LEADER));
+    }
+
+    /// The stalled leader's writes commit after a standby can have taken over (a lease and
+    /// three retry periods after the stall ends), the cut follows the stall at once and lasts a
+    /// lease or more, and alone the pattern has its stretch to itself but for faults no election
+    /// notices.
+    #[test]
+    fn a_stalled_leaders_writes_land_after_a_takeover_and_alone_it_has_its_stretch() {
+        let timing = Timing::default();
+        let (lease, retry) = (15_000, 2_000);
+        for seed in 0..50 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let crash = |at_ms| Scheduled {
+                at_ms,
+                for_ms: 5_000,
+                fault: Fault::Crash {
+                    node: "node-b".into(),
+                },
+            };
+            let blob = Scheduled {
+                at_ms: 0,
+                for_ms: 60_000,
+                fault: Fault::Blob {
+                    faults: BlobFaults {
+                        latency_ms_min: 0,
+                        latency_ms_max: 10,
+                        fail_probability: 0.1,
+                        ambiguous_probability: 0.0,
+                    },
+                },
+            };
+            let mut faults = vec![crash(0), crash(20_000), crash(40_000), blob];
+            stalled_leader_cut_off(&mut rng, &mut faults, 60_000, &timing, true);
+            let [others @ .., stall, cut] = &faults[..] else {
+                panic!("seed {seed}: no pattern in {faults:?}");
+            };
+            let Fault::Server { faults: stalled } = &stall.fault else {
+                panic!("seed {seed}: {stall:?}");
+            };
+            let delay = stalled.latency[0].min_ms;
+            assert!(
+                delay >= stall.for_ms + lease + 3 * retry,
+                "seed {seed}: {delay}"
+            );
+            assert_eq!(cut.at_ms, stall.end_ms(), "seed {seed}");
+            assert!(
+                cut.for_ms >= lease && cut.fault.touches(LEADER),
+                "seed {seed}"
+            );
+            for other in others.iter().filter(|o| noticed(&o.fault)) {
+                assert!(
+                    other.end_ms() < stall.at_ms.saturating_sub(lease)
+                        || other.at_ms > stall.at_ms + delay,
+                    "seed {seed}: {other:?} in the stretch of {stall:?}"
+                );
+            }
+            assert!(others.iter().any(|o| !noticed(&o.fault)), "seed {seed}");
+        }
     }
 
     #[test]
