@@ -37,7 +37,12 @@ use super::{convert, discovery, validation};
 /// The largest request body the server reads, as kube-apiserver's `MaxRequestBodyBytes` (3 MiB).
 pub const BODY_BYTES_MAX: usize = 3 * 1024 * 1024;
 
-/// How long a client may take to send a request's headers.
+/// How long a client may take to send a request's headers. hyper counts it from when the
+/// connection starts waiting for the next request, so a keep-alive connection idle this long is
+/// closed too: a client may send a request on a pooled connection just as the server closes it,
+/// and that request fails at once (swarm seed 109 met this). kube-apiserver closes idle
+/// connections after 90 s (and allows 32 s for headers), racing clients' 90 s pool expiry the
+/// same way; 30 s makes the race more frequent here, never different in kind.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client may take to send a request's body; the real server's request timeout.
