@@ -37,6 +37,11 @@ use crate::timing::Timing;
 /// anew after a pause (each conflict is followed by an immediate re-read).
 const CONFLICTS_IN_A_ROW_MAX: usize = 8;
 
+/// The shortest wait before a leader tries a failed renewal again (unless the retry period or
+/// what is left of the deadline is shorter): within a renew deadline of `R` it makes at most
+/// about `log2(R / 100 ms)` attempts once it is waiting half of what is left.
+const RETRY_AFTER_FAILURE_MIN: Duration = Duration::from_millis(100);
+
 /// A leadership as the elector granted it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leadership {
@@ -383,7 +388,9 @@ impl Run {
                     // One failed request must not end leadership early (fabric8 #4246, kubert
                     // #134): try again a retry period later, or sooner if that would be past the
                     // deadline: after half of what is left, so the next attempt has the other
-                    // half (a retry period of 4.8 s with a 5.8 s deadline leaves less than one).
+                    // half (a retry period of 4.8 s with a 5.8 s deadline leaves less than one),
+                    // but never sooner than RETRY_AFTER_FAILURE_MIN, so failures that come back
+                    // at once make a few requests near the deadline, not a burst.
                     Ok(Err(error)) => {
                         tracing::warn!(
                             identity = %self.config.identity,
@@ -399,7 +406,10 @@ impl Run {
                         let wait = if flaws.has(Flaw::RenewPoisoned) {
                             left
                         } else {
-                            timing.retry_period().min(left / 2)
+                            timing
+                                .retry_period()
+                                .min((left / 2).max(RETRY_AFTER_FAILURE_MIN))
+                                .min(left)
                         };
                         tokio::select! {
                             biased;
