@@ -729,7 +729,7 @@ impl JobStore {
     }
 
     fn registry_key(&self) -> String {
-        format!("runningJobsRegistry-{}", self.job_id)
+        registry_key(&self.job_id)
     }
 
     /// Set the registry entry (fenced).
@@ -876,6 +876,12 @@ pub struct JobResult {
     pub state: TerminalState,
     /// Whether its HA data has been removed.
     pub clean: bool,
+}
+
+/// The key of a job's entry in the running-jobs registry of its map (`RUNNING`, then `DONE`
+/// once a terminal cleanup began).
+pub fn registry_key(job_id: &str) -> String {
+    format!("runningJobsRegistry-{job_id}")
 }
 
 /// The blob path of a job's terminal result (Flink's JobResultStore entry). Once it exists the

@@ -23,12 +23,16 @@ pub(super) fn durability(
     // recovery's read could have seen.
     let mut readable: BTreeMap<&str, Vec<BTreeSet<u64>>> = BTreeMap::new();
     let mut blobs = None;
+    // The job's entry in the running-jobs registry, as last committed.
+    let registry_key = khaos_elector::store::registry_key(&ctx.job_id);
+    let mut registry_done = false;
     let mut violations = Vec::new();
     for (index, entry) in history.iter().enumerate() {
         if let Some(commit) = commits.get(&index) {
             if !commit.on("configmaps", &job_map) {
                 continue;
             }
+            registry_done = data(commit.after).get(registry_key.as_str()) == Some(&"DONE");
             for removal in checkpoints.apply(commit) {
                 let terminal_cleanup = commit.is_delete() && terminal;
                 if !removal.subsumed && !terminal_cleanup {
@@ -67,12 +71,13 @@ pub(super) fn durability(
             _ => {}
         }
     }
-    // A recorded terminal result means the job never runs again and its checkpoints are never
-    // read: its cleanup deletes the blobs before the map and may be cut off in between (by a
-    // crash, a fault, the end of the run). Restores of a job whose blobs were deleted too soon
-    // are judged above, as dangling pointers.
-    let result_recorded = |paths: &Vec<String>| paths.contains(&ctx.job_result());
-    if let Some((blobs_index, paths)) = blobs.filter(|(_, paths)| !result_recorded(paths)) {
+    // A terminal cleanup records the result, marks the registry DONE, deletes the blobs and then
+    // the map, and may be cut off anywhere in between (by a crash, a fault, the end of the run).
+    // With the result recorded and the registry still DONE the job never runs again and nothing
+    // reads its checkpoints; a job started again marks it RUNNING, and is judged. Restores of a
+    // job whose blobs were deleted too soon are judged above, as dangling pointers.
+    let cleaning_up = |paths: &Vec<String>| registry_done && paths.contains(&ctx.job_result());
+    if let Some((blobs_index, paths)) = blobs.filter(|(_, paths)| !cleaning_up(paths)) {
         for (id, (path, revision, index)) in &checkpoints.live {
             if !paths.contains(path) {
                 violations.push(Violation::new(
@@ -266,13 +271,17 @@ mod tests {
         );
     }
 
-    /// Terminal cleanup deletes the blobs first and the map last; a run that ends (or a leader
-    /// that crashes) in between leaves pointers without blobs. With the terminal result recorded
-    /// the job never runs again, so nothing can read them: not a violation. Without the result
-    /// the same end state is one (the test above).
+    /// Terminal cleanup records the result, marks the registry DONE, deletes the blobs and the
+    /// map last; a run that ends (or a leader that crashes) in between leaves pointers without
+    /// blobs. The job never runs again, so nothing can read them: not a violation. Without the
+    /// result the same end state is one (the test above), and so it is once the job runs again.
     #[test]
     fn a_cleanup_cut_off_after_the_result_is_recorded_leaves_no_lost_checkpoint() {
+        let done = |b: &mut Builder| {
+            b.set(4900, A, JOB_MAP, "runningJobsRegistry-job", "DONE");
+        };
         let mut b = correct_run();
+        done(&mut b);
         b.phase(5000, Phase::End);
         let paths = vec!["demo/_job-results/job.json".into()];
         b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
@@ -280,11 +289,23 @@ mod tests {
         assert!(verdict.ok(), "{verdict:#?}");
 
         let mut b = correct_run();
+        done(&mut b);
         b.phase(5000, Phase::End);
         let paths = vec!["demo/_job-results/other-job.json".into()];
         b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
         let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
         assert!(!verdict.ok(), "another job's result excuses nothing");
+
+        // A job started again after its result was recorded (the registry says RUNNING) is
+        // judged: its pointers need their blobs.
+        let mut b = correct_run();
+        done(&mut b);
+        b.set(4950, A, JOB_MAP, "runningJobsRegistry-job", "RUNNING");
+        b.phase(5000, Phase::End);
+        let paths = vec!["demo/_job-results/job.json".into()];
+        b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
+        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
+        assert!(!verdict.ok(), "a running job's lost blobs are excused");
     }
 
     /// A deposed leader paused between its read and its report: its restore is judged by what
