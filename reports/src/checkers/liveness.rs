@@ -118,14 +118,16 @@ fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effec
     // a write), so errors for `d` ms that fail it end by S + I + 8 net + d, leaving at least
     // L = R - I - 8 net - d of the renew deadline R. After a failed attempt the next one comes a
     // retry period later or after half of what is left, whichever is sooner, so some attempt
-    // after the errors keeps about L / 2 minus a failure's round trips, and it needs four network
-    // delays: all of it fits when `d + 24 net <= R - I`, with R shortened by the fastest drift
-    // the timing tolerates. A reset fails one attempt (d = 0).
+    // after the errors keeps about L / 2 less a failure's round trips, and it needs up to six
+    // network delays (a reconnect, a read and a write), each up to a simulation step late: all
+    // of it fits when `d + 28 net <= R - I`, with R shortened by the fastest drift the timing
+    // tolerates. A reset fails one attempt (d = 0).
     let timing = &ctx.timing;
-    let drift = f64::from(u32::try_from(drift_bound_ppm(timing)).unwrap_or(u32::MAX)) / 1e6;
+    let drift =
+        (f64::from(u32::try_from(drift_bound_ppm(timing)).unwrap_or(u32::MAX)) / 1e6).min(1.0);
     let slack_ms = ms(timing.renew_deadline().mul_f64(1.0 - drift))
         .saturating_sub(ms(timing.renew_interval()));
-    let survivable = |d_ms: u64| d_ms + 24 * ms(ctx.network_delay_max) <= slack_ms;
+    let survivable = |d_ms: u64| d_ms.saturating_add(28 * ms(ctx.network_delay_max)) <= slack_ms;
     match fault {
         Fault::Blob { .. } | Fault::WallOffset { .. } | Fault::Compact => Effect::None,
         // Links and processes matter to the node they touch.
@@ -770,9 +772,9 @@ mod tests {
                 ..Faults::default()
             },
         };
-        // Network delays of at most 10 ms: errors for up to R - I - 24 net = 1000 - 200 - 240
-        // ms (less the drift bound's 1%) are ridden out by trying again sooner than a retry
-        // period once the deadline is near.
+        // Network delays of at most 10 ms: errors for up to R' - I - 28 net = 950 - 200 - 280
+        // = 470 ms (R' the deadline less the 5% drift bound) are ridden out by trying again
+        // sooner than a retry period once the deadline is near.
         let ctx = Context {
             network_delay_max: Duration::from_millis(10),
             ..context(LockKind::ConfigMap)
