@@ -354,3 +354,10 @@ fn a_leader_tries_again_sooner_than_a_retry_period_when_the_deadline_is_near() {
     );
     assert!(report.ok(), "{}", report.judged.violations_text());
 }
+
+/// The swarm's patterns allow for the simulated network's delay bound: the same bound.
+#[test]
+fn the_swarm_knows_the_networks_delay_bound() {
+    let world = u64::try_from(khaos_sim::world::NETWORK_DELAY_MAX.as_millis()).unwrap();
+    assert_eq!(scenarios::swarm::NETWORK_DELAY_MAX_MS, world);
+}
