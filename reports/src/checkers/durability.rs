@@ -277,34 +277,30 @@ mod tests {
     /// result the same end state is one (the test above), and so it is once the job runs again.
     #[test]
     fn a_cleanup_cut_off_after_the_result_is_recorded_leaves_no_lost_checkpoint() {
-        let done = |b: &mut Builder| {
-            b.set(4900, A, JOB_MAP, "runningJobsRegistry-job", "DONE");
+        // A correct run whose map's registry was set to each of `registry` in turn, ending with
+        // only `result` in the blob store.
+        let judged = |registry: &[&str], result: &str| {
+            let mut b = correct_run();
+            for (i, state) in (0..).zip(registry) {
+                b.set(4900 + i * 10, A, JOB_MAP, "runningJobsRegistry-job", state);
+            }
+            b.phase(5000, Phase::End);
+            let paths = vec![format!("demo/_job-results/{result}.json")];
+            b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
+            judge(&b.entries, &context(LockKind::ConfigMap), "durability")
         };
-        let mut b = correct_run();
-        done(&mut b);
-        b.phase(5000, Phase::End);
-        let paths = vec!["demo/_job-results/job.json".into()];
-        b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
-        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
+        let verdict = judged(&["DONE"], "job");
         assert!(verdict.ok(), "{verdict:#?}");
-
-        let mut b = correct_run();
-        done(&mut b);
-        b.phase(5000, Phase::End);
-        let paths = vec!["demo/_job-results/other-job.json".into()];
-        b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
-        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
+        let verdict = judged(&[], "job");
+        assert!(
+            !verdict.ok(),
+            "a result without the registry DONE excuses nothing"
+        );
+        let verdict = judged(&["DONE"], "other-job");
         assert!(!verdict.ok(), "another job's result excuses nothing");
-
         // A job started again after its result was recorded (the registry says RUNNING) is
         // judged: its pointers need their blobs.
-        let mut b = correct_run();
-        done(&mut b);
-        b.set(4950, A, JOB_MAP, "runningJobsRegistry-job", "RUNNING");
-        b.phase(5000, Phase::End);
-        let paths = vec!["demo/_job-results/job.json".into()];
-        b.harness(5000, HARNESS, HarnessEvent::Blobs { paths });
-        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "durability");
+        let verdict = judged(&["DONE", "RUNNING"], "job");
         assert!(!verdict.ok(), "a running job's lost blobs are excused");
     }
 

@@ -809,31 +809,23 @@ mod tests {
         let verdict = judge(&b.entries, &ctx, "liveness");
         assert!(verdict.ok(), "{:?}", verdict.violations);
 
+        // The leader granted at 10 ms, errors from 2 s for `for_ms`, and a loss at 3.1 s.
+        let lost_after_errors = |for_ms: u64, ctx: &Context| {
+            let mut b = Builder::default();
+            b.granted(10, A, 0);
+            fault(&mut b, 2_000, FaultAction::Start, 0, blip);
+            fault(&mut b, 2_000 + for_ms, FaultAction::End, 0, blip);
+            b.event(3_100, A, Event::Revoked { term: 0 });
+            judge(&b.entries, ctx, "liveness")
+        };
         // Errors for two retry periods still leave room for an attempt after them.
-        let mut b = Builder::default();
-        b.granted(10, A, 0);
-        fault(&mut b, 2_000, FaultAction::Start, 0, blip);
-        fault(&mut b, 2_400, FaultAction::End, 0, blip);
-        b.event(3_100, A, Event::Revoked { term: 0 });
-        let verdict = judge(&b.entries, &ctx, "liveness");
+        let verdict = lost_after_errors(400, &ctx);
         assert_eq!(figure_of(&verdict, "needless_losses"), &json!(1));
-
         // Errors for longer may cost the lease.
-        let mut b = Builder::default();
-        b.granted(10, A, 0);
-        fault(&mut b, 2_000, FaultAction::Start, 0, blip);
-        fault(&mut b, 2_600, FaultAction::End, 0, blip);
-        b.event(3_100, A, Event::Revoked { term: 0 });
-        let verdict = judge(&b.entries, &ctx, "liveness");
+        let verdict = lost_after_errors(600, &ctx);
         assert!(verdict.ok(), "{:?}", verdict.violations);
-
         // With the context's 50 ms network delays even a brief blip may cost this short lease.
-        let mut b = Builder::default();
-        b.granted(10, A, 0);
-        fault(&mut b, 2_000, FaultAction::Start, 0, blip);
-        fault(&mut b, 2_100, FaultAction::End, 0, blip);
-        b.event(3_100, A, Event::Revoked { term: 0 });
-        let verdict = judge(&b.entries, &context(LockKind::ConfigMap), "liveness");
+        let verdict = lost_after_errors(100, &context(LockKind::ConfigMap));
         assert!(verdict.ok(), "{:?}", verdict.violations);
     }
 
