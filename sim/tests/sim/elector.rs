@@ -443,6 +443,49 @@ mod store {
         );
     }
 
+    /// A job graph whose blob is gone is corrupt HA data; a blob store that is down for a
+    /// moment is not, and must not be reported as a missing blob (a mutant that was: survivor
+    /// `store.rs:775` of `docs/mutants.md`).
+    #[tokio::test]
+    async fn a_blob_outage_reading_the_job_graph_is_not_a_missing_graph() {
+        use khaos_elector::blob::BlobFaults;
+        let world = World::start().await;
+        let blobs = MemoryBlobStore::new(3);
+        let store = job(&world, "a", &blobs);
+        let f = fence(1, "a");
+        store.seal(&f).await.unwrap();
+        store
+            .put_job_graph(&f, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        let down = BlobFaults {
+            fail_probability: 1.0,
+            ..BlobFaults::default()
+        };
+        blobs.set_faults(down).unwrap();
+        let error = store.job_graph().await.unwrap_err();
+        assert!(
+            !matches!(error, StoreError::Corrupt { .. }),
+            "an outage was reported as corrupt data: {error}"
+        );
+        blobs.set_faults(BlobFaults::default()).unwrap();
+        assert_eq!(
+            store.job_graph().await.unwrap(),
+            Some(Bytes::from_static(b"{}"))
+        );
+        let path = blobs
+            .snapshot()
+            .into_keys()
+            .next()
+            .expect("the graph's blob");
+        blobs.delete(&path).await.unwrap();
+        let error = store.job_graph().await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Corrupt { .. }),
+            "a missing graph blob: {error}"
+        );
+    }
+
     #[tokio::test]
     async fn checkpoints_are_subsumed_after_the_newer_commits_and_recovered_from_the_store() {
         let world = World::start().await;
