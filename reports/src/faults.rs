@@ -113,6 +113,12 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Whether the fault can disturb an election (slow a hand-over, fail a renewal): anything but
+    /// blob store faults and wall-clock offsets (expiry is judged on monotonic clocks).
+    pub fn disturbs_election(&self) -> bool {
+        !matches!(self, Fault::Blob { .. } | Fault::WallOffset { .. })
+    }
+
     /// Whether the fault is aimed at `node`: an end of a cut or clogged link, the node crashed,
     /// stopped, paused, drifting or offset, whose connections are reset, or a client an API
     /// server rule names.

@@ -184,10 +184,10 @@ pub fn swarm(
 }
 
 /// A blip where it tells: the leader's renewals fail for three quarters of a retry period (one
-/// renewal fails, the next succeeds), placed where no other fault was active for the lease, the
-/// renew deadline and two retry periods before (what the needless-loss rule looks back over) nor
-/// within a renew deadline after (while the loss it could cause would come), so that a leader
-/// that loses its lease to it has nothing else to blame.
+/// renewal fails, the next succeeds), placed (best of sixteen draws) where no other fault was
+/// active for the lease, the renew deadline and two retry periods before (what the needless-loss
+/// rule looks back over) nor within a renew deadline after (while the loss it could cause would
+/// come), so that a leader that loses its lease to it has nothing else to blame.
 fn blip(rng: &mut ChaCha8Rng, others: &[Scheduled], phase_ms: u64, timing: &Timing) -> Scheduled {
     use khaos_reports::faults::server::{ErrorRule, RequestVerb, Rule};
     let for_ms = millis(timing.retry_period()) * 3 / 4;
@@ -269,13 +269,8 @@ pub fn draw_timing(rng: &mut ChaCha8Rng) -> Timing {
 /// (the world's `NETWORK_DELAY_MAX`; a test in the simulator holds them equal).
 pub const NETWORK_DELAY_MAX_MS: u64 = 100;
 
-/// Whether an election could notice `fault`: all but blob store faults and wall-clock offsets.
-fn noticed(fault: &Fault) -> bool {
-    !matches!(fault, Fault::Blob { .. } | Fault::WallOffset { .. })
-}
-
-/// Where a fault of `for_ms` starts: where the fewest of `others` that an election could notice
-/// are active from `before_ms` before it until `after_ms` after its end, best of a few draws (the
+/// Where a fault of `for_ms` starts: where the fewest of `others` that disturb an election
+/// ([`Fault::disturbs_election`]) are active from `before_ms` before it until `after_ms` after its end, best of a few draws (the
 /// first with none wins). Returns the start and the stretch judged.
 fn quiet_start(
     rng: &mut ChaCha8Rng,
@@ -292,7 +287,9 @@ fn quiet_start(
         let range = stretch(at_ms);
         let noisy = others
             .iter()
-            .filter(|o| noticed(&o.fault) && o.end_ms() >= range.start && o.at_ms <= range.end)
+            .filter(|o| {
+                o.fault.disturbs_election() && o.end_ms() >= range.start && o.at_ms <= range.end
+            })
             .count();
         if noisy < best.0 {
             best = (noisy, at_ms);
@@ -340,7 +337,7 @@ fn stalled_leader_cut_off(
         // Drifts stay: within the bound an election does not notice them, and dropping some of
         // a pattern's drifts could leave the rest beyond it.
         faults.retain(|o| {
-            !noticed(&o.fault)
+            !o.fault.disturbs_election()
                 || matches!(o.fault, Fault::Drift { .. })
                 || o.end_ms() < stretch.start
                 || o.at_ms > stretch.end
@@ -792,9 +789,9 @@ mod tests {
     }
 
     /// The stalled leader's writes commit after a standby can have taken over (the lease, two
-    /// jittered retry periods and a read and a write after the stall ends), the cut follows the stall at once and lasts a
-    /// lease or more, and alone the pattern has its stretch to itself but for faults no election
-    /// notices.
+    /// jittered retry periods and a read and a write after the stall ends), the cut follows the
+    /// stall at once and lasts a lease or more, and alone the pattern has its stretch to itself
+    /// but for faults that do not disturb an election.
     #[test]
     fn a_stalled_leaders_writes_land_after_a_takeover_and_alone_it_has_its_stretch() {
         let timing = Timing::default();
@@ -837,14 +834,17 @@ mod tests {
                 cut.for_ms >= lease && cut.fault.touches(LEADER),
                 "seed {seed}"
             );
-            for other in others.iter().filter(|o| noticed(&o.fault)) {
+            for other in others.iter().filter(|o| o.fault.disturbs_election()) {
                 assert!(
                     other.end_ms() < stall.at_ms.saturating_sub(lease)
                         || other.at_ms > stall.at_ms + delay,
                     "seed {seed}: {other:?} in the stretch of {stall:?}"
                 );
             }
-            assert!(others.iter().any(|o| !noticed(&o.fault)), "seed {seed}");
+            assert!(
+                others.iter().any(|o| !o.fault.disturbs_election()),
+                "seed {seed}"
+            );
         }
     }
 

@@ -241,12 +241,6 @@ fn hand_over_bound_ms(ctx: &Context) -> u64 {
         + ELECTION_SLACK_MS
 }
 
-/// Whether `fault` can slow a hand-over between candidates: anything but blob store faults and
-/// wall-clock offsets (expiry is judged on monotonic clocks).
-fn disturbs_election(fault: &Fault) -> bool {
-    !matches!(fault, Fault::Blob { .. } | Fault::WallOffset { .. })
-}
-
 /// A leader that stops gracefully releases the lock, so a standby that is running takes over
 /// within about one retry period ([`hand_over_bound_ms`]) instead of waiting out the lease:
 /// judged after each graceful stop of a leader while another candidate runs, when no other
@@ -261,7 +255,7 @@ fn hand_overs(history: &[Entry], beliefs: &[Belief<'_>], ctx: &Context, verdict:
         + ctx.network_delay_max * 2);
     let last_ms = history.last().map_or(0, |e| e.t_ms);
     let mut spans = closed_spans(history, last_ms);
-    spans.retain(|(fault, _, _)| disturbs_election(fault));
+    spans.retain(|(fault, _, _)| fault.disturbs_election());
     let mut running: BTreeSet<&str> = BTreeSet::new();
     let mut stopping_at: BTreeMap<&str, u64> = BTreeMap::new();
     let mut judged = 0;
