@@ -148,7 +148,13 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         return None;
     }
     served.sort_by_key(|r| r.plural());
-    let resources: Vec<Value> = served.into_iter().map(api_resource).collect();
+    let mut resources: Vec<Value> = Vec::new();
+    for resource in served {
+        resources.push(api_resource(resource));
+        for subresource in resource.subresources() {
+            resources.push(api_subresource(resource, *subresource));
+        }
+    }
     let mut document = Map::new();
     document.insert("kind".into(), json!("APIResourceList"));
     if !group.is_empty() {
@@ -177,10 +183,30 @@ pub fn api_resource(resource: Resource) -> Value {
     Value::Object(entry)
 }
 
-/// The discovery categories of a resource: of those served, only Deployments are in `all`.
+/// A subresource's `APIResource` entry (`pods/log`), listed after its parent as a real server
+/// lists it.
+fn api_subresource(parent: Resource, subresource: super::resource::Subresource) -> Value {
+    let (kind, group, version) = subresource.kind(parent);
+    let mut entry = Map::new();
+    entry.insert(
+        "name".into(),
+        json!(format!("{}/{}", parent.plural(), subresource.name())),
+    );
+    entry.insert("singularName".into(), json!(""));
+    entry.insert("namespaced".into(), json!(parent.namespaced()));
+    if group != parent.group() {
+        entry.insert("group".into(), json!(group));
+        entry.insert("version".into(), json!(version));
+    }
+    entry.insert("kind".into(), json!(kind));
+    entry.insert("verbs".into(), json!(subresource.verbs()));
+    Value::Object(entry)
+}
+
+/// The discovery categories of a resource: of those served, the workloads are in `all`.
 pub fn categories(resource: Resource) -> &'static [&'static str] {
     match resource {
-        Resource::Deployment => &["all"],
+        Resource::Deployment | Resource::Pod | Resource::ReplicaSet => &["all"],
         Resource::Namespace
         | Resource::ConfigMap
         | Resource::Event
@@ -284,6 +310,8 @@ fn schemas(group: &str, version: &str) -> Value {
             Resource::Lease => register::<api::coordination::v1::Lease>(&mut generator),
             Resource::EventsK8sIo => register::<api::events::v1::Event>(&mut generator),
             Resource::Deployment => register::<api::apps::v1::Deployment>(&mut generator),
+            Resource::Pod => register::<api::core::v1::Pod>(&mut generator),
+            Resource::ReplicaSet => register::<api::apps::v1::ReplicaSet>(&mut generator),
         };
         kinds.push((name, resource));
     }
@@ -506,17 +534,41 @@ mod tests {
 
     #[test]
     fn categories_and_short_names_match_a_real_server() {
-        let deployments = resources_at("/apis/apps/v1");
-        assert_eq!(deployments[0]["categories"], json!(["all"]));
-        assert_eq!(deployments[0]["shortNames"], json!(["deploy"]));
-        let core = resources_at("/api/v1");
-        let names: Vec<&Value> = core.iter().map(|e| &e["name"]).collect();
+        let apps = resources_at("/apis/apps/v1");
+        let names: Vec<&str> = apps.iter().filter_map(|e| e["name"].as_str()).collect();
         assert_eq!(
             names,
-            [&json!("configmaps"), &json!("events"), &json!("namespaces")]
+            [
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status"
+            ]
+        );
+        assert_eq!(apps[0]["categories"], json!(["all"]));
+        assert_eq!(apps[0]["shortNames"], json!(["deploy"]));
+        assert_eq!(apps[1]["kind"], "Scale");
+        assert_eq!(apps[1]["group"], "autoscaling");
+        assert_eq!(apps[3]["shortNames"], json!(["rs"]));
+        let core = resources_at("/api/v1");
+        let names: Vec<&str> = core.iter().filter_map(|e| e["name"].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "configmaps",
+                "events",
+                "namespaces",
+                "pods",
+                "pods/eviction",
+                "pods/log",
+                "pods/status"
+            ]
         );
         for entry in core {
-            assert!(entry.get("categories").is_none());
+            let workload = entry["name"] == "pods";
+            assert_eq!(entry.get("categories").is_some(), workload, "{entry}");
         }
         let leases = resources_at("/apis/coordination.k8s.io/v1");
         assert!(leases[0].get("shortNames").is_none());

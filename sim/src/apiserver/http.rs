@@ -23,12 +23,12 @@ use super::faults::{
 use super::query::{
     ListOptions, Query, ReadAt, VersionMatch, check_field_validation, percent_decode,
 };
-use super::resource::Resource;
+use super::resource::{Resource, Subresource};
 use super::selector::{FieldSelector, LabelSelector, SelectableFields};
 use super::status::{self, ApiError};
 use super::store::{
-    Commit, EncodedLine, EventType, Listing, ObjectKey, PatchType, Preconditions, Propagation,
-    Store, WatchEvent, WatchFilter, WriteContext, encode_line, metadata_str,
+    Commit, Deletion, EncodedLine, EventType, Listing, ObjectKey, Part, PatchType, Preconditions,
+    Propagation, Store, WatchEvent, WatchFilter, WriteContext, encode_line, metadata_str,
 };
 use super::table;
 use super::time::rfc3339;
@@ -135,6 +135,25 @@ struct State {
     rng: ChaCha8Rng,
 }
 
+/// What a `GET .../pods/{name}/log` asks of the kubelet.
+#[derive(Clone, Debug)]
+pub struct LogRequest<'a> {
+    /// The pod's namespace.
+    pub namespace: &'a str,
+    /// The pod's name.
+    pub pod: &'a str,
+    /// The pod's uid: a pod of the same name made again is another pod.
+    pub uid: &'a str,
+    /// The container.
+    pub container: &'a str,
+    /// The output of the container's previous run (`kubectl logs --previous`).
+    pub previous: bool,
+}
+
+/// The kubelet's side of the `log` subresource: the output asked for, or why there is none
+/// (answered as 400 Bad Request, as the real kubelet's refusals are).
+pub type LogSource = Arc<dyn Fn(&LogRequest<'_>) -> Result<Vec<u8>, String> + Send + Sync>;
+
 /// Where commits go before their answers: called with each write's commits, in revision order,
 /// under the store's lock (so nothing reads a commit before it is journaled). An error stops the
 /// server: every request after it fails, so nothing unrecorded is ever seen.
@@ -149,6 +168,8 @@ struct JournalState {
 
 struct Inner {
     state: Mutex<State>,
+    /// Where pods' logs come from: the kubelet of the local cluster, once it runs.
+    logs: Mutex<Option<LogSource>>,
     /// The journal, if any. Locked only with the state locked first.
     journal: Mutex<JournalState>,
     config: ServerConfig,
@@ -196,6 +217,7 @@ impl ApiServer {
                     rng: ChaCha8Rng::seed_from_u64(config.seed),
                 }),
                 journal: Mutex::new(JournalState::default()),
+                logs: Mutex::new(None),
                 config,
                 revision: watch::Sender::new(revision),
                 generation: watch::Sender::new(0),
@@ -274,6 +296,80 @@ impl ApiServer {
         }
         self.notify();
         result
+    }
+
+    /// Serve pods' logs from `source` (the local cluster's kubelet).
+    pub fn set_log_source(&self, source: LogSource) {
+        *self.inner.logs.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    /// `GET .../pods/{name}/log`: the pod's container output, from the log source. `container`
+    /// may be left out for a pod of one container; `previous` and `tailLines` are honoured;
+    /// `follow` answers with the output so far (the stream is not kept open).
+    fn pod_log(&self, request: &ResourceRequest) -> Result<Response<Body>, ApiError> {
+        let route = &request.route;
+        let name = route.name.as_deref().unwrap_or("");
+        let namespace = route.namespace.as_deref().unwrap_or("");
+        let pod = self
+            .state()
+            .store
+            .get(&ObjectKey::new(Resource::Pod, namespace, name))?;
+        let containers: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        let container = match request.query.get("container") {
+            Some(container) if !container.is_empty() => {
+                if !containers.contains(&container) {
+                    return Err(ApiError::bad_request(format!(
+                        "container {container} is not valid for pod {name}"
+                    )));
+                }
+                container
+            }
+            _ if containers.len() == 1 => containers[0],
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                )));
+            }
+        };
+        if pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "pod {name} does not have a host assigned"
+            )));
+        }
+        let source = self
+            .inner
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(source) = source else {
+            return Err(ApiError::bad_request(format!(
+                "no kubelet serves the logs of pod {name}: start the server with --cluster to run pods"
+            )));
+        };
+        let output = source(&LogRequest {
+            namespace,
+            pod: name,
+            uid: metadata_str(&pod, "uid"),
+            container,
+            previous: request.query.flag("previous"),
+        })
+        .map_err(ApiError::bad_request)?;
+        let output = match request.query.int("tailLines")? {
+            Some(tail) if tail >= 0 => tail_lines(&output, tail as usize),
+            _ => output,
+        };
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Full::new(Bytes::from(output)).boxed())
+            .expect("a valid response"))
     }
 
     /// Send every commit to `journal` before its request is answered, in revision order, so a
@@ -495,7 +591,20 @@ impl ApiServer {
         let Some(route) = Route::parse(path) else {
             return Ok(error_response(&ApiError::path_not_found()));
         };
+        let verb = match (&method, route.subresource) {
+            (_, None) => None,
+            (&Method::GET, Some(_)) => Some(RequestVerb::Get),
+            (&Method::PUT, Some(Subresource::Status | Subresource::Scale)) => {
+                Some(RequestVerb::Update)
+            }
+            (&Method::PATCH, Some(Subresource::Status | Subresource::Scale)) => {
+                Some(RequestVerb::Patch)
+            }
+            (&Method::POST, Some(Subresource::Eviction)) => Some(RequestVerb::Create),
+            _ => return Ok(error_response(&ApiError::method_not_allowed())),
+        };
         let verb = match (&method, route.name.is_some()) {
+            _ if verb.is_some() => verb.expect("matched"),
             // The legacy single-object watch: a watch of the collection narrowed to the name.
             (&Method::GET, true) if query.flag("watch") => RequestVerb::Watch,
             (&Method::GET, true) => RequestVerb::Get,
@@ -565,6 +674,12 @@ impl ApiServer {
                 .unwrap_or("")
                 .to_owned(),
         };
+        if request.route.subresource == Some(Subresource::Log) {
+            return Ok(match self.pod_log(&request) {
+                Ok(response) => response,
+                Err(error) => error_response(&error),
+            });
+        }
         if verb == RequestVerb::Watch {
             return Ok(match self.watch(request) {
                 Ok(response) => response,
@@ -689,6 +804,9 @@ impl ApiServer {
                 route.name.as_deref().unwrap_or(""),
             )
         };
+        if let Some(subresource) = route.subresource {
+            return subresource_request(store, &ctx, request, subresource, &key(), body);
+        }
         match request.verb {
             RequestVerb::Get => {
                 let read_at = ReadAt::parse(request.query.get("resourceVersion").unwrap_or(""))?;
@@ -841,7 +959,7 @@ impl ApiServer {
                 Ok((code, convert::to_served(served, (*patched).clone())))
             }
             RequestVerb::Delete => {
-                request.query.int("gracePeriodSeconds")?;
+                let grace_in_query = request.query.int("gracePeriodSeconds")?;
                 let options: Value = if body.is_empty() {
                     json!({})
                 } else {
@@ -869,7 +987,21 @@ impl ApiServer {
                         )));
                     }
                 };
-                let deleted = store.delete(&ctx, &key(), &preconditions, propagation)?;
+                let grace = options["gracePeriodSeconds"].as_i64().or(grace_in_query);
+                let deleted = match store.delete_graceful(
+                    &ctx,
+                    &key(),
+                    &preconditions,
+                    propagation,
+                    grace,
+                )? {
+                    Deletion::Removed(deleted) => deleted,
+                    // A graceful deletion answers with the object, marked, as the real
+                    // server does.
+                    Deletion::Pending(marked) => {
+                        return Ok((StatusCode::OK, (*marked).clone()));
+                    }
+                };
                 if resource == Resource::Namespace {
                     return Ok((StatusCode::OK, (*deleted).clone()));
                 }
@@ -1261,6 +1393,22 @@ impl Watcher {
 }
 
 /// What a chunk takes of a watch's byte budget (a chunk larger than the whole budget takes all).
+/// The last `lines` lines of `output`.
+fn tail_lines(output: &[u8], lines: usize) -> Vec<u8> {
+    let body = output.strip_suffix(b"\n").unwrap_or(output);
+    let start = body
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(lines.saturating_sub(1))
+        .map_or(0, |(i, _)| i + 1);
+    if lines == 0 {
+        return Vec::new();
+    }
+    output[start..].to_vec()
+}
+
 fn chunk_cost(chunk: &Bytes) -> u32 {
     u32::try_from(chunk.len().min(WATCH_BYTES_QUEUED_MAX)).expect("the budget fits in u32")
 }
@@ -1370,9 +1518,11 @@ impl ResourceRequest {
             Resource::Namespace => SelectableFields::Namespace,
             Resource::Event => SelectableFields::Event,
             Resource::EventsK8sIo => SelectableFields::EventsK8sIo,
-            Resource::ConfigMap | Resource::Lease | Resource::Deployment => {
-                SelectableFields::ObjectMeta
-            }
+            Resource::ConfigMap
+            | Resource::Lease
+            | Resource::Deployment
+            | Resource::Pod
+            | Resource::ReplicaSet => SelectableFields::ObjectMeta,
         };
         let mut field_selector = self.query.get("fieldSelector").unwrap_or("").to_owned();
         if let Some(name) = &self.route.name {
@@ -1397,12 +1547,14 @@ impl ResourceRequest {
     }
 }
 
-/// A parsed resource path: `/api/v1/namespaces/{ns}/configmaps/{name}` and its relatives.
+/// A parsed resource path: `/api/v1/namespaces/{ns}/configmaps/{name}` and its relatives,
+/// with an object's subresource (`.../pods/{name}/log`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Route {
     resource: Resource,
     namespace: Option<String>,
     name: Option<String>,
+    subresource: Option<Subresource>,
 }
 
 impl Route {
@@ -1417,24 +1569,164 @@ impl Route {
             ["apis", group, version, rest @ ..] => (*group, *version, rest),
             _ => return None,
         };
-        let (namespace, plural, name) = match rest {
-            ["namespaces", namespace, plural] => (Some(*namespace), *plural, None),
-            ["namespaces", namespace, plural, name] => (Some(*namespace), *plural, Some(*name)),
-            [plural] => (None, *plural, None),
-            [plural, name] => (None, *plural, Some(*name)),
+        let (namespace, plural, name, subresource) = match rest {
+            ["namespaces", namespace, plural] => (Some(*namespace), *plural, None, None),
+            ["namespaces", namespace, plural, name] => {
+                (Some(*namespace), *plural, Some(*name), None)
+            }
+            ["namespaces", namespace, plural, name, sub] => {
+                (Some(*namespace), *plural, Some(*name), Some(*sub))
+            }
+            [plural] => (None, *plural, None, None),
+            [plural, name] => (None, *plural, Some(*name), None),
+            [plural, name, sub] => (None, *plural, Some(*name), Some(*sub)),
             _ => return None,
         };
         // `/api/v1/namespaces/x` matches `[plural, name]`: the Namespace named x.
         let resource = Resource::from_path(group, version, plural)?;
+        let subresource = match subresource {
+            Some(sub) => Some(Subresource::of(resource, sub)?),
+            None => None,
+        };
         match (resource.namespaced(), namespace) {
             (false, Some(_)) => None,
             (_, namespace) => Some(Route {
                 resource,
                 namespace: namespace.map(percent_decode),
                 name: name.map(percent_decode),
+                subresource,
             }),
         }
     }
+}
+
+/// A request to an object's status, scale or eviction subresource (logs are served apart, by
+/// [`ApiServer::pod_log`]).
+fn subresource_request(
+    store: &mut Store,
+    ctx: &WriteContext<'_>,
+    request: &ResourceRequest,
+    subresource: Subresource,
+    key: &ObjectKey,
+    body: &[u8],
+) -> Result<(StatusCode, Value), ApiError> {
+    let patch_type = || match request.content_type.split(';').next().unwrap_or("").trim() {
+        "application/json-patch+json" => Ok(PatchType::Json),
+        "application/merge-patch+json" => Ok(PatchType::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchType::StrategicMerge),
+        other => Err(ApiError::unsupported_media_type(
+            other,
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ],
+        )),
+    };
+    let json_body = || {
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding the request body: {e}")))
+    };
+    match (subresource, request.verb) {
+        (Subresource::Status, RequestVerb::Get) => Ok((StatusCode::OK, (*store.get(key)?).clone())),
+        (Subresource::Status, RequestVerb::Update) => {
+            let object = parse_object(body, key.resource, &request.content_type)?;
+            let written = store.replace_part(ctx, key, Part::Status, object)?;
+            Ok((StatusCode::OK, (*written).clone()))
+        }
+        (Subresource::Status, RequestVerb::Patch) => {
+            let written = store.patch_part(ctx, key, Part::Status, patch_type()?, json_body()?)?;
+            Ok((StatusCode::OK, (*written).clone()))
+        }
+        (Subresource::Scale, RequestVerb::Get) => Ok((StatusCode::OK, scale_of(&*store.get(key)?))),
+        (Subresource::Scale, RequestVerb::Update | RequestVerb::Patch) => {
+            let existing = store.get(key)?;
+            let mut scale = scale_of(&existing);
+            if request.verb == RequestVerb::Update {
+                scale = json_body()?;
+            } else {
+                match patch_type()? {
+                    PatchType::Json => {
+                        let operations: json_patch::Patch = serde_json::from_value(json_body()?)
+                            .map_err(|e| {
+                                ApiError::bad_request(format!("error decoding patch: {e}"))
+                            })?;
+                        json_patch::patch(&mut scale, &operations)
+                            .map_err(|e| ApiError::bad_request(format!("{e}")))?;
+                    }
+                    _ => json_patch::merge(&mut scale, &json_body()?),
+                }
+            }
+            let Some(replicas) = scale["spec"]["replicas"].as_i64() else {
+                return Err(ApiError::bad_request(
+                    "Scale.autoscaling/v1 is invalid: spec.replicas: Required value: a whole number of replicas",
+                ));
+            };
+            if replicas < 0 {
+                return Err(ApiError::invalid(
+                    key.resource,
+                    &key.name,
+                    &[validation::FieldError {
+                        field: "spec.replicas".into(),
+                        reason: validation::FIELD_VALUE_INVALID,
+                        message: format!(
+                            "Invalid value: {replicas}: must be greater than or equal to 0"
+                        ),
+                    }],
+                ));
+            }
+            let mut object = (*existing).clone();
+            object["spec"]["replicas"] = json!(replicas);
+            // The Scale's resourceVersion, if it names one, is the parent's precondition.
+            object["metadata"]["resourceVersion"] =
+                match scale["metadata"]["resourceVersion"].as_str() {
+                    Some(rv) if !rv.is_empty() => json!(rv),
+                    _ => Value::Null,
+                };
+            let written = store.replace(ctx, key, object)?;
+            Ok((StatusCode::OK, scale_of(&written)))
+        }
+        (Subresource::Eviction, RequestVerb::Create) => {
+            let eviction = json_body()?;
+            let options = &eviction["deleteOptions"];
+            let preconditions = Preconditions {
+                uid: options["preconditions"]["uid"].as_str().map(str::to_owned),
+                resource_version: options["preconditions"]["resourceVersion"]
+                    .as_str()
+                    .map(str::to_owned),
+            };
+            let grace = options["gracePeriodSeconds"].as_i64();
+            // No PodDisruptionBudgets are served, so every eviction is allowed.
+            store.delete_graceful(ctx, key, &preconditions, Propagation::Background, grace)?;
+            Ok((
+                StatusCode::CREATED,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                       "status": "Success", "code": 201}),
+            ))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// The `autoscaling/v1` Scale of a ReplicaSet or Deployment.
+fn scale_of(object: &Value) -> Value {
+    let metadata = &object["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata["uid"],
+            "resourceVersion": metadata["resourceVersion"],
+            "creationTimestamp": metadata["creationTimestamp"],
+        },
+        "spec": { "replicas": object["spec"]["replicas"].as_i64().unwrap_or(1) },
+        "status": {
+            "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": table::selector_string(object["spec"].get("selector")),
+        },
+    })
 }
 
 /// Whether a write is a dry run: `dryRun=All` in the query, or `"dryRun": ["All"]` in a delete's

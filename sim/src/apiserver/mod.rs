@@ -24,7 +24,7 @@ pub use faults::{
     Action, AmbiguousOutcome, AmbiguousRule, Decision, ErrorRule, Faults, LatencyRule, RequestInfo,
     RequestVerb, Rule, StaleReads, WatchFaults,
 };
-pub use http::{ApiServer, Clock, Journal, ServerConfig};
+pub use http::{ApiServer, Clock, Journal, LogRequest, LogSource, ServerConfig};
 pub use resource::Resource;
 pub use status::{ApiError, Reason};
 pub use store::{

@@ -20,20 +20,27 @@ pub enum Resource {
     /// storage serves both (see [`Resource::stored`]); [`super::convert`] turns one schema into
     /// the other at the edge, as kube-apiserver's conversion does.
     EventsK8sIo,
-    /// `apps/v1` Deployments, stored inertly (no controller) so that ownerReferences and cascading
-    /// deletion can be exercised.
+    /// `apps/v1` Deployments. The server stores them; what makes their ReplicaSets is the local
+    /// cluster's controller ([`crate::cluster`]), a client like kube-controller-manager.
     Deployment,
+    /// `core/v1` Pods, with graceful deletion: a pod on a node is marked (`deletionTimestamp`) and
+    /// removed by its kubelet once its process is gone ([`crate::cluster`]).
+    Pod,
+    /// `apps/v1` ReplicaSets.
+    ReplicaSet,
 }
 
 impl Resource {
     /// Every resource served, in discovery order.
-    pub const ALL: [Resource; 6] = [
+    pub const ALL: [Resource; 8] = [
         Resource::Namespace,
         Resource::ConfigMap,
         Resource::Event,
+        Resource::Pod,
         Resource::Lease,
         Resource::EventsK8sIo,
         Resource::Deployment,
+        Resource::ReplicaSet,
     ];
 
     /// The resource whose storage holds this one's objects: itself, except for a resource served
@@ -49,10 +56,10 @@ impl Resource {
     /// The API group, empty for the legacy core group.
     pub fn group(self) -> &'static str {
         match self {
-            Resource::Namespace | Resource::ConfigMap | Resource::Event => "",
+            Resource::Namespace | Resource::ConfigMap | Resource::Event | Resource::Pod => "",
             Resource::Lease => "coordination.k8s.io",
             Resource::EventsK8sIo => "events.k8s.io",
-            Resource::Deployment => "apps",
+            Resource::Deployment | Resource::ReplicaSet => "apps",
         }
     }
 
@@ -64,10 +71,10 @@ impl Resource {
     /// The `apiVersion` field of an object of this kind (`v1`, `coordination.k8s.io/v1`).
     pub fn api_version(self) -> &'static str {
         match self {
-            Resource::Namespace | Resource::ConfigMap | Resource::Event => "v1",
+            Resource::Namespace | Resource::ConfigMap | Resource::Event | Resource::Pod => "v1",
             Resource::Lease => "coordination.k8s.io/v1",
             Resource::EventsK8sIo => "events.k8s.io/v1",
-            Resource::Deployment => "apps/v1",
+            Resource::Deployment | Resource::ReplicaSet => "apps/v1",
         }
     }
 
@@ -79,6 +86,8 @@ impl Resource {
             Resource::Event | Resource::EventsK8sIo => "Event",
             Resource::Lease => "Lease",
             Resource::Deployment => "Deployment",
+            Resource::Pod => "Pod",
+            Resource::ReplicaSet => "ReplicaSet",
         }
     }
 
@@ -90,6 +99,8 @@ impl Resource {
             Resource::Event | Resource::EventsK8sIo => "EventList",
             Resource::Lease => "LeaseList",
             Resource::Deployment => "DeploymentList",
+            Resource::Pod => "PodList",
+            Resource::ReplicaSet => "ReplicaSetList",
         }
     }
 
@@ -101,6 +112,8 @@ impl Resource {
             Resource::Event | Resource::EventsK8sIo => "events",
             Resource::Lease => "leases",
             Resource::Deployment => "deployments",
+            Resource::Pod => "pods",
+            Resource::ReplicaSet => "replicasets",
         }
     }
 
@@ -112,6 +125,8 @@ impl Resource {
             Resource::Event | Resource::EventsK8sIo => "event",
             Resource::Lease => "lease",
             Resource::Deployment => "deployment",
+            Resource::Pod => "pod",
+            Resource::ReplicaSet => "replicaset",
         }
     }
 
@@ -123,12 +138,38 @@ impl Resource {
             Resource::Event | Resource::EventsK8sIo => &["ev"],
             Resource::Lease => &[],
             Resource::Deployment => &["deploy"],
+            Resource::Pod => &["po"],
+            Resource::ReplicaSet => &["rs"],
         }
     }
 
     /// Whether objects of this kind live inside a namespace.
     pub fn namespaced(self) -> bool {
         !matches!(self, Resource::Namespace)
+    }
+
+    /// The subresources served under an object's path (`pods/x/status`), as discovery lists
+    /// them: `status` for the kinds a controller or kubelet reports on, `scale` for the kinds
+    /// `kubectl scale` scales, and a pod's `log` and `eviction`.
+    pub fn subresources(self) -> &'static [Subresource] {
+        match self {
+            // In the order discovery lists them: by name.
+            Resource::Pod => &[Subresource::Eviction, Subresource::Log, Subresource::Status],
+            Resource::Deployment | Resource::ReplicaSet => {
+                &[Subresource::Scale, Subresource::Status]
+            }
+            Resource::Namespace
+            | Resource::ConfigMap
+            | Resource::Event
+            | Resource::Lease
+            | Resource::EventsK8sIo => &[],
+        }
+    }
+
+    /// Whether writes to the object itself keep its `status` (written through the `status`
+    /// subresource only), as the real strategies of these kinds do.
+    pub fn has_status_subresource(self) -> bool {
+        self.subresources().contains(&Subresource::Status)
     }
 
     /// The `group/resource` spelling used in error messages (`leases.coordination.k8s.io`).
@@ -152,6 +193,59 @@ impl Resource {
         Resource::ALL
             .into_iter()
             .find(|r| r.group() == group && r.version() == version && r.plural() == plural)
+    }
+}
+
+/// A subresource of an object (`/api/v1/namespaces/default/pods/x/status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subresource {
+    /// Everything but the status is kept; the status is replaced.
+    Status,
+    /// An `autoscaling/v1` Scale: the replicas wanted and seen, and the selector.
+    Scale,
+    /// A pod's container output, served by the kubelet's log source.
+    Log,
+    /// A `policy/v1` Eviction: a graceful delete of the pod.
+    Eviction,
+}
+
+impl Subresource {
+    /// The path segment (`status`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Scale => "scale",
+            Subresource::Log => "log",
+            Subresource::Eviction => "eviction",
+        }
+    }
+
+    /// The verbs discovery lists for it.
+    pub fn verbs(self) -> &'static [&'static str] {
+        match self {
+            Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
+            Subresource::Log => &["get"],
+            Subresource::Eviction => &["create"],
+        }
+    }
+
+    /// The kind discovery names for it (`Scale`), and its group and version.
+    pub fn kind(self, parent: Resource) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Subresource::Status => (parent.kind(), parent.group(), parent.version()),
+            Subresource::Scale => ("Scale", "autoscaling", "v1"),
+            Subresource::Log => ("Pod", "", "v1"),
+            Subresource::Eviction => ("Eviction", "policy", "v1"),
+        }
+    }
+
+    /// The subresource of `parent` with this path segment, if served.
+    pub fn of(parent: Resource, name: &str) -> Option<Subresource> {
+        parent
+            .subresources()
+            .iter()
+            .copied()
+            .find(|s| s.name() == name)
     }
 }
 

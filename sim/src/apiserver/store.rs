@@ -212,6 +212,25 @@ pub enum Verb {
     Delete,
 }
 
+/// Which part of an object a write changes: the object (its status kept, for kinds with a
+/// status subresource) or, through `/status`, its status alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The object.
+    Object,
+    /// The status subresource.
+    Status,
+}
+
+/// What a delete did.
+#[derive(Clone, Debug)]
+pub enum Deletion {
+    /// The object is gone; this was its last state.
+    Removed(Arc<Value>),
+    /// The object is being deleted gracefully and is still stored, as this.
+    Pending(Arc<Value>),
+}
+
 /// A commit to restore ([`Store::restore`]).
 #[derive(Clone, Debug)]
 pub struct Restored {
@@ -602,8 +621,16 @@ impl Store {
         metadata.remove("deletionTimestamp");
         metadata.remove("deletionGracePeriodSeconds");
         metadata.remove("selfLink");
-        if resource == Resource::Deployment {
+        if matches!(resource, Resource::Deployment | Resource::ReplicaSet) {
             metadata.insert("generation".into(), json!(1));
+        }
+        if resource.has_status_subresource() {
+            // A create sets no status: the controller or kubelet that owns it writes it.
+            object["status"] = match resource {
+                Resource::Pod => json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                _ => json!({}),
+            };
+            workload_defaults(resource, &mut object);
         }
         if resource == Resource::Namespace {
             object["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -624,6 +651,18 @@ impl Store {
         key: &ObjectKey,
         body: Value,
     ) -> Result<Arc<Value>, ApiError> {
+        self.replace_part(ctx, key, Part::Object, body)
+    }
+
+    /// [`Store::replace`] of one part of an object: the object itself (whose `status` the write
+    /// keeps, for kinds with a status subresource), or its status (everything else is kept).
+    pub fn replace_part(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        part: Part,
+        body: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         let object = check_body(key.resource, body)?;
         check_namespace_matches(&object, &key.namespace)?;
         let body_name = metadata_str(&object, "name");
@@ -637,7 +676,11 @@ impl Store {
             Ok(existing) => existing,
             // Leases allow create on update (their strategy's AllowCreateOnUpdate); the other kinds
             // served here do not.
-            Err(error) if error.is_not_found() && key.resource == Resource::Lease => {
+            Err(error)
+                if error.is_not_found()
+                    && key.resource == Resource::Lease
+                    && part == Part::Object =>
+            {
                 // A create-on-update that names a version has nothing to compare it with: the
                 // real registry answers Conflict.
                 if !metadata_str(&object, "resourceVersion").is_empty() {
@@ -647,7 +690,7 @@ impl Store {
             }
             Err(error) => return Err(error),
         };
-        self.update(ctx, Verb::Update, key, &existing, object)
+        self.update(ctx, Verb::Update, key, &existing, object, part)
     }
 
     /// Patch an object. A resourceVersion in the patched result is a precondition.
@@ -658,9 +701,25 @@ impl Store {
         patch_type: PatchType,
         patch: Value,
     ) -> Result<Arc<Value>, ApiError> {
+        self.patch_part(ctx, key, Part::Object, patch_type, patch)
+    }
+
+    /// [`Store::patch`] of one part of an object (see [`Store::replace_part`]).
+    pub fn patch_part(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        part: Part,
+        patch_type: PatchType,
+        patch: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         let existing = match self.get(key) {
             Ok(existing) => existing,
-            Err(error) if error.is_not_found() && patch_type == PatchType::Apply => {
+            Err(error)
+                if error.is_not_found()
+                    && patch_type == PatchType::Apply
+                    && part == Part::Object =>
+            {
                 let mut body = patch;
                 if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
                     metadata.entry("name").or_insert_with(|| json!(key.name));
@@ -703,11 +762,13 @@ impl Store {
             return Err(ApiError::bad_request("metadata.name: field is immutable"));
         }
         check_namespace_matches(&object, &key.namespace)?;
-        self.update(ctx, verb, key, &existing, object)
+        self.update(ctx, verb, key, &existing, object, part)
     }
 
     /// Delete an object, honouring preconditions, and collect its dependents per `propagation`.
-    /// Returns the deleted object as it was last stored.
+    /// Returns the deleted object as it was last stored. A pod is deleted gracefully, with the
+    /// grace its spec asks for ([`Store::delete_graceful`]): then the object returned is the pod
+    /// marked for deletion, still stored.
     pub fn delete(
         &mut self,
         ctx: &WriteContext<'_>,
@@ -715,6 +776,28 @@ impl Store {
         preconditions: &Preconditions,
         propagation: Propagation,
     ) -> Result<Arc<Value>, ApiError> {
+        let (Deletion::Removed(object) | Deletion::Pending(object)) =
+            self.delete_graceful(ctx, key, preconditions, propagation, None)?;
+        Ok(object)
+    }
+
+    /// [`Store::delete`] with a grace period (`gracePeriodSeconds`; `None`: the object's own).
+    ///
+    /// Only pods are deleted gracefully, as kube-apiserver's pod strategy does: the grace is the
+    /// one asked for, else `spec.terminationGracePeriodSeconds` (30 by default); a negative one
+    /// is 1; it is 0 for a pod on no node or one that has finished. With a grace above 0 the pod
+    /// stays, marked with `deletionTimestamp` (now plus the grace) and
+    /// `deletionGracePeriodSeconds`, until its kubelet has stopped it and deletes it with grace
+    /// 0. A later delete may only shorten the grace. With grace 0 the object goes at once,
+    /// whatever its process is doing (a force delete).
+    pub fn delete_graceful(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        preconditions: &Preconditions,
+        propagation: Propagation,
+        grace: Option<i64>,
+    ) -> Result<Deletion, ApiError> {
         let existing = self.get(key)?;
         if let Some(uid) = &preconditions.uid {
             let actual = metadata_str(&existing, "uid");
@@ -755,9 +838,41 @@ impl Store {
                 self.commit(&controller, Verb::Delete, content, None);
             }
         }
+        if key.resource == Resource::Pod
+            && let Some(grace) = pod_grace(&existing, grace)
+        {
+            return Ok(self.mark_for_deletion(ctx, key, &existing, grace));
+        }
         let deleted = self.commit(ctx, Verb::Delete, key.clone(), None);
         self.collect_dependents(ctx, metadata_str(&deleted, "uid"), propagation);
-        Ok(deleted)
+        Ok(Deletion::Removed(deleted))
+    }
+
+    /// Start or shorten a pod's graceful deletion (`grace` > 0), or leave it as it is when the
+    /// grace asked for is not shorter than the one already running.
+    fn mark_for_deletion(
+        &mut self,
+        ctx: &WriteContext<'_>,
+        key: &ObjectKey,
+        existing: &Arc<Value>,
+        grace: i64,
+    ) -> Deletion {
+        let running = existing["metadata"]["deletionGracePeriodSeconds"].as_i64();
+        if running.is_some_and(|running| grace >= running) {
+            return Deletion::Pending(existing.clone());
+        }
+        let requested = super::time::plus_seconds(ctx.now, grace);
+        let mut marked = (**existing).clone();
+        let metadata = &mut marked["metadata"];
+        // The stamp only moves earlier, as BeforeDelete moves it.
+        let stamp = match metadata["deletionTimestamp"].as_str() {
+            Some(stamp) if stamp <= requested.as_str() => stamp.to_owned(),
+            _ => requested,
+        };
+        metadata["deletionTimestamp"] = json!(stamp);
+        metadata["deletionGracePeriodSeconds"] = json!(grace);
+        metadata["resourceVersion"] = json!((self.revision + 1).to_string());
+        Deletion::Pending(self.commit(ctx, Verb::Update, key.clone(), Some(Arc::new(marked))))
     }
 
     /// Collect the dependents of a deleted owner, as the garbage collector does: an object none
@@ -795,8 +910,14 @@ impl Store {
                     if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"].as_str() != Some(owner_uid.as_str()));
                     }
-                    self.update(&gc, Verb::Update, &key, &object, updated)
+                    self.update(&gc, Verb::Update, &key, &object, updated, Part::Object)
                         .expect("dropping an ownerReference keeps the object valid");
+                } else if key.resource == Resource::Pod
+                    && let Some(grace) = pod_grace(&object, None)
+                {
+                    // The garbage collector deletes with default options: a pod on a node is
+                    // stopped by its kubelet, with its own grace. Pods own nothing here.
+                    self.mark_for_deletion(&gc, &key, &object, grace);
                 } else {
                     let deleted = self.commit(&gc, Verb::Delete, key, None);
                     deleted_owners.push_back(metadata_str(&deleted, "uid").to_owned());
@@ -813,7 +934,20 @@ impl Store {
         key: &ObjectKey,
         existing: &Arc<Value>,
         mut object: Value,
+        part: Part,
     ) -> Result<Arc<Value>, ApiError> {
+        if part == Part::Status {
+            // Only the status changes; the body's resourceVersion is still a precondition.
+            let mut written = (**existing).clone();
+            written["status"] = object.get("status").cloned().unwrap_or_else(|| json!({}));
+            written["metadata"]["resourceVersion"] = object["metadata"]
+                .get("resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null);
+            object = written;
+        } else if key.resource.has_status_subresource() {
+            object["status"] = existing.get("status").cloned().unwrap_or_else(|| json!({}));
+        }
         let current_rv = metadata_str(existing, "resourceVersion").to_owned();
         match object["metadata"]
             .get("resourceVersion")
@@ -841,7 +975,14 @@ impl Store {
         let metadata = object["metadata"]
             .as_object_mut()
             .expect("checked by check_body");
-        for field in ["uid", "creationTimestamp", "namespace", "generation"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match existing["metadata"].get(field) {
                 Some(value) => metadata.insert(field.into(), value.clone()),
                 None => metadata.remove(field),
@@ -852,7 +993,9 @@ impl Store {
             object["spec"] = existing["spec"].clone();
             object["status"] = existing["status"].clone();
         }
-        if key.resource == Resource::Deployment && object.get("spec") != existing.get("spec") {
+        if matches!(key.resource, Resource::Deployment | Resource::ReplicaSet)
+            && object.get("spec") != existing.get("spec")
+        {
             let generation = existing["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             object["metadata"]["generation"] = json!(generation);
         }
@@ -1078,6 +1221,83 @@ fn check_body(resource: Resource, mut body: Value) -> Result<Value, ApiError> {
     }
 }
 
+/// The grace of a pod's deletion, as the pod strategy's `CheckGracefulDelete` and the common
+/// `BeforeDelete` decide it: `None` removes the pod at once.
+fn pod_grace(pod: &Value, asked: Option<i64>) -> Option<i64> {
+    let own = pod["spec"]["terminationGracePeriodSeconds"].as_i64();
+    let mut grace = asked.or(own).unwrap_or(POD_GRACE_DEFAULT_S);
+    if grace < 0 {
+        grace = 1;
+    }
+    let on_node = !pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
+    let finished = matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
+    (grace > 0 && on_node && !finished).then_some(grace)
+}
+
+/// A pod's `terminationGracePeriodSeconds` when its spec gives none.
+pub const POD_GRACE_DEFAULT_S: i64 = 30;
+
+/// The defaults the real server fills into a new workload (the fields kubectl and controllers
+/// read back): a pod's restart policy, grace and pull policy; a ReplicaSet's or Deployment's
+/// replica count; a Deployment's strategy, history limit and progress deadline.
+fn workload_defaults(resource: Resource, object: &mut Value) {
+    fn default(object: &mut Value, field: &str, value: Value) {
+        if let Some(map) = object.as_object_mut() {
+            map.entry(field).or_insert(value);
+        }
+    }
+    fn pod_spec(spec: &mut Value) {
+        default(spec, "restartPolicy", json!("Always"));
+        default(
+            spec,
+            "terminationGracePeriodSeconds",
+            json!(POD_GRACE_DEFAULT_S),
+        );
+        default(spec, "dnsPolicy", json!("ClusterFirst"));
+        default(spec, "schedulerName", json!("default-scheduler"));
+        if let Some(containers) = spec["containers"].as_array_mut() {
+            for container in containers {
+                let image = container["image"].as_str().unwrap_or("");
+                let latest = !image.contains(':') || image.ends_with(":latest");
+                let policy = if latest { "Always" } else { "IfNotPresent" };
+                default(container, "imagePullPolicy", json!(policy));
+                default(
+                    container,
+                    "terminationMessagePath",
+                    json!("/dev/termination-log"),
+                );
+            }
+        }
+    }
+    if !object["spec"].is_object() {
+        object["spec"] = json!({});
+    }
+    match resource {
+        Resource::Pod => pod_spec(&mut object["spec"]),
+        Resource::ReplicaSet | Resource::Deployment => {
+            let spec = &mut object["spec"];
+            default(spec, "replicas", json!(1));
+            if resource == Resource::Deployment {
+                default(spec, "revisionHistoryLimit", json!(10));
+                default(spec, "progressDeadlineSeconds", json!(600));
+                default(
+                    spec,
+                    "strategy",
+                    json!({"type": "RollingUpdate",
+                           "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                );
+            }
+            if spec["template"]["spec"].is_object() {
+                pod_spec(&mut spec["template"]["spec"]);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn check_namespace_matches(object: &Value, namespace: &str) -> Result<(), ApiError> {
     match object["metadata"].get("namespace").and_then(Value::as_str) {
         Some(ns) if !ns.is_empty() && ns != namespace => Err(ApiError::bad_request(
@@ -1098,7 +1318,31 @@ fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiErr
         Resource::Lease => validation::validate_lease(object),
         // Events are taken as given: what validates them (an involved object, a reason) is
         // not what the HA services rely on.
-        Resource::Namespace | Resource::Event | Resource::Deployment => Vec::new(),
+        Resource::Pod => validation::validate_pod_spec(&object["spec"], "spec"),
+        Resource::Deployment | Resource::ReplicaSet => {
+            let selector = super::table::selector_string(object["spec"].get("selector"));
+            let mut causes = validation::validate_workload(object, &selector);
+            let labels = object["spec"]["template"]["metadata"]["labels"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let matches = LabelSelector::parse(&selector).is_ok_and(|s| s.matches(&labels));
+            if !selector.is_empty() && !matches {
+                causes.insert(
+                    0,
+                    FieldError {
+                        field: "spec.template.metadata.labels".into(),
+                        reason: validation::FIELD_VALUE_INVALID,
+                        message: format!(
+                            "Invalid value: {}: `selector` does not match template `labels`",
+                            Value::Object(labels)
+                        ),
+                    },
+                );
+            }
+            causes
+        }
+        Resource::Namespace | Resource::Event => Vec::new(),
         Resource::EventsK8sIo => unreachable!("the store holds stored resources only"),
     });
     if causes.is_empty() {
@@ -1544,7 +1788,10 @@ mod tests {
         let mut store = Store::new();
         let owner = store
             .create(&CTX, Resource::Deployment, "default",
-                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}))
+                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                           "spec": {"selector": {"matchLabels": {"app": "d"}},
+                                    "template": {"metadata": {"labels": {"app": "d"}},
+                                                 "spec": {"containers": [{"name": "c", "image": "i"}]}}}}))
             .unwrap();
         let other = store
             .create(

@@ -257,6 +257,61 @@ pub fn column_definitions(resource: Resource) -> Value {
             ),
             age,
         ],
+        Resource::Pod => vec![
+            name,
+            column(
+                "Ready",
+                "string",
+                "",
+                0,
+                "Ready containers over containers.",
+            ),
+            column(
+                "Status",
+                "string",
+                "",
+                0,
+                "The pod's phase, or why its containers are not running (CrashLoopBackOff), or Terminating.",
+            ),
+            column(
+                "Restarts",
+                "string",
+                "",
+                0,
+                "Restarts of the pod's containers, and how long ago the last was.",
+            ),
+            age,
+            column("IP", "string", "", 1, "status.podIP."),
+            column("Node", "string", "", 1, "spec.nodeName."),
+        ],
+        Resource::ReplicaSet => vec![
+            name,
+            column("Desired", "integer", "", 0, "spec.replicas."),
+            column("Current", "integer", "", 0, "status.replicas."),
+            column("Ready", "integer", "", 0, "status.readyReplicas."),
+            age,
+            column(
+                "Containers",
+                "string",
+                "",
+                1,
+                "Names of each container in the template.",
+            ),
+            column(
+                "Images",
+                "string",
+                "",
+                1,
+                "Images referenced by each container in the template.",
+            ),
+            column(
+                "Selector",
+                "string",
+                "",
+                1,
+                "The label selector of the replica set's pods.",
+            ),
+        ],
         Resource::Deployment => vec![
             name,
             column(
@@ -376,6 +431,20 @@ pub fn cells(resource: Resource, object: &Value, now_unix_seconds: i64) -> Vec<V
                 name,
             ]
         }
+        Resource::Pod => pod_cells(object, now_unix_seconds),
+        Resource::ReplicaSet => {
+            let (containers, images) = template_containers(object);
+            vec![
+                name,
+                json!(int_at(object, &["spec", "replicas"]).unwrap_or(1)),
+                json!(int_at(object, &["status", "replicas"]).unwrap_or(0)),
+                json!(int_at(object, &["status", "readyReplicas"]).unwrap_or(0)),
+                age,
+                json!(containers),
+                json!(images),
+                json!(selector_string(object.pointer("/spec/selector"))),
+            ]
+        }
         Resource::Deployment => {
             // apps/v1 defaults spec.replicas to 1; the status counters default to 0.
             let desired = int_at(object, &["spec", "replicas"]).unwrap_or(1);
@@ -406,6 +475,103 @@ pub fn cells(resource: Resource, object: &Value, now_unix_seconds: i64) -> Vec<V
             ]
         }
     }
+}
+
+/// A workload template's container names and images, comma-joined, as the printers show them.
+fn template_containers(object: &Value) -> (String, String) {
+    let containers: &[Value] = object
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let joined = |field: &str| {
+        containers
+            .iter()
+            .map(|c| c.get(field).and_then(Value::as_str).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    (joined("name"), joined("image"))
+}
+
+/// A pod's row as kubectl's `printPod` makes it: READY counts ready running containers;
+/// STATUS is the phase, overridden by a container's waiting or terminated reason, and
+/// `Terminating` once the pod is marked for deletion; RESTARTS sums the containers' and says
+/// how long ago the last one ended.
+fn pod_cells(object: &Value, now: i64) -> Vec<Value> {
+    let statuses: &[Value] = object
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let total = object
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let mut reason = match str_at(object, &["status", "reason"]) {
+        "" => str_at(object, &["status", "phase"]).to_owned(),
+        reason => reason.to_owned(),
+    };
+    let (mut ready, mut restarts, mut last_restart) = (0, 0, None::<i64>);
+    let mut running = false;
+    for status in statuses.iter().rev() {
+        restarts += status["restartCount"].as_i64().unwrap_or(0);
+        if let Some(finished) = status
+            .pointer("/lastState/terminated/finishedAt")
+            .and_then(Value::as_str)
+            .and_then(parse_rfc3339_utc)
+        {
+            last_restart = Some(last_restart.map_or(finished, |l| l.max(finished)));
+        }
+        let state = &status["state"];
+        if let Some(waiting) = state["waiting"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+        {
+            reason = waiting.to_owned();
+        } else if state["terminated"].is_object() {
+            let terminated = &state["terminated"];
+            reason = match terminated["reason"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => r.to_owned(),
+                None => match terminated["signal"].as_i64().filter(|s| *s != 0) {
+                    Some(signal) => format!("Signal:{signal}"),
+                    None => format!("ExitCode:{}", terminated["exitCode"].as_i64().unwrap_or(0)),
+                },
+            };
+        } else if status["ready"] == json!(true) && state["running"].is_object() {
+            running = true;
+            ready += 1;
+        }
+    }
+    if reason == "Completed" && running {
+        reason = "Running".to_owned();
+    }
+    if object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        reason = "Terminating".to_owned();
+    }
+    let restarts = match last_restart {
+        Some(at) if restarts > 0 => format!("{restarts} ({} ago)", human_age(now - at)),
+        _ => restarts.to_string(),
+    };
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    vec![
+        json!(str_at(object, &["metadata", "name"])),
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts),
+        json!(age(object, now)),
+        json!(or_none(str_at(object, &["status", "podIP"]))),
+        json!(or_none(str_at(object, &["spec", "nodeName"]))),
+    ]
 }
 
 /// The AGE cell: `<unknown>` without a parsable `metadata.creationTimestamp`.
@@ -922,6 +1088,8 @@ mod tests {
                     &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
                 }
                 Resource::Deployment => &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+                Resource::Pod => &["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+                Resource::ReplicaSet => &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
             };
             assert_eq!(headers, expected);
         }

@@ -14,6 +14,8 @@ pub const FIELD_VALUE_TOO_LONG: &str = "FieldValueTooLong";
 pub const FIELD_VALUE_DUPLICATE: &str = "FieldValueDuplicate";
 /// `CauseType` of a well-formed value that is not allowed here (`field.ErrorTypeForbidden`).
 pub const FIELD_VALUE_FORBIDDEN: &str = "FieldValueForbidden";
+/// `FieldValueNotSupported`: a value outside an enumerated set.
+pub const FIELD_VALUE_NOT_SUPPORTED: &str = "FieldValueNotSupported";
 
 /// Longest object name and longest ConfigMap key, in bytes (`DNS1123SubdomainMaxLength`).
 pub const MAX_NAME_BYTES: usize = 253;
@@ -522,6 +524,95 @@ pub fn validate_configmap(object: &Value) -> Vec<FieldError> {
     if total > MAX_CONFIGMAP_BYTES {
         // `field.NewPath("")` renders as `[]`: the error is about the whole object.
         errors.push(too_long("[]", MAX_CONFIGMAP_BYTES));
+    }
+    errors
+}
+
+/// The parts of a pod spec the local cluster relies on (`spec` is its path, as `spec` or
+/// `spec.template.spec`): at least one container, each with a unique name and an image, and a
+/// restart policy the kubelet knows.
+pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let containers = spec["containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if containers.is_empty() {
+        errors.push(required(format!("{path}.containers"), ""));
+    }
+    let mut names = Vec::new();
+    for (i, container) in containers.iter().enumerate() {
+        let name = container["name"].as_str().unwrap_or("");
+        if name.is_empty() {
+            errors.push(required(format!("{path}.containers[{i}].name"), ""));
+        } else if names.contains(&name) {
+            errors.push(FieldError {
+                field: format!("{path}.containers[{i}].name"),
+                reason: FIELD_VALUE_DUPLICATE,
+                message: format!("Duplicate value: {}", go_quote(name)),
+            });
+        }
+        names.push(name);
+        if container["image"].as_str().unwrap_or("").is_empty() {
+            errors.push(required(format!("{path}.containers[{i}].image"), ""));
+        }
+    }
+    let policy = spec["restartPolicy"].as_str().unwrap_or("Always");
+    if !matches!(policy, "Always" | "OnFailure" | "Never") {
+        errors.push(FieldError {
+            field: format!("{path}.restartPolicy"),
+            reason: FIELD_VALUE_NOT_SUPPORTED,
+            message: format!(
+                "Unsupported value: {}: supported values: \"Always\", \"OnFailure\", \"Never\"",
+                go_quote(policy)
+            ),
+        });
+    }
+    if let Some(grace) = spec["terminationGracePeriodSeconds"]
+        .as_i64()
+        .filter(|g| *g < 0)
+    {
+        errors.push(invalid(
+            format!("{path}.terminationGracePeriodSeconds"),
+            Bad::Int(grace),
+            "must be greater than or equal to 0",
+        ));
+    }
+    errors
+}
+
+/// A ReplicaSet or Deployment: a selector, a replica count that is not negative, and a pod
+/// template whose restart policy is `Always` (whether the selector matches the template's
+/// labels is the store's check, which has the selector parser).
+pub fn validate_workload(object: &Value, selector: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let spec = &object["spec"];
+    if selector.is_empty() {
+        errors.push(required("spec.selector", ""));
+    }
+    if let Some(replicas) = spec["replicas"].as_i64().filter(|r| *r < 0) {
+        errors.push(invalid(
+            "spec.replicas",
+            Bad::Int(replicas),
+            "must be greater than or equal to 0",
+        ));
+    }
+    errors.extend(validate_pod_spec(
+        &spec["template"]["spec"],
+        "spec.template.spec",
+    ));
+    let policy = spec["template"]["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always");
+    if policy != "Always" {
+        errors.push(FieldError {
+            field: "spec.template.spec.restartPolicy".into(),
+            reason: FIELD_VALUE_NOT_SUPPORTED,
+            message: format!(
+                "Unsupported value: {}: supported values: \"Always\"",
+                go_quote(policy)
+            ),
+        });
     }
     errors
 }

@@ -7,6 +7,7 @@
 mod corpus;
 mod elector;
 mod schedules;
+mod workloads;
 mod world;
 
 use khaos_sim::conformance;
