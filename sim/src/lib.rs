@@ -28,6 +28,7 @@
 
 pub mod apiserver;
 pub mod bench;
+pub mod cluster;
 pub mod conformance;
 pub mod corpus;
 pub mod race;
