@@ -73,6 +73,32 @@ pub enum Command {
         /// the same one so `khaos report --from` can merge their logs [default: this start].
         #[arg(long, env = "KHAOS_EPOCH_MS")]
         epoch_ms: Option<u64>,
+        /// Run a local cluster too: a kubelet whose pods are processes on this machine, and the
+        /// ReplicaSet and Deployment controllers (`kubectl apply` a Deployment, `kubectl delete
+        /// pod`, `kubectl logs`, `kubectl scale`).
+        #[arg(long)]
+        cluster: bool,
+        /// With --cluster: the local program an image stands for (repeatable), e.g.
+        /// --image khaos:dev=target/release/khaos.
+        #[arg(long, value_name = "IMAGE=PATH", requires = "cluster", value_parser = khaos::cluster::parse_image)]
+        image: Vec<(String, PathBuf)>,
+        /// With --cluster: where each pod gets its working directory and output files
+        /// [default: khaos-pods in the system's temporary directory].
+        #[arg(long, value_name = "DIR", requires = "cluster")]
+        pods_dir: Option<PathBuf>,
+        /// With --cluster: the node's name, set as every pod's spec.nodeName.
+        #[arg(long, default_value = "khaos-node", requires = "cluster")]
+        node_name: String,
+        /// With --cluster: how a force-deleted pod's processes are stopped: `minimum` (SIGKILL
+        /// 2 s after SIGTERM, as recent kubelets do) or `full` (after the pod's whole
+        /// terminationGracePeriodSeconds, as many kubelet versions do: the old process runs on
+        /// beside its replacement).
+        #[arg(long, default_value = "minimum", value_parser = ["minimum", "full"], requires = "cluster")]
+        force_delete_grace: String,
+        /// With --cluster: the back-off before a crashed container's second restart; it doubles
+        /// up to 5 min (the first restart is immediate).
+        #[arg(long, default_value = "10s", value_parser = duration, requires = "cluster")]
+        restart_backoff: Duration,
     },
     /// Run the conformance suite through kube-rs: in the simulator (default), against a server
     /// URL, or against the cluster KUBECONFIG points at.

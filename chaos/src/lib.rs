@@ -5,6 +5,7 @@
 //! `khaos-reports`).
 //!
 //! - [`serve`]: the simulated API server on real TCP, its history file.
+//! - [`cluster`]: `khaos serve --cluster`, a local cluster whose pods are processes.
 //! - [`node`]: one candidate process, its options checked ([`node::NodeOptions`]).
 //! - [`live`]: kube-rs clients for live servers, conformance targets.
 //! - [`judge`]: a run directory judged again (settings from the history, or from flags for
@@ -51,6 +52,7 @@
 //! ```
 
 pub mod bench;
+pub mod cluster;
 pub mod judge;
 pub mod live;
 pub mod logging;

@@ -65,23 +65,46 @@ fn main() -> ExitCode {
             bookmark_interval_ms,
             watch_history_max,
             epoch_ms,
+            cluster,
+            image,
+            pods_dir,
+            node_name,
+            force_delete_grace,
+            restart_backoff,
         } => serve::read_faults(faults.as_deref())
             .map_err(Into::into)
             .and_then(|faults| {
-                run_serve(serve::ServeConfig {
-                    addr,
-                    allow_remote,
-                    token,
-                    seed,
-                    faults,
-                    history,
-                    data_dir,
-                    tls,
-                    write_kubeconfig,
-                    bookmark_interval: Duration::from_millis(bookmark_interval_ms),
-                    watch_history_max,
-                    epoch_ms,
-                })
+                let cluster = cluster.then(|| khaos::cluster::ClusterConfig {
+                    images: image,
+                    pods_dir: pods_dir.unwrap_or_else(|| std::env::temp_dir().join("khaos-pods")),
+                    kubelet: khaos_sim::cluster::kubelet::Config {
+                        node: node_name,
+                        force_delete: if force_delete_grace == "full" {
+                            khaos_sim::cluster::kubelet::ForceDeleteGrace::Full
+                        } else {
+                            khaos_sim::cluster::kubelet::ForceDeleteGrace::Minimum
+                        },
+                        backoff_initial_ms: restart_backoff.as_millis() as i64,
+                        ..khaos_sim::cluster::kubelet::Config::default()
+                    },
+                });
+                run_serve(
+                    cluster,
+                    serve::ServeConfig {
+                        addr,
+                        allow_remote,
+                        token,
+                        seed,
+                        faults,
+                        history,
+                        data_dir,
+                        tls,
+                        write_kubeconfig,
+                        bookmark_interval: Duration::from_millis(bookmark_interval_ms),
+                        watch_history_max,
+                        epoch_ms,
+                    },
+                )
             }),
         Command::Conformance {
             server,
@@ -650,9 +673,9 @@ fn run_race(
     }
 }
 
-fn run_serve(config: serve::ServeConfig) -> Done {
+fn run_serve(cluster: Option<khaos::cluster::ClusterConfig>, config: serve::ServeConfig) -> Done {
     runtime()?.block_on(async {
-        let shutdown = serve::shutdown_signal();
+        let signal = serve::shutdown_signal();
         let kubeconfig = config.write_kubeconfig.clone();
         let running = serve::bind(config).await?;
         let url = running.url.clone();
@@ -672,6 +695,29 @@ fn run_serve(config: serve::ServeConfig) -> Done {
             None => say!("  try: kubectl --server {url} get configmaps -A"),
         }
         say!("  faults: curl {url}/khaos/v1/faults  (PUT a JSON body to change them)");
+        let cluster = match cluster {
+            None => None,
+            Some(config) => {
+                let pods_dir = config.pods_dir.clone();
+                let node = config.kubelet.node.clone();
+                let cluster =
+                    khaos::cluster::Cluster::start(&running.server, &running.kubeconfig, config)
+                        .await?;
+                say!(
+                    "  local cluster: node {node}, pods in {}; try: kubectl --server {url} get pods -w",
+                    pods_dir.display()
+                );
+                Some(cluster)
+            }
+        };
+        // The pods stop first, while the server still answers them (a leader releases its lock).
+        let shutdown = async {
+            signal.await;
+            if let Some(cluster) = cluster {
+                say!("stopping the local cluster's pods");
+                cluster.stop().await;
+            }
+        };
         running.run(shutdown).await?;
         say!("khaos API server stopped");
         Ok(())

@@ -162,7 +162,7 @@ fn served_hosts(config: &ServeConfig) -> Vec<String> {
 /// Write a kubeconfig only its owner can read (it holds a token): a new file, renamed into
 /// place. A file there already is replaced only if khaos wrote it (a kubeconfig whose only
 /// cluster is `khaos`), so `--write-kubeconfig ~/.kube/config` cannot wipe other clusters.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Ok(existing) = std::fs::read_to_string(path) {
         let ours = serde_json::from_str::<serde_json::Value>(&existing).is_ok_and(|k| {
@@ -197,6 +197,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its URL, `http://` or `https://` with the address clients use.
     pub url: String,
+    /// A kubeconfig for it (URL, TLS authority, token), as `--write-kubeconfig` writes it.
+    pub kubeconfig: serde_json::Value,
     /// How many commits `--data-dir` restored.
     pub restored: usize,
     listener: tokio::net::TcpListener,
@@ -314,12 +316,12 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{host}:{}", addr.port());
+    let kubeconfig = crate::tls::kubeconfig(
+        &url,
+        tls.as_ref().map(|t| t.ca_pem.as_str()),
+        config.token.as_deref(),
+    );
     if let Some(path) = &config.write_kubeconfig {
-        let kubeconfig = crate::tls::kubeconfig(
-            &url,
-            tls.as_ref().map(|t| t.ca_pem.as_str()),
-            config.token.as_deref(),
-        );
         write_private(path, &format!("{kubeconfig:#}\n")).map_err(|source| {
             ServeError::Kubeconfig {
                 path: path.clone(),
@@ -331,6 +333,7 @@ pub async fn bind(config: ServeConfig) -> Result<Running, ServeError> {
         server,
         addr,
         url,
+        kubeconfig,
         restored,
         listener,
         tls,
