@@ -21,15 +21,13 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use khaos_sim::apiserver::{ApiServer, LogRequest};
-use khaos_sim::cluster::controller::{self, Change};
 use khaos_sim::cluster::kubelet::{self, Action, PodRun, Signal};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use khaos_sim::cluster::manager;
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use nix::sys::signal::{Signal as NixSignal, killpg};
 use nix::unistd::Pid;
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 /// How often the kubelet and the controllers look again (they also wake when a process ends).
@@ -461,7 +459,16 @@ impl Kubelet {
                 format!("starting {}: {e}", program.display()),
             )
         })?;
-        let group = child.id().map_or(0, |id| id as i32);
+        // Never 0: killpg(0) would signal the server's own group. A child already reaped has no
+        // id; it cannot be, before its wait below, but a missing id is a failed start, not 0.
+        let group = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .filter(|id| *id > 0)
+            .ok_or((
+                "RunContainerError",
+                format!("{} started without a process id", program.display()),
+            ))?;
         let exits = self.exits.clone();
         let uid = uid.clone();
         tokio::spawn(async move {
@@ -612,8 +619,13 @@ async fn run_controllers(client: kube::Client, node: String, mut stop: watch::Re
         if *stop.borrow() {
             return;
         }
-        match tokio::time::timeout(TICK_TIMEOUT, controllers_tick(&client, &node)).await {
-            Ok(Ok(())) => {}
+        match tokio::time::timeout(TICK_TIMEOUT, manager::tick(&client, &node, now_ms())).await {
+            Ok(Ok(failed)) => {
+                for error in failed {
+                    // A conflict or a vanished object: the next look decides again.
+                    tracing::debug!("controllers: {error}");
+                }
+            }
             Ok(Err(error)) => tracing::warn!("controllers: {error}"),
             Err(_) => {
                 tracing::warn!("controllers: a look took over {TICK_TIMEOUT:?}; trying again")
@@ -624,126 +636,6 @@ async fn run_controllers(client: kube::Client, node: String, mut stop: watch::Re
             _ = stop.changed() => {}
         }
     }
-}
-
-async fn controllers_tick(client: &kube::Client, node: &str) -> Result<(), kube::Error> {
-    let deployments = Api::<Deployment>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let replica_sets = Api::<ReplicaSet>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let pods = Api::<Pod>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let now = now_ms();
-    let mut changes = Vec::new();
-    for d in &deployments.items {
-        changes.extend(controller::deployment(d, &replica_sets.items, now));
-    }
-    for rs in &replica_sets.items {
-        changes.extend(controller::replica_set(rs, &pods.items));
-    }
-    changes.extend(controller::schedule(&pods.items, node));
-    for change in changes {
-        if let Err(error) =
-            apply_change(client, change, &replica_sets.items, &deployments.items).await
-        {
-            // A conflict or a vanished object: the next look decides again from what is there.
-            tracing::debug!("controllers: {error}");
-        }
-    }
-    Ok(())
-}
-
-async fn apply_change(
-    client: &kube::Client,
-    change: Change,
-    replica_sets: &[ReplicaSet],
-    deployments: &[Deployment],
-) -> Result<(), kube::Error> {
-    let pods = |ns: &str| Api::<Pod>::namespaced(client.clone(), ns);
-    let sets = |ns: &str| Api::<ReplicaSet>::namespaced(client.clone(), ns);
-    match change {
-        Change::CreatePod(pod) => {
-            let ns = pod.metadata.namespace.clone().unwrap_or_default();
-            let created = pods(&ns).create(&PostParams::default(), &pod).await?;
-            tracing::info!(
-                "controllers: created pod {ns}/{}",
-                created.metadata.name.unwrap_or_default()
-            );
-        }
-        Change::DeletePod { namespace, name } => {
-            pods(&namespace)
-                .delete(&name, &DeleteParams::default())
-                .await?;
-        }
-        Change::BindPod {
-            namespace,
-            name,
-            node,
-        } => {
-            let patch = json!({"spec": {"nodeName": node}});
-            pods(&namespace)
-                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                .await?;
-        }
-        Change::ReplicaSetStatus {
-            namespace,
-            name,
-            status,
-        } => {
-            let Some(mut rs) = replica_sets
-                .iter()
-                .find(|r| {
-                    r.metadata.namespace.as_deref() == Some(&namespace)
-                        && r.metadata.name.as_deref() == Some(&name)
-                })
-                .cloned()
-            else {
-                return Ok(());
-            };
-            rs.status = Some(*status);
-            sets(&namespace)
-                .replace_status(&name, &PostParams::default(), &rs)
-                .await?;
-        }
-        Change::CreateReplicaSet(rs) => {
-            let ns = rs.metadata.namespace.clone().unwrap_or_default();
-            sets(&ns).create(&PostParams::default(), &rs).await?;
-        }
-        Change::ScaleReplicaSet {
-            namespace,
-            name,
-            replicas,
-        } => {
-            let patch = json!({"spec": {"replicas": replicas}});
-            sets(&namespace)
-                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                .await?;
-        }
-        Change::DeploymentStatus {
-            namespace,
-            name,
-            status,
-        } => {
-            let Some(mut d) = deployments
-                .iter()
-                .find(|d| {
-                    d.metadata.namespace.as_deref() == Some(&namespace)
-                        && d.metadata.name.as_deref() == Some(&name)
-                })
-                .cloned()
-            else {
-                return Ok(());
-            };
-            d.status = Some(*status);
-            Api::<Deployment>::namespaced(client.clone(), &namespace)
-                .replace_status(&name, &PostParams::default(), &d)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 
 pub mod controller;
 pub mod kubelet;
+pub mod manager;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
