@@ -995,6 +995,11 @@ impl ApiServer {
                     propagation,
                     grace,
                 )? {
+                    // A pod's delete answers with the pod (its strategy returns the deleted
+                    // object), as a graceful one does.
+                    Deletion::Removed(deleted) if resource == Resource::Pod => {
+                        return Ok((StatusCode::OK, (*deleted).clone()));
+                    }
                     Deletion::Removed(deleted) => deleted,
                     // A graceful deletion answers with the object, marked, as the real
                     // server does.
@@ -1392,7 +1397,6 @@ impl Watcher {
     }
 }
 
-/// What a chunk takes of a watch's byte budget (a chunk larger than the whole budget takes all).
 /// The last `lines` lines of `output`.
 fn tail_lines(output: &[u8], lines: usize) -> Vec<u8> {
     let body = output.strip_suffix(b"\n").unwrap_or(output);
@@ -1409,6 +1413,7 @@ fn tail_lines(output: &[u8], lines: usize) -> Vec<u8> {
     output[start..].to_vec()
 }
 
+/// What a chunk takes of a watch's byte budget (a chunk larger than the whole budget takes all).
 fn chunk_cost(chunk: &Bytes) -> u32 {
     u32::try_from(chunk.len().min(WATCH_BYTES_QUEUED_MAX)).expect("the budget fits in u32")
 }
@@ -1734,9 +1739,15 @@ fn scale_of(object: &Value) -> Value {
 /// server refuses it, rather than silently committed.
 fn dry_run(request: &ResourceRequest, body: &[u8]) -> Result<bool, ApiError> {
     let mut values: Vec<String> = request.query.all("dryRun").map(str::to_owned).collect();
-    if request.verb == RequestVerb::Delete
-        && let Ok(options) = serde_json::from_slice::<Value>(body)
-    {
+    // A delete's DeleteOptions, or an eviction's (`deleteOptions`), may carry it too.
+    let options = match (request.verb, request.route.subresource) {
+        (RequestVerb::Delete, None) => serde_json::from_slice::<Value>(body).ok(),
+        (RequestVerb::Create, Some(Subresource::Eviction)) => serde_json::from_slice::<Value>(body)
+            .ok()
+            .map(|eviction| eviction["deleteOptions"].clone()),
+        _ => None,
+    };
+    if let Some(options) = options {
         values.extend(
             options["dryRun"]
                 .as_array()

@@ -276,8 +276,10 @@ pub enum PatchType {
     Json,
     /// `application/merge-patch+json` (RFC 7386).
     Merge,
-    /// `application/strategic-merge-patch+json`: for the kinds served here (no lists with merge
-    /// keys in their schemas that clients patch) it behaves as a merge patch, as the spec allows.
+    /// `application/strategic-merge-patch+json`: a merge patch whose lists with merge keys (a pod
+    /// spec's containers by name, their env by name, ports by containerPort, conditions by type;
+    /// [`merge_key`]; metadata's ownerReferences by uid) merge item by item, with the `$patch`
+    /// and `$deleteFromPrimitiveList` directives; other lists are replaced.
     StrategicMerge,
     /// `application/apply-patch+yaml` with JSON content: a simplified server-side apply that
     /// creates the object when absent and merges otherwise (no field ownership).
@@ -751,9 +753,10 @@ impl Store {
                 let mut patch = patch;
                 if patch_type == PatchType::StrategicMerge {
                     merge_metadata_lists(&existing, &mut patch);
-                    strip_directives(&mut patch);
+                    strategic_merge(&mut object, &patch);
+                } else {
+                    json_patch::merge(&mut object, &patch);
                 }
-                json_patch::merge(&mut object, &patch);
             }
         }
         let verb = Verb::Patch;
@@ -835,12 +838,26 @@ impl Store {
                 ..*ctx
             };
             for content in contents {
-                self.commit(&controller, Verb::Delete, content, None);
+                let object = self.objects.get(&content).cloned().expect("listed");
+                match (content.resource, pod_grace(&object, None)) {
+                    // A pod on a node is stopped by its kubelet, as the namespace controller's
+                    // deletes are graceful.
+                    (Resource::Pod, Some(grace)) => {
+                        self.mark_for_deletion(&controller, &content, &object, Some(grace));
+                    }
+                    _ => {
+                        self.commit(&controller, Verb::Delete, content, None);
+                    }
+                }
             }
         }
         if key.resource == Resource::Pod
-            && let Some(grace) = pod_grace(&existing, grace)
+            && let Some(resolved) = pod_grace(&existing, grace)
         {
+            // A second delete that names no grace leaves a running one as it is.
+            let asked = grace.map(|_| resolved);
+            let marked = existing["metadata"]["deletionTimestamp"].is_string();
+            let grace = if marked { asked } else { Some(resolved) };
             return Ok(self.mark_for_deletion(ctx, key, &existing, grace));
         }
         let deleted = self.commit(ctx, Verb::Delete, key.clone(), None);
@@ -848,27 +865,27 @@ impl Store {
         Ok(Deletion::Removed(deleted))
     }
 
-    /// Start or shorten a pod's graceful deletion (`grace` > 0), or leave it as it is when the
-    /// grace asked for is not shorter than the one already running.
+    /// Start or shorten a pod's graceful deletion (`grace` > 0), or leave it as it is when no
+    /// grace is asked or it is not shorter than the one already running.
     fn mark_for_deletion(
         &mut self,
         ctx: &WriteContext<'_>,
         key: &ObjectKey,
         existing: &Arc<Value>,
-        grace: i64,
+        grace: Option<i64>,
     ) -> Deletion {
         let running = existing["metadata"]["deletionGracePeriodSeconds"].as_i64();
-        if running.is_some_and(|running| grace >= running) {
+        let Some(grace) = grace.filter(|g| running.is_none_or(|running| *g < running)) else {
             return Deletion::Pending(existing.clone());
-        }
-        let requested = super::time::plus_seconds(ctx.now, grace);
+        };
+        // A first stamp is now plus the grace; a shortened one, as BeforeDelete shortens it,
+        // the first stamp less the old grace plus the new.
+        let stamp = match (existing["metadata"]["deletionTimestamp"].as_str(), running) {
+            (Some(stamp), Some(running)) => super::time::plus_seconds(stamp, grace - running),
+            _ => super::time::plus_seconds(ctx.now, grace),
+        };
         let mut marked = (**existing).clone();
         let metadata = &mut marked["metadata"];
-        // The stamp only moves earlier, as BeforeDelete moves it.
-        let stamp = match metadata["deletionTimestamp"].as_str() {
-            Some(stamp) if stamp <= requested.as_str() => stamp.to_owned(),
-            _ => requested,
-        };
         metadata["deletionTimestamp"] = json!(stamp);
         metadata["deletionGracePeriodSeconds"] = json!(grace);
         metadata["resourceVersion"] = json!((self.revision + 1).to_string());
@@ -917,7 +934,7 @@ impl Store {
                 {
                     // The garbage collector deletes with default options: a pod on a node is
                     // stopped by its kubelet, with its own grace. Pods own nothing here.
-                    self.mark_for_deletion(&gc, &key, &object, grace);
+                    self.mark_for_deletion(&gc, &key, &object, Some(grace));
                 } else {
                     let deleted = self.commit(&gc, Verb::Delete, key, None);
                     deleted_owners.push_back(metadata_str(&deleted, "uid").to_owned());
@@ -947,6 +964,11 @@ impl Store {
             object = written;
         } else if key.resource.has_status_subresource() {
             object["status"] = existing.get("status").cloned().unwrap_or_else(|| json!({}));
+            // Defaults are filled on every write, as the real server fills them on every decode.
+            workload_defaults(key.resource, &mut object);
+            if key.resource == Resource::Pod {
+                check_pod_update(key, existing, &object)?;
+            }
         }
         let current_rv = metadata_str(existing, "resourceVersion").to_owned();
         match object["metadata"]
@@ -1221,6 +1243,40 @@ fn check_body(resource: Resource, mut body: Value) -> Result<Value, ApiError> {
     }
 }
 
+/// A pod's spec may change only in its containers' images and, once, in `nodeName` (how the
+/// scheduler here binds a pod), as `ValidatePodUpdate` allows (its other exceptions are not
+/// served).
+fn check_pod_update(key: &ObjectKey, existing: &Value, object: &Value) -> Result<(), ApiError> {
+    let comparable = |spec: &Value, bound: bool| {
+        let mut spec = spec.clone();
+        if let Some(containers) = spec["containers"].as_array_mut() {
+            for container in containers {
+                container["image"] = Value::Null;
+            }
+        }
+        if bound {
+            spec["nodeName"] = Value::Null;
+        }
+        spec
+    };
+    let unbound = existing["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty();
+    if comparable(&existing["spec"], unbound) == comparable(&object["spec"], unbound) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        key.resource,
+        &key.name,
+        &[FieldError {
+            field: "spec".into(),
+            reason: validation::FIELD_VALUE_FORBIDDEN,
+            message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image` (and `spec.nodeName` of a pod on no node)".into(),
+        }],
+    ))
+}
+
 /// The grace of a pod's deletion, as the pod strategy's `CheckGracefulDelete` and the common
 /// `BeforeDelete` decide it: `None` removes the pod at once.
 fn pod_grace(pod: &Value, asked: Option<i64>) -> Option<i64> {
@@ -1229,6 +1285,8 @@ fn pod_grace(pod: &Value, asked: Option<i64>) -> Option<i64> {
     if grace < 0 {
         grace = 1;
     }
+    // A stamp must stay a time (before the year 9999): about 68 years is more than any grace.
+    grace = grace.min(i64::from(i32::MAX));
     let on_node = !pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
     let finished = matches!(
         pod["status"]["phase"].as_str(),
@@ -1308,6 +1366,7 @@ fn check_namespace_matches(object: &Value, namespace: &str) -> Result<(), ApiErr
 }
 
 fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiError> {
+    decodes_as_typed(resource, object)?;
     let mut causes: Vec<FieldError> = match resource {
         Resource::Namespace => validation::validate_namespace_name(name),
         _ => validation::validate_name(name, resource.namespaced()),
@@ -1350,6 +1409,26 @@ fn validate(resource: Resource, name: &str, object: &Value) -> Result<(), ApiErr
     } else {
         Err(ApiError::invalid(resource, name, &causes))
     }
+}
+
+/// Whether a workload object decodes as its Kubernetes type (k8s-openapi's), as the real server
+/// decodes every body: a replica count that is a string or beyond int32, a status that is not an
+/// object, are refused here rather than stored, where every client listing them would fail.
+fn decodes_as_typed(resource: Resource, object: &Value) -> Result<(), ApiError> {
+    use k8s_openapi::api::{apps::v1, core::v1 as core};
+    let decoded = match resource {
+        Resource::Pod => serde_json::from_value::<core::Pod>(object.clone()).map(drop),
+        Resource::ReplicaSet => serde_json::from_value::<v1::ReplicaSet>(object.clone()).map(drop),
+        Resource::Deployment => serde_json::from_value::<v1::Deployment>(object.clone()).map(drop),
+        _ => Ok(()),
+    };
+    decoded.map_err(|error| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {error}",
+            kind = resource.kind(),
+            version = resource.version(),
+        ))
+    })
 }
 
 /// Strategic merge of the two metadata lists every kind has: `ownerReferences` merges by `uid`
@@ -1414,6 +1493,119 @@ fn merge_metadata_lists(existing: &Value, patch: &mut Value) {
 
 /// Remove strategic-merge-patch directives (`$patch`, `$setElementOrder/...`, `$retainKeys`,
 /// `$deleteFromPrimitiveList/...`), which have no meaning for the kinds served here.
+/// The merge key of a list field in the kinds served, as their Go types declare it
+/// (`patchMergeKey`); `None`: the list is replaced whole.
+fn merge_key(field: &str) -> Option<&'static str> {
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => Some("name"),
+        "ports" => Some("containerPort"),
+        "volumeMounts" => Some("mountPath"),
+        "volumeDevices" => Some("devicePath"),
+        "conditions" | "readinessGates" => Some("type"),
+        "hostAliases" => Some("ip"),
+        "topologySpreadConstraints" => Some("topologyKey"),
+        _ => None,
+    }
+}
+
+/// Apply a strategic merge patch (`apimachinery/pkg/util/strategicpatch`, for the fields this
+/// server knows): `null` removes a field, objects merge, lists with a merge key merge item by
+/// item (`{"$patch": "delete", key: ...}` removes one, a list whose first item is
+/// `{"$patch": "replace"}` replaces the list), `$deleteFromPrimitiveList/field` removes values,
+/// `$setElementOrder/field` and `$retainKeys` are read past; other lists are replaced.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    let Some(patch) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if patch.get("$patch").and_then(Value::as_str) == Some("replace") {
+        let mut replacement = patch.clone();
+        replacement.remove("$patch");
+        *target = Value::Object(replacement);
+        strip_directives(target);
+        return;
+    }
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let fields = target.as_object_mut().expect("made an object");
+    for (key, value) in patch {
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(list), Some(gone)) = (
+                fields.get_mut(field).and_then(Value::as_array_mut),
+                value.as_array(),
+            ) {
+                list.retain(|item| !gone.contains(item));
+            }
+            continue;
+        }
+        if key.starts_with('$') {
+            continue;
+        }
+        match value {
+            Value::Null => {
+                fields.remove(key);
+            }
+            Value::Object(_) => {
+                strategic_merge(fields.entry(key.clone()).or_insert(Value::Null), value)
+            }
+            Value::Array(items) => {
+                let merge_by = merge_key(key);
+                let existing = fields.get_mut(key).and_then(Value::as_array_mut);
+                let replace_all = items
+                    .first()
+                    .and_then(|i| i.get("$patch"))
+                    .and_then(Value::as_str)
+                    == Some("replace");
+                match (merge_by, existing) {
+                    (Some(merge_by), Some(list)) if !replace_all => {
+                        for item in items {
+                            let id = item.get(merge_by);
+                            let at = id.and_then(|id| {
+                                list.iter().position(|e| e.get(merge_by) == Some(id))
+                            });
+                            let delete =
+                                item.get("$patch").and_then(Value::as_str) == Some("delete");
+                            match (at, delete) {
+                                (Some(at), true) => {
+                                    list.remove(at);
+                                }
+                                (None, true) => {}
+                                (Some(at), false) => strategic_merge(&mut list[at], item),
+                                (None, false) => {
+                                    let mut added = item.clone();
+                                    strip_directives(&mut added);
+                                    list.push(added);
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        let mut list: Vec<Value> = items
+                            .iter()
+                            .filter(|i| i.get("$patch").is_none())
+                            .cloned()
+                            .collect();
+                        for item in &mut list {
+                            strip_directives(item);
+                        }
+                        fields.insert(key.clone(), Value::Array(list));
+                    }
+                }
+            }
+            other => {
+                fields.insert(key.clone(), other.clone());
+            }
+        }
+    }
+}
+
 fn strip_directives(patch: &mut Value) {
     if let Value::Object(fields) = patch {
         fields.retain(|k, _| !k.starts_with('$'));

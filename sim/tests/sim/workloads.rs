@@ -113,12 +113,9 @@ fn a_pod_on_a_node_is_deleted_gracefully_and_a_later_delete_may_only_shorten_the
         updated["metadata"]["deletionTimestamp"].is_string(),
         "{updated}"
     );
-    // Grace 0 (the kubelet's last word, or a force delete) removes it.
-    let (code, status) = delete(&server, "p", Some(0));
-    assert_eq!(
-        (code, status["status"].as_str()),
-        (StatusCode::OK, Some("Success"))
-    );
+    // Grace 0 (the kubelet's last word, or a force delete) removes it; the answer is the pod.
+    let (code, last) = delete(&server, "p", Some(0));
+    assert_eq!((code, last["kind"].as_str()), (StatusCode::OK, Some("Pod")));
     let (code, _) = json_call(&server, Method::GET, &format!("{PODS}/p"), Value::Null);
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
@@ -128,15 +125,26 @@ fn a_pod_on_no_node_or_finished_is_removed_at_once() {
     let server = ApiServer::new(ServerConfig::default());
     json_call(&server, Method::POST, PODS, pod("unscheduled", None, None));
     let (_, answer) = delete(&server, "unscheduled", None);
-    assert_eq!(answer["kind"], "Status", "{answer}");
+    assert!(
+        answer["metadata"]["deletionTimestamp"].is_null(),
+        "{answer}"
+    );
+    let (code, _) = json_call(
+        &server,
+        Method::GET,
+        &format!("{PODS}/unscheduled"),
+        Value::Null,
+    );
+    assert_eq!(code, StatusCode::NOT_FOUND);
 
     json_call(&server, Method::POST, PODS, pod("done", Some("n"), None));
     let status = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "done"},
                         "status": {"phase": "Succeeded"}});
     let (code, written) = json_call(&server, Method::PUT, &format!("{PODS}/done/status"), status);
     assert_eq!(code, StatusCode::OK, "{written}");
-    let (_, answer) = delete(&server, "done", None);
-    assert_eq!(answer["kind"], "Status", "{answer}");
+    delete(&server, "done", None);
+    let (code, _) = json_call(&server, Method::GET, &format!("{PODS}/done"), Value::Null);
+    assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
 #[test]
@@ -422,4 +430,172 @@ fn logs_come_from_the_kubelet_and_say_what_is_missing() {
         Value::Null,
     );
     assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn a_strategic_merge_patch_merges_containers_by_name_as_kubectl_set_image_needs() {
+    let server = ApiServer::new(ServerConfig::default());
+    let mut d = deployment("web", json!({"app": "web"}));
+    d["spec"]["template"]["spec"]["containers"] = json!([
+        {"name": "main", "image": "khaos:dev", "command": ["khaos", "node"],
+         "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+        {"name": "side", "image": "sh:1"},
+    ]);
+    json_call(&server, Method::POST, DEPLOYMENTS, d);
+    let smp = |patch: Value| {
+        call(
+            &server,
+            Method::PATCH,
+            &format!("{DEPLOYMENTS}/web"),
+            "application/strategic-merge-patch+json",
+            patch,
+        )
+    };
+    // What `kubectl set image deployment/web main=khaos:v2` sends.
+    let (code, patched) = smp(json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "image": "khaos:v2"}]}}}}));
+    assert_eq!(code, StatusCode::OK, "{patched}");
+    let containers = &patched["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "khaos:v2");
+    assert_eq!(
+        containers[0]["command"],
+        json!(["khaos", "node"]),
+        "kept: {containers}"
+    );
+    assert_eq!(containers[1]["name"], "side");
+    // env merges by name; `$patch: delete` removes one item; a new name is added.
+    let (_, patched) = smp(json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]},
+        {"name": "side", "$patch": "delete"}]}}}}));
+    let containers = &patched["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers.as_array().unwrap().len(), 1, "{containers}");
+    assert_eq!(
+        containers[0]["env"],
+        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}])
+    );
+    // A list without a merge key is replaced; null removes a field.
+    let (_, patched) = smp(json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "command": ["sh"], "env": null}]}}}}));
+    let main = &patched["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(main["command"], json!(["sh"]));
+    assert!(main.get("env").is_none(), "{main}");
+}
+
+#[test]
+fn a_pods_spec_may_change_only_in_its_images_and_an_unset_node() {
+    let server = ApiServer::new(ServerConfig::default());
+    json_call(&server, Method::POST, PODS, pod("p", None, None));
+    let merge = |patch: Value| {
+        call(
+            &server,
+            Method::PATCH,
+            &format!("{PODS}/p"),
+            "application/merge-patch+json",
+            patch,
+        )
+    };
+    let (code, bound) = merge(json!({"spec": {"nodeName": "n"}}));
+    assert_eq!(code, StatusCode::OK, "{bound}");
+    let (code, answer) = merge(json!({"spec": {"nodeName": "elsewhere"}}));
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("pod updates may not change")
+    );
+    let (code, answer) = call(
+        &server,
+        Method::PATCH,
+        &format!("{PODS}/p"),
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"containers": [{"name": "main", "image": "khaos:v2"}]}}),
+    );
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    let (code, _) = call(
+        &server,
+        Method::PATCH,
+        &format!("{PODS}/p"),
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"containers": [{"name": "main", "command": ["x"]}]}}),
+    );
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[test]
+fn a_workload_that_would_not_decode_as_its_type_is_refused_not_stored() {
+    let server = ApiServer::new(ServerConfig::default());
+    let mut d = deployment("web", json!({"app": "web"}));
+    d["spec"]["replicas"] = json!("3");
+    let (code, answer) = json_call(&server, Method::POST, DEPLOYMENTS, d);
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be handled as a Deployment"),
+        "{answer}"
+    );
+    json_call(
+        &server,
+        Method::POST,
+        DEPLOYMENTS,
+        deployment("web", json!({"app": "web"})),
+    );
+    let (code, _) = call(
+        &server,
+        Method::PATCH,
+        &format!("{DEPLOYMENTS}/web/scale"),
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 5_000_000_000_i64}}),
+    );
+    assert_eq!(code, StatusCode::BAD_REQUEST, "beyond int32");
+    json_call(&server, Method::POST, PODS, pod("p", Some("n"), None));
+    let status =
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": "x"});
+    let (code, _) = json_call(&server, Method::PUT, &format!("{PODS}/p/status"), status);
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    // An absurd grace still stamps a time every client can read.
+    let (code, marked) = delete(&server, "p", Some(1_000_000_000_000));
+    assert_eq!(code, StatusCode::OK);
+    let stamp = marked["metadata"]["deletionTimestamp"].as_str().unwrap();
+    assert!(stamp < "9999", "{stamp}");
+}
+
+#[test]
+fn a_dry_run_eviction_deletes_nothing_and_a_shortened_stamp_counts_from_the_first_delete() {
+    let server = ApiServer::new(ServerConfig::default());
+    json_call(&server, Method::POST, PODS, pod("p", Some("n"), Some(30)));
+    let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p"},
+                          "deleteOptions": {"dryRun": ["All"]}});
+    let (code, _) = json_call(
+        &server,
+        Method::POST,
+        &format!("{PODS}/p/eviction"),
+        eviction,
+    );
+    assert_eq!(code, StatusCode::CREATED);
+    let (_, pod) = json_call(&server, Method::GET, &format!("{PODS}/p"), Value::Null);
+    assert!(pod["metadata"]["deletionTimestamp"].is_null(), "{pod}");
+    let (_, first) = delete(&server, "p", Some(30));
+    let (_, shortened) = delete(&server, "p", Some(10));
+    let at = |v: &Value| {
+        v["metadata"]["deletionTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // BeforeDelete: the first stamp less the old grace plus the new: 20 s earlier.
+    let seconds = |t: &str| {
+        let hms: Vec<i64> = t[11..19].split(':').map(|x| x.parse().unwrap()).collect();
+        hms[0] * 3600 + hms[1] * 60 + hms[2]
+    };
+    assert_eq!(
+        (seconds(&at(&first)) - seconds(&at(&shortened))).rem_euclid(86_400),
+        20
+    );
+    // A delete that names no grace changes nothing.
+    let (_, again) = delete(&server, "p", None);
+    assert_eq!(again["metadata"]["deletionGracePeriodSeconds"], 10);
+    assert_eq!(at(&again), at(&shortened));
 }
