@@ -58,6 +58,15 @@ pub enum ClusterError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another server's cluster uses the pods directory.
+    #[error(
+        "another khaos serve --cluster uses --pods-dir {path}: give each server its own (--pods-dir DIR)",
+        path = path.display()
+    )]
+    PodsDirInUse {
+        /// The directory.
+        path: PathBuf,
+    },
     /// An image's program does not exist.
     #[error(
         "--image {image}={path}: no such file (give the path of a built program, e.g. --image khaos:dev=target/release/khaos)",
@@ -88,6 +97,8 @@ pub fn parse_image(text: &str) -> Result<(String, PathBuf), String> {
 
 /// The running cluster: stop it to stop every process.
 pub struct Cluster {
+    /// Held while the cluster runs: one cluster per pods directory.
+    _lock: std::fs::File,
     stop: watch::Sender<bool>,
     kubelet: tokio::task::JoinHandle<()>,
     controllers: tokio::task::JoinHandle<()>,
@@ -113,7 +124,9 @@ impl Cluster {
             .images
             .iter()
             .map(|(image, path)| {
-                let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                // Absolute, so it runs from a pod's directory, but not resolved: `/bin/sh` stays
+                // `sh` for the rule that a command's first word names the image's program.
+                let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                 (image.clone(), path)
             })
             .collect();
@@ -121,8 +134,20 @@ impl Cluster {
             path: config.pods_dir.clone(),
             source,
         };
-        std::fs::create_dir_all(&config.pods_dir).map_err(pods_dir_error)?;
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            // The pods' files and the kubeconfig (with the token) are the user's alone.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&config.pods_dir)
+                .map_err(pods_dir_error)?;
+        }
         let pods_dir = std::fs::canonicalize(&config.pods_dir).map_err(pods_dir_error)?;
+        let lock = std::fs::File::create(pods_dir.join(".lock")).map_err(pods_dir_error)?;
+        if lock.try_lock().is_err() {
+            return Err(ClusterError::PodsDirInUse { path: pods_dir });
+        }
         let kubeconfig_path = pods_dir.join("kubeconfig");
         crate::serve::write_private(&kubeconfig_path, &format!("{kubeconfig:#}\n"))
             .map_err(pods_dir_error)?;
@@ -146,6 +171,7 @@ impl Cluster {
         };
         let node = config.kubelet.node.clone();
         Ok(Cluster {
+            _lock: lock,
             stop,
             kubelet: tokio::spawn(kubelet.run(exited, stopped.clone())),
             controllers: tokio::spawn(run_controllers(controller_client, node, stopped)),
@@ -412,8 +438,14 @@ impl Kubelet {
 
     /// Start container `index` of `pod`; its process group id, or why not (reason, message).
     fn start(&self, pod: &Pod, index: usize) -> Result<i32, (&'static str, String)> {
-        let spec = pod.spec.as_ref().expect("a pod on a node has a spec");
-        let container = &spec.containers[index];
+        // The run counted the containers when it first saw the pod; the spec may say otherwise
+        // now (a pod's containers cannot change, but a start is never a panic).
+        let Some(container) = pod.spec.as_ref().and_then(|s| s.containers.get(index)) else {
+            return Err((
+                "CreateContainerConfigError",
+                format!("the pod has no container {index} any more"),
+            ));
+        };
         let (namespace, name) = pod_key(pod);
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let image = container.image.clone().unwrap_or_default();
@@ -431,6 +463,17 @@ impl Kubelet {
         let dir = pod_dir(&self.pods_dir, &namespace, &name, &uid);
         let io_error =
             |what: &str, e: std::io::Error| ("RunContainerError", format!("{what}: {e}"));
+        let first_start = self.pods.get(&uid).is_some_and(|p| {
+            p.run
+                .containers
+                .iter()
+                .all(|c| c.last_exit.is_none() && c.running_since_ms.is_none())
+        });
+        if first_start && dir.exists() {
+            // Names and uids repeat across servers started afresh: another run's files go.
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| io_error("clearing the pod's directory", e))?;
+        }
         std::fs::create_dir_all(&dir).map_err(|e| io_error("making the pod's directory", e))?;
         let current = log_path(&dir, &container.name, false);
         if current.exists() {

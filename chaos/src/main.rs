@@ -674,6 +674,10 @@ fn run_race(
 }
 
 fn run_serve(cluster: Option<khaos::cluster::ClusterConfig>, config: serve::ServeConfig) -> Done {
+    if cluster.is_some() && !config.allow_remote.is_empty() && config.token.is_none() {
+        // Whoever can create a pod runs a program on this machine.
+        return Err("--cluster with --allow-remote needs --token: anyone who can reach the server could run any program here as you".into());
+    }
     runtime()?.block_on(async {
         let signal = serve::shutdown_signal();
         let kubeconfig = config.write_kubeconfig.clone();

@@ -21,6 +21,10 @@ pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 /// The annotation holding a Deployment's revision on it and its ReplicaSets.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
+/// The most pods one decision creates or deletes for one ReplicaSet, as kube-controller-manager's
+/// `burstReplicas`: the rest follow at the next decisions.
+pub const BURST_REPLICAS: usize = 500;
+
 /// One change to make through the API.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
@@ -131,7 +135,7 @@ pub fn replica_set(rs: &ReplicaSet, pods: &[Pod]) -> Vec<Change> {
         return changes;
     }
     if active.len() < desired {
-        for _ in active.len()..desired {
+        for _ in active.len()..desired.min(active.len() + BURST_REPLICAS) {
             changes.push(Change::CreatePod(Box::new(pod_from_template(
                 spec.template.clone().unwrap_or_default(),
                 &rs.metadata,
@@ -150,7 +154,8 @@ pub fn replica_set(rs: &ReplicaSet, pods: &[Pod]) -> Vec<Change> {
             let created = p.metadata.creation_timestamp.as_ref().map_or(0, time_ms);
             (scheduled, running, is_ready(p), std::cmp::Reverse(created))
         });
-        for pod in &active[..active.len() - desired] {
+        let surplus = (active.len() - desired).min(BURST_REPLICAS);
+        for pod in &active[..surplus] {
             changes.push(Change::DeletePod {
                 namespace: namespace.clone(),
                 name: pod.metadata.name.clone().unwrap_or_default(),
@@ -534,6 +539,14 @@ mod tests {
             })
             .collect();
         assert_eq!(deleted, ["not-ready", "new-ready"]);
+    }
+
+    #[test]
+    fn a_huge_scale_creates_a_burst_at_a_time() {
+        assert_eq!(
+            creates(&replica_set(&rs(2_000_000_000), &[])),
+            BURST_REPLICAS
+        );
     }
 
     #[test]

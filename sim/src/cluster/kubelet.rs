@@ -152,6 +152,15 @@ pub struct PodRun {
     pub remove_sent_ms: Option<i64>,
 }
 
+/// The pod conditions the kubelet owns.
+const KUBELET_CONDITIONS: [&str; 5] = [
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
+
 /// How long a removal that has not shown yet waits before it is asked again.
 const REMOVE_RETRY_MS: i64 = 1_000;
 
@@ -392,15 +401,25 @@ impl PodRun {
                 ..PodCondition::default()
             }
         };
+        let mut conditions = vec![
+            condition("PodReadyToStartContainers", true),
+            condition("Initialized", true),
+            condition("Ready", all_ready),
+            condition("ContainersReady", all_ready),
+            condition("PodScheduled", true),
+        ];
+        // Conditions other clients own (a readiness gate, DisruptionTarget) are kept.
+        conditions.extend(
+            previous
+                .conditions
+                .iter()
+                .flatten()
+                .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+                .cloned(),
+        );
         PodStatus {
             phase: Some(phase.to_owned()),
-            conditions: Some(vec![
-                condition("PodReadyToStartContainers", true),
-                condition("Initialized", true),
-                condition("Ready", all_ready),
-                condition("ContainersReady", all_ready),
-                condition("PodScheduled", true),
-            ]),
+            conditions: Some(conditions),
             container_statuses: Some(statuses),
             host_ip: Some(config.ip.clone()),
             host_ips: Some(vec![HostIP {
@@ -599,6 +618,26 @@ mod tests {
         let mut seen = pod.clone();
         seen.status = Some(status);
         assert_eq!(run.decide(&config, Some(&seen), T0 + 20), vec![]);
+    }
+
+    #[test]
+    fn conditions_other_clients_own_are_kept() {
+        let config = Config::default();
+        let mut pod = pod(30);
+        let mut run = running(&config, &pod);
+        let mut status = status(&run.decide(&config, Some(&pod), T0 + 10));
+        let gate = PodCondition {
+            type_: "example.com/ready-gate".into(),
+            status: "True".into(),
+            ..PodCondition::default()
+        };
+        status.conditions.as_mut().unwrap().push(gate.clone());
+        pod.status = Some(status);
+        // Nothing to write: the gate stays, and the kubelet does not fight it.
+        assert_eq!(run.decide(&config, Some(&pod), T0 + 20), vec![]);
+        run.exited(&config, 0, 1, None, T0 + 30);
+        let written = self::status(&run.decide(&config, Some(&pod), T0 + 30));
+        assert!(written.conditions.unwrap().contains(&gate));
     }
 
     #[test]
