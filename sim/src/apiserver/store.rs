@@ -927,8 +927,10 @@ impl Store {
                     if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"].as_str() != Some(owner_uid.as_str()));
                     }
-                    self.update(&gc, Verb::Update, &key, &object, updated, Part::Object)
-                        .expect("dropping an ownerReference keeps the object valid");
+                    // Dropping a reference keeps a valid object valid; one stored before a rule
+                    // it breaks existed (an older data directory) keeps its stale reference
+                    // rather than stop the collection.
+                    let _ = self.update(&gc, Verb::Update, &key, &object, updated, Part::Object);
                 } else if key.resource == Resource::Pod
                     && let Some(grace) = pod_grace(&object, None)
                 {
