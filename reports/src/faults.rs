@@ -110,6 +110,17 @@ pub enum Fault {
         /// The faults.
         faults: BlobFaults,
     },
+    /// Delete a node's pod through the API when the fault starts, as `kubectl delete pod` and the
+    /// chaos tools do (only where the candidates are pods: [`crate::settings::Pods`]). With a
+    /// grace the pod is marked for deletion and its kubelet stops it within that grace; with
+    /// grace 0 (`--grace-period=0 --force`) the object goes at once and the kubelet stops the
+    /// process by its own rule. Either way its ReplicaSet starts a replacement at once.
+    DeletePod {
+        /// The node (the pod's name, or a role).
+        node: String,
+        /// The grace in seconds; `None`: the pod's own `terminationGracePeriodSeconds`.
+        grace_seconds: Option<u32>,
+    },
 }
 
 impl Fault {
@@ -130,7 +141,8 @@ impl Fault {
             | Fault::Pause { node: n }
             | Fault::Drift { node: n, .. }
             | Fault::WallOffset { node: n, .. }
-            | Fault::Reset { node: n } => n == node,
+            | Fault::Reset { node: n }
+            | Fault::DeletePod { node: n, .. } => n == node,
             Fault::Server { faults } => faults
                 .rules()
                 .any(|rule| rule.clients.iter().any(|c| c == node)),
@@ -176,6 +188,18 @@ impl fmt::Display for Fault {
                 "blob store faults {}",
                 serde_json::to_string(faults).expect("faults serialise")
             ),
+            Fault::DeletePod {
+                node,
+                grace_seconds: Some(0),
+            } => write!(f, "force delete pod {node}"),
+            Fault::DeletePod {
+                node,
+                grace_seconds: Some(grace),
+            } => write!(f, "delete pod {node} (grace {grace} s)"),
+            Fault::DeletePod {
+                node,
+                grace_seconds: None,
+            } => write!(f, "delete pod {node}"),
         }
     }
 }
@@ -267,7 +291,8 @@ impl Schedule {
                 | Fault::Stop { node: n }
                 | Fault::Pause { node: n }
                 | Fault::Drift { node: n, .. }
-                | Fault::WallOffset { node: n, .. } => {
+                | Fault::WallOffset { node: n, .. }
+                | Fault::DeletePod { node: n, .. } => {
                     if !node(n) {
                         return Err(problem(format!("{n:?} is not a candidate; {names}")));
                     }

@@ -75,6 +75,25 @@ pub struct Settings {
     pub flaws: Flaws,
     /// The faults that ran.
     pub schedule: Schedule,
+    /// Whether the candidates ran as the pods of a ReplicaSet (named by the API server, so
+    /// replacements have new names) rather than as fixed hosts; `None`: fixed hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<Pods>,
+}
+
+/// Candidates as the pods of a ReplicaSet of `nodes` replicas, started and stopped by a kubelet
+/// (in the simulator, `khaos-sim`'s `cluster` decisions over simulated hosts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pods {
+    /// The pods' `terminationGracePeriodSeconds`.
+    pub grace_seconds: u32,
+    /// Whether the kubelet gives a force-deleted pod its full grace before SIGKILL, as many
+    /// kubelet versions do (otherwise the minimum, 2 s).
+    pub force_delete_full_grace: bool,
+    /// Whether the container's first process ignores SIGTERM (a shell wrapper as PID 1 has no
+    /// handler and forwards nothing), so only SIGKILL stops it.
+    pub sigterm_ignored: bool,
 }
 
 /// Settings that cannot be judged with.
@@ -154,6 +173,7 @@ impl Settings {
             watch_delay_max_ms: 0,
             flaws: Flaws::NONE,
             schedule: Schedule::default(),
+            pods: None,
         }
     }
 }

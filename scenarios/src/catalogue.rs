@@ -14,7 +14,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::setup::Setup;
-use crate::story::{at_for, cut, millis, slow_leader_story, sometimes, start};
+use crate::story::{
+    at_for, cut, force_deleted_leader_story, millis, slow_leader_story, sometimes, start,
+};
 use crate::swarm::{self, FaultClass};
 
 /// One named scenario.
@@ -97,6 +99,11 @@ pub const CATALOGUE: &[Scenario] = &[
                 },
             );
         },
+    },
+    Scenario {
+        name: "force-deleted-leader-runs-on",
+        about: "The candidates are the pods of a ReplicaSet. The API server starts committing the leader's job writes late (a slow etcd disk), the leader's process freezes for longer than the lease, and its pod is force-deleted, as an operator does with a stuck pod: the ReplicaSet starts a replacement at once, the kubelet gives the old process its full 30 s grace (as many kubelet versions do), and its PID 1 ignores SIGTERM, so it wakes still believing it leads while its late writes land after the take-over. Only fencing keeps them out.",
+        build: force_deleted_leader_story,
     },
     Scenario {
         name: "clock-skew",

@@ -17,7 +17,7 @@ use std::time::Duration;
 use khaos_elector::jobmaster::JobMasterConfig;
 use khaos_elector::{LockKind, Timing};
 use khaos_reports::faults::Schedule;
-use khaos_reports::settings::names;
+use khaos_reports::settings::{Pods, names};
 
 /// The prefix of the lock objects of a [`Setup`]'s cluster (`khaos-cluster-config-map`,
 /// `khaos-cluster-leader`): fault rules aimed at renewals name it.
@@ -53,6 +53,9 @@ pub struct Setup {
     /// What the scenario drew beyond its name (the swarm's classes and rates, ...), recorded in
     /// the history's first line for people.
     pub drawn: serde_json::Value,
+    /// The candidates as the pods of a ReplicaSet of `nodes` replicas, named by the API server
+    /// and run by a kubelet; `None`: fixed hosts named `node-a`, `node-b`, ...
+    pub pods: Option<Pods>,
 }
 
 impl Setup {
@@ -73,11 +76,16 @@ impl Setup {
             schedule: Schedule::default(),
             scenario: "custom".into(),
             drawn: serde_json::Value::Null,
+            pods: None,
         }
     }
 
-    /// The candidates' names.
+    /// The candidates' names (none in advance when they are pods: the API server names them,
+    /// and faults aim at them by role).
     pub fn node_names(&self) -> Vec<String> {
+        if self.pods.is_some() {
+            return Vec::new();
+        }
         names("node", self.nodes)
     }
 

@@ -3,12 +3,14 @@
 //! among fast clocks.
 
 pub(crate) use khaos_elector::timing::millis;
-use khaos_reports::faults::server::{RequestVerb, Rule};
+use khaos_reports::faults::server::{Faults, LatencyRule, RequestVerb, Rule};
 use khaos_reports::faults::{APISERVER, DRIFT_BOUND_PPM, Fault, LEADER, Scheduled};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::setup::Setup;
+use khaos_reports::settings::Pods;
+
+use crate::setup::{JOB_MAP, Setup};
 
 /// When the story's first fault strikes: after the first leader settled, with seeded jitter.
 pub(crate) fn start(rng: &mut ChaCha8Rng, c: &Setup) -> u64 {
@@ -118,4 +120,66 @@ pub(crate) fn slow_leader_story(rng: &mut ChaCha8Rng, c: &mut Setup) {
     // The stories compare timings under the same clocks: the default timing's bound.
     let faults = slow_leader_cut_off(rng, &nodes, phase_ms, lease_ms, DRIFT_BOUND_PPM);
     c.schedule.faults.extend(faults);
+}
+
+/// The pods' grace in [`force_deleted_leader_story`] (Kubernetes' default).
+const FORCE_DELETE_GRACE_S: u32 = 30;
+
+/// A force-deleted leader whose process outlives the start of its replacement, with writes of
+/// its own landing after the take-over. The candidates are pods; the kubelet gives a
+/// force-deleted pod its full grace, and the pods' first process ignores SIGTERM. For 4 s
+/// before the leader freezes, the API server commits its writes of the job's map 6 to 10 s
+/// after a lease (a slow etcd disk); the freeze lasts longer than the lease and at most the
+/// grace, and 1 to 5 s into it the leader's pod is force-deleted. A standby takes over while the
+/// old process is frozen, the old process wakes before its SIGKILL, and the writes it sent
+/// before freezing commit after the new leader sealed the map: fencing (the seal and the
+/// resourceVersion) must refuse them.
+pub(crate) fn force_deleted_leader_story(rng: &mut ChaCha8Rng, c: &mut Setup) {
+    c.pods = Some(Pods {
+        grace_seconds: FORCE_DELETE_GRACE_S,
+        force_delete_full_grace: true,
+        sigterm_ignored: true,
+    });
+    let at = start(rng, c);
+    let lease = millis(c.timing.lease_duration());
+    let grace_ms = u64::from(FORCE_DELETE_GRACE_S) * 1000;
+    let slow_writes = Faults {
+        latency: vec![LatencyRule {
+            rule: Rule::verbs(&[RequestVerb::Update, RequestVerb::Patch])
+                .for_client(LEADER)
+                .for_name(JOB_MAP),
+            min_ms: lease + 6_000,
+            max_ms: lease + 10_000,
+        }],
+        ..Faults::default()
+    };
+    let slow_from = at.saturating_sub(4_000);
+    at_for(
+        c,
+        slow_from,
+        at - slow_from,
+        Fault::Server {
+            faults: slow_writes,
+        },
+    );
+    let lasts = rng.random_range(lease + 1_000..=(lease * 2).min(grace_ms));
+    at_for(
+        c,
+        at,
+        lasts,
+        Fault::Pause {
+            node: LEADER.into(),
+        },
+    );
+    // Deleted while frozen; it wakes before its SIGKILL, a full grace after the delete.
+    let deleted_after = rng.random_range(1_000..=5_000);
+    at_for(
+        c,
+        at + deleted_after,
+        0,
+        Fault::DeletePod {
+            node: LEADER.into(),
+            grace_seconds: Some(0),
+        },
+    );
 }

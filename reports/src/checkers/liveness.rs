@@ -138,7 +138,7 @@ fn effect(fault: &Fault, duration_ms: u64, leader: &str, ctx: &Context) -> Effec
                 Effect::None
             }
         }
-        Fault::Crash { node } | Fault::Stop { node } => {
+        Fault::Crash { node } | Fault::Stop { node } | Fault::DeletePod { node, .. } => {
             if node == leader {
                 Effect::MayCostTheLease
             } else {

@@ -6,8 +6,9 @@
 //! milliseconds and return what to do. Two shells run them:
 //! - `khaos serve --cluster` runs pods as local processes (signals, a process group per pod, the
 //!   output kept for `kubectl logs`), writing through the API as a kubelet does;
-//! - the simulator is to run them over simulated hosts, deterministically (not built yet; the
-//!   controller manager's loop, [`manager`], is already client code any shell can run).
+//! - the simulator runs them over simulated hosts, deterministically (`world::pods`): the
+//!   controller manager's loop, [`manager`], is client code any shell can run, and each pod's
+//!   process is a simulated host the world starts, stops gracefully or crashes as the kubelet asks.
 //!
 //! What they decide follows Kubernetes where the HA services can tell the difference:
 //! - [`kubelet`]: a pod marked for deletion gets SIGTERM, then SIGKILL when its grace has run

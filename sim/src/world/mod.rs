@@ -10,6 +10,7 @@
 //! - `hosts`: the candidates' and observers' software.
 //! - `reconciler`: the `FaultReconciler` that applies the active faults.
 //! - `clock`: each node's drifting clock.
+//! - [`pods`]: the candidates as the pods of a ReplicaSet, for setups that ask for it.
 //! - [`blobhost`]: the blob store as a host of the simulation.
 //!
 //! ```
@@ -26,6 +27,7 @@
 pub mod blobhost;
 mod clock;
 mod hosts;
+pub mod pods;
 mod reconciler;
 mod recorder;
 
@@ -43,6 +45,7 @@ use khaos_reports::settings::Settings;
 use khaos_scenarios::Setup;
 
 use self::hosts::{Control, NodeSoftware, observe};
+use self::pods::PodHosts;
 use self::reconciler::FaultReconciler;
 use self::recorder::Recorder;
 pub use self::recorder::commit_entry;
@@ -118,6 +121,7 @@ pub fn settings(setup: &Setup, options: &Options) -> Settings {
         watch_delay_max_ms: 0,
         flaws: options.flaws,
         schedule: setup.schedule.clone(),
+        pods: setup.pods,
     }
 }
 
@@ -162,6 +166,7 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
         .schedule
         .validate(&config.node_names(), &observers)
         .map_err(WorldError::Schedule)?;
+    pods::validate(config).map_err(WorldError::Schedule)?;
     let total_ms = config.fault_phase_ms + config.healed_phase_ms;
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECONDS);
     let server = ApiServer::new(ServerConfig {
@@ -200,6 +205,17 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
     });
     let nodes = config.node_names();
     let mut controls: BTreeMap<String, Control> = BTreeMap::new();
+    let mut pod_hosts = config.pods.map(|pods| {
+        let template = NodeSoftware {
+            identity: String::new(),
+            setup: setup.clone(),
+            flaws: options.flaws,
+            seed: config.seed,
+            recorder: recorder.clone(),
+            control: Control::new(),
+        };
+        PodHosts::new(&mut sim, config, pods, template)
+    });
     for (index, node) in nodes.iter().enumerate() {
         let control = Control::new();
         controls.insert(node.clone(), control.clone());
@@ -233,6 +249,9 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
     let mut hosts = vec![APISERVER.to_owned(), BLOBSTORE.to_owned()];
     hosts.extend(nodes.iter().cloned());
     hosts.extend(observers.iter().cloned());
+    if pod_hosts.is_some() {
+        hosts.extend(PodHosts::hosts().map(str::to_owned));
+    }
     let mut world = FaultReconciler::new(nodes, hosts, controls, server.clone(), blobs.clone());
     let schedule = &config.schedule.faults;
     let mut healed = false;
@@ -254,6 +273,11 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
                     .collect()
             };
             world.reconcile(&mut sim, schedule, &active, now_ms, &recorder);
+            if let Some(pods) = &pod_hosts {
+                for (pod, grace) in world.take_deletes() {
+                    pods.delete(&pod, grace);
+                }
+            }
             if now_ms >= config.fault_phase_ms {
                 healed = true;
                 recorder.harness(
@@ -263,6 +287,9 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
                     },
                 );
             }
+        }
+        if let Some(pods) = &mut pod_hosts {
+            pods.step(&mut sim, &mut world, &recorder);
         }
         if now_ms >= total_ms {
             break;

@@ -41,6 +41,8 @@ pub(super) struct FaultReconciler {
     states: BTreeMap<String, NodeState>,
     server_faults: Faults,
     blob_faults: BlobFaults,
+    /// Pods to delete, as faults asked (for the chaos client of a pods world).
+    deletes: Vec<(String, Option<u32>)>,
 }
 
 impl FaultReconciler {
@@ -68,7 +70,49 @@ impl FaultReconciler {
             states,
             server_faults: Faults::default(),
             blob_faults: BlobFaults::default(),
+            deletes: Vec::new(),
         }
+    }
+
+    /// A pod's process started as a new candidate host.
+    pub(super) fn add_node(&mut self, node: &str, control: Control) {
+        self.nodes.push(node.to_owned());
+        self.hosts.push(node.to_owned());
+        self.controls.insert(node.to_owned(), control);
+        self.states.insert(node.to_owned(), NodeState::Running);
+    }
+
+    /// A pod's process ended: no fault is aimed at it any more (its host stays, crashed or
+    /// finished, and faults on its links still apply).
+    pub(super) fn gone(&mut self, node: &str) {
+        self.nodes.retain(|n| n != node);
+    }
+
+    /// SIGTERM to a pod's process that handles it: a graceful stop.
+    pub(super) fn stop(&self, node: &str) {
+        self.controls[node].stop.send_replace(true);
+    }
+
+    /// SIGKILL to a pod's process: its host crashes (a pause ends with it).
+    pub(super) fn kill(&mut self, sim: &mut turmoil::Sim<'_>, node: &str, recorder: &Recorder) {
+        self.isolated(sim, node, |sim| sim.crash(node));
+        recorder.harness(node, HarnessEvent::Crashed {});
+        self.gone(node);
+    }
+
+    /// A pod's process started again after it ended (its container restarted).
+    pub(super) fn restart(&mut self, sim: &mut turmoil::Sim<'_>, node: &str) {
+        self.controls[node].stop.send_replace(false);
+        self.isolated(sim, node, |sim| sim.bounce(node));
+        if !self.nodes.iter().any(|n| n == node) {
+            self.nodes.push(node.to_owned());
+        }
+        self.states.insert(node.to_owned(), NodeState::Running);
+    }
+
+    /// The pod deletions faults asked for since the last call.
+    pub(super) fn take_deletes(&mut self) -> Vec<(String, Option<u32>)> {
+        std::mem::take(&mut self.deletes)
     }
 
     /// Make the world what the `active` faults ask for, recording each start and end.
@@ -117,6 +161,10 @@ impl FaultReconciler {
                 Fault::Compact => {
                     self.server.compact();
                 }
+                Fault::DeletePod {
+                    node,
+                    grace_seconds,
+                } => self.deletes.push((node.clone(), *grace_seconds)),
                 _ => {}
             }
         }
@@ -129,6 +177,9 @@ impl FaultReconciler {
             match fault {
                 // A role resolved to the host named on the other end: a link to itself is no link.
                 Fault::Partition { a, b, .. } | Fault::Clog { a, b } if a == b => {}
+                // A role no candidate holds (a pods world before its first pod): no link.
+                Fault::Partition { a, b, .. } | Fault::Clog { a, b }
+                    if !self.hosts.contains(a) || !self.hosts.contains(b) => {}
                 Fault::Partition { a, b, oneway } => {
                     cut.insert((a.clone(), b.clone()));
                     if !oneway {
@@ -239,21 +290,21 @@ impl FaultReconciler {
     /// in name order; the first node if none does), `@standby` the first node that does not.
     fn resolve(&self, fault: &Fault, recorder: &Recorder) -> Fault {
         let leaders = recorder.leaders.lock().expect("not poisoned").clone();
+        // With no candidate at all (a pods world before its first pod), a role stays a role,
+        // which names no host.
+        let first = || self.nodes.first().cloned();
         let role = |name: &str| -> String {
             match name {
-                LEADER => leaders
-                    .iter()
-                    .next()
-                    .cloned()
-                    .unwrap_or_else(|| self.nodes[0].clone()),
+                LEADER => leaders.iter().next().cloned().or_else(first),
                 STANDBY => self
                     .nodes
                     .iter()
                     .find(|n| !leaders.contains(*n))
                     .cloned()
-                    .unwrap_or_else(|| self.nodes[0].clone()),
-                other => other.to_owned(),
+                    .or_else(first),
+                other => Some(other.to_owned()),
             }
+            .unwrap_or_else(|| name.to_owned())
         };
         let mut fault = fault.clone();
         match &mut fault {
@@ -266,7 +317,8 @@ impl FaultReconciler {
             | Fault::Pause { node }
             | Fault::Drift { node, .. }
             | Fault::WallOffset { node, .. }
-            | Fault::Reset { node } => *node = role(node),
+            | Fault::Reset { node }
+            | Fault::DeletePod { node, .. } => *node = role(node),
             // Rules aimed at a role name the node that holds it now.
             Fault::Server { faults } => {
                 for rule in faults.rules_mut() {

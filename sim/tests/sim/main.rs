@@ -6,6 +6,7 @@
 
 mod corpus;
 mod elector;
+mod pods;
 mod schedules;
 mod workloads;
 mod world;

@@ -129,7 +129,11 @@ fn crashes_do_not_depend_on_what_else_the_process_is_doing() {
         tick: std::time::Duration::from_millis(1),
         ..Options::default()
     };
-    for name in ["watch-drops", "cluster-restart"] {
+    for name in [
+        "watch-drops",
+        "cluster-restart",
+        "force-deleted-leader-runs-on",
+    ] {
         let scenario = scenarios::find(name).unwrap();
         let mut digests = Vec::new();
         for shift in 0..3 {
