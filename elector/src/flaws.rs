@@ -65,11 +65,16 @@ pub enum Flaw {
     ReleasedLockNeverTaken,
     /// A request error other than a conflict ends the election task (kubert #134).
     ErrorKillsElection,
+    /// The HA store trusts the elector alone: a leader-only write neither checks the map's seal
+    /// nor carries the resourceVersion it read, so a leader that believes it still leads after
+    /// another took over overwrites the new leader's data (client-go's leaderelection: "does not
+    /// guarantee that only one client is acting as a leader (a.k.a. fencing)").
+    UnfencedStore,
 }
 
 impl Flaw {
     /// Every flaw, in the order of the known-bugs table.
-    pub const ALL: [Flaw; 16] = [
+    pub const ALL: [Flaw; 17] = [
         Flaw::DiscardAfterAmbiguousCommit,
         Flaw::RemovalNotRepeatable,
         Flaw::NeverCompeteAfterLoss,
@@ -86,6 +91,7 @@ impl Flaw {
         Flaw::CachedCheckpointList,
         Flaw::ReleasedLockNeverTaken,
         Flaw::ErrorKillsElection,
+        Flaw::UnfencedStore,
     ];
 
     /// The flaw's name on command lines and in files.
@@ -107,6 +113,7 @@ impl Flaw {
             Flaw::CachedCheckpointList => "cached-checkpoint-list",
             Flaw::ReleasedLockNeverTaken => "released-lock-never-taken",
             Flaw::ErrorKillsElection => "error-kills-election",
+            Flaw::UnfencedStore => "unfenced-store",
         }
     }
 
@@ -138,6 +145,7 @@ impl Flaw {
             }
             Flaw::ReleasedLockNeverTaken => "fabric8 #6020",
             Flaw::ErrorKillsElection => "kubert #134",
+            Flaw::UnfencedStore => "client-go leaderelection (no fencing)",
         }
     }
 }
@@ -254,7 +262,7 @@ mod tests {
             assert!(!Flaws::default().has(flaw));
         }
         let all: Flaws = Flaw::ALL.into_iter().collect();
-        assert_eq!(all.iter().count(), 16);
+        assert_eq!(all.iter().count(), Flaw::ALL.len());
         let json = serde_json::to_string(&all).unwrap();
         assert_eq!(serde_json::from_str::<Flaws>(&json).unwrap(), all);
         assert!(serde_json::from_str::<Flaws>(r#"["nope"]"#).is_err());

@@ -367,7 +367,8 @@ impl Inner {
             &config.namespace,
             &config.cluster_id,
             &cluster_map_name(&config.cluster_id),
-        );
+        )
+        .with_flaws(config.flaws);
         cluster.seal(fence).await?;
         let leader = LeaderInfo {
             session_id: format!("term-{term}"),

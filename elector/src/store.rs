@@ -158,6 +158,7 @@ pub struct FencedMap {
     name: String,
     cluster_id: String,
     request_timeout: Duration,
+    flaws: Flaws,
 }
 
 impl FencedMap {
@@ -168,7 +169,15 @@ impl FencedMap {
             name: name.to_owned(),
             cluster_id: cluster_id.to_owned(),
             request_timeout: client::REQUEST_TIMEOUT,
+            flaws: Flaws::NONE,
         }
+    }
+
+    /// This map with known bugs switched on ([`Flaw::UnfencedStore`]).
+    #[must_use]
+    pub fn with_flaws(mut self, flaws: Flaws) -> FencedMap {
+        self.flaws = flaws;
+        self
     }
 
     /// One request to the API server, bounded by [`client::REQUEST_TIMEOUT`] whatever the
@@ -279,7 +288,14 @@ impl FencedMap {
             else {
                 return Err(StoreError::NotSealed { ours: fence.term });
             };
-            check_fence(&map, fence)?;
+            let unfenced = self.flaws.has(Flaw::UnfencedStore);
+            if unfenced {
+                // The flaw: whatever sealed the map since, and whatever changed it, this write
+                // goes through (last writer wins).
+                map.metadata.resource_version = None;
+            } else {
+                check_fence(&map, fence)?;
+            }
             let mut data = map.data.take().unwrap_or_default();
             let value = match change(&mut data)? {
                 Change::Keep(value) => return Ok(value),
@@ -450,9 +466,10 @@ impl JobStore {
     }
 
     /// Reproduce these known bugs ([`Flaw::DiscardAfterAmbiguousCommit`],
-    /// [`Flaw::RemovalNotRepeatable`], [`Flaw::CounterWithoutCas`]).
+    /// [`Flaw::RemovalNotRepeatable`], [`Flaw::CounterWithoutCas`], [`Flaw::UnfencedStore`]).
     #[must_use]
     pub fn with_flaws(mut self, flaws: Flaws) -> JobStore {
+        self.map = self.map.with_flaws(flaws);
         self.flaws = flaws;
         self
     }

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::catalogue::Scenario;
 use crate::setup::{JOB_MAP, LOCK_PREFIX, Setup};
-use crate::story::{at_for, cut, millis, slow_leader_story, start};
+use crate::story::{at_for, cut, force_deleted_leader_story, millis, slow_leader_story, start};
 
 /// One known bug: its flaw, its exposing schedule, the seed the regression case runs, and the
 /// checker that must fire.
@@ -378,7 +378,22 @@ pub const CORPUS: &[KnownBug] = &[
         seed: 1,
         checker: "liveness",
     },
+    KnownBug {
+        flaw: Flaw::UnfencedStore,
+        scenario: Scenario {
+            name: "bug/unfenced-store",
+            about: "force-deleted-leader-runs-on: a frozen leader's pod is force-deleted and its process outlives the start of its replacement, while writes it sent before freezing commit after the take-over. Without fencing they overwrite the new leader's data.",
+            build: force_deleted_leader_story,
+        },
+        seed: UNFENCED_SEED,
+        checker: "fenced-writes",
+    },
 ];
+
+/// The first seed of `force-deleted-leader-runs-on` whose late writes reach the new leader's map
+/// (`khaos sim sweep --scenario force-deleted-leader-runs-on --flaw unfenced-store` fails on
+/// about 60 % of seeds).
+const UNFENCED_SEED: u64 = 1;
 
 #[cfg(test)]
 mod tests {

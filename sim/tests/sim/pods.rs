@@ -4,6 +4,7 @@
 //! `force-deleted-leader-runs-on` must actually happen, hold with the correct code, and break
 //! `fenced-writes` without fencing.
 
+use khaos_elector::flaws::Flaw;
 use khaos_reports::faults::{Fault, LEADER, Scheduled};
 use khaos_reports::history::{Entry, FaultAction, HarnessEvent, Record};
 use khaos_scenarios::{self as scenarios, Setup};
@@ -99,6 +100,19 @@ fn the_same_seed_gives_the_same_pods_and_the_same_history() {
     assert_eq!(first.jsonl, again.jsonl);
     let other = run_setup(setup(5), &Options::default());
     assert_ne!(first.digest(), other.digest());
+}
+
+#[test]
+fn without_fencing_the_late_writes_break_fenced_writes() {
+    let options = Options::default().flaw(Flaw::UnfencedStore);
+    let run = run_setup(setup(1), &options);
+    assert!(
+        run.violated().iter().any(|v| v == "fenced-writes"),
+        "violated: {:?}",
+        run.violated()
+    );
+    let twin = run_setup(setup(1), &Options::default());
+    assert!(twin.ok(), "{}", twin.judged.violations_text());
 }
 
 #[test]
