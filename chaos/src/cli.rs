@@ -127,6 +127,10 @@ pub enum Command {
     /// (`--server URL`, else KUBECONFIG or the in-cluster service account), logging leadership
     /// changes and checkpoints as JSON lines. SIGTERM or SIGINT stops it gracefully.
     Node(NodeArgs),
+    /// Pod chaos through the Kubernetes API only: the same code against kind, any cluster, and
+    /// `khaos serve --cluster`.
+    #[command(subcommand)]
+    Chaos(ChaosCommand),
     /// Re-run a saved case (`DIR/case.json` of `khaos sim run --out DIR`, or a regression case of
     /// the corpus) and judge it again; exits non-zero if a checker fires.
     Replay {
@@ -205,6 +209,63 @@ pub struct ReportArgs {
     /// The job's id [default: the first started line's, else 00000000000000000000000000000000].
     #[arg(long)]
     pub job_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ChaosCommand {
+    /// Hit one pod, chosen by role (the lock's holder, a standby, any), and print what was asked
+    /// and what the API answered as one JSON line. Refuses system namespaces, namespaces without
+    /// the opt-in annotation khaos.dev/chaos=enabled, pods no ReplicaSet controls, and a cluster
+    /// with --max-down pods down already; --dry-run says what would be hit and changes nothing.
+    Inject(InjectArgs),
+}
+
+/// The flags of `khaos chaos inject`.
+#[derive(clap::Args)]
+pub struct InjectArgs {
+    /// The API server's URL (`khaos serve`), e.g. http://127.0.0.1:6443 [default: KUBECONFIG's
+    /// current context].
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Bearer token for --server.
+    #[arg(long, requires = "server")]
+    pub token: Option<String>,
+    /// Act on a KUBECONFIG context that is neither a kind cluster (`kind-*`) nor on this machine.
+    #[arg(long, conflicts_with = "server")]
+    pub allow_any_cluster: bool,
+    /// The candidates' namespace (it must carry the annotation khaos.dev/chaos=enabled).
+    #[arg(long)]
+    pub namespace: String,
+    /// The candidates' label selector, e.g. app=khaos-ha.
+    #[arg(long)]
+    pub selector: String,
+    /// Whom to hit: `leader` (the pod named by the lock's holder), `standby` or `random`.
+    #[arg(long, default_value = "leader", value_parser = ["leader", "standby", "random"])]
+    pub target: String,
+    /// Delete with this grace in seconds [default: the pod's own].
+    #[arg(long, conflicts_with_all = ["force", "evict"])]
+    pub grace: Option<u32>,
+    /// Force delete: grace 0, removed at once (`kubectl delete --grace-period=0 --force`).
+    #[arg(long, conflicts_with = "evict")]
+    pub force: bool,
+    /// Evict instead of delete (a graceful delete that disruption budgets may refuse).
+    #[arg(long)]
+    pub evict: bool,
+    /// The candidates' cluster id, which names the lock.
+    #[arg(long, default_value = "khaos")]
+    pub cluster_id: String,
+    /// The lock kind the candidates use.
+    #[arg(long, default_value = "configmap")]
+    pub lock: khaos_elector::LockKind,
+    /// Refuse while this many of the selected pods are down already.
+    #[arg(long, default_value_t = 1)]
+    pub max_down: usize,
+    /// The seed that chooses among standbys or pods [default: drawn, and printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Say what would be hit; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand)]

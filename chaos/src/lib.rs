@@ -6,6 +6,7 @@
 //!
 //! - [`serve`]: the simulated API server on real TCP, its history file.
 //! - [`cluster`]: `khaos serve --cluster`, a local cluster whose pods are processes.
+//! - [`inject`]: the pod-chaos injector, through the Kubernetes API only, with its guards.
 //! - [`node`]: one candidate process, its options checked ([`node::NodeOptions`]).
 //! - [`live`]: kube-rs clients for live servers, conformance targets.
 //! - [`judge`]: a run directory judged again (settings from the history, or from flags for
@@ -53,6 +54,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod inject;
 pub mod judge;
 pub mod live;
 pub mod logging;

@@ -20,7 +20,7 @@ use khaos_sim::race;
 use khaos_sim::run::{self, Options, SimulatedRun};
 use khaos_sim::sweep;
 
-use crate::cli::{Cli, Command, NodeArgs, ReportArgs, SimCommand};
+use crate::cli::{ChaosCommand, Cli, Command, InjectArgs, NodeArgs, ReportArgs, SimCommand};
 
 /// `println!`, except that a reader who has gone (`khaos sim list | head -3`) ends the process
 /// quietly and successfully, as ripgrep does, where `println!` would panic on the broken pipe.
@@ -115,6 +115,7 @@ fn main() -> ExitCode {
             case,
         } => run_conformance(server, token, bookmark_interval_ms, kubeconfig, seed, case),
         Command::Node(args) => run_node(args),
+        Command::Chaos(ChaosCommand::Inject(args)) => run_inject(args),
         Command::Replay {
             file,
             without_flaws,
@@ -797,6 +798,72 @@ fn run_report(args: ReportArgs) -> Done {
         )
         .into())
     }
+}
+
+fn run_inject(args: InjectArgs) -> Done {
+    use khaos::inject::{self, Action, Aim, LockRef, Scope};
+    let aim = match args.target.as_str() {
+        "standby" => Aim::Standby,
+        "random" => Aim::Random,
+        _ => Aim::Leader,
+    };
+    let action = if args.evict {
+        Action::Evict
+    } else if args.force {
+        Action::Delete {
+            grace_seconds: Some(0),
+        }
+    } else {
+        Action::Delete {
+            grace_seconds: args.grace,
+        }
+    };
+    let seed = args.seed.unwrap_or_else(drawn_seed);
+    let scope = Scope {
+        namespace: args.namespace.clone(),
+        selector: args.selector.clone(),
+        max_down: args.max_down,
+    };
+    let lock = LockRef {
+        kind: args.lock,
+        name: khaos_elector::store::cluster_lock_name(&args.cluster_id, args.lock),
+    };
+    runtime()?.block_on(async {
+        let client = match &args.server {
+            Some(url) => {
+                live::probe(url, args.token.as_deref()).await?;
+                live::client_for_url(url, "khaos-chaos", args.token.as_deref())?
+            }
+            None => {
+                inject::check_kubeconfig_context(args.allow_any_cluster)?;
+                live::client_from_kubeconfig("khaos-chaos").await?
+            }
+        };
+        // The production client ends no request on its own; an injector must never hang.
+        let injected = tokio::time::timeout(
+            Duration::from_secs(30),
+            inject::inject(&client, &scope, &lock, aim, action, seed, args.dry_run),
+        )
+        .await
+        .map_err(|_| "the API server did not answer within 30 s; nothing more was asked")??;
+        let mut line = serde_json::to_value(&injected)?;
+        line["event"] = "injected".into();
+        line["seed"] = seed.into();
+        line["dry_run"] = args.dry_run.into();
+        say!("{line}");
+        Ok::<_, Box<dyn Error>>(())
+    })
+}
+
+/// A seed for a live run when none is given: live timing never replays, but the choices do.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a live injection's default seed; it is printed, so the choice can be made again"
+)]
+fn drawn_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn run_conformance(

@@ -561,3 +561,206 @@ fn an_image_without_a_program_says_how_to_map_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs --token"), "{stderr}");
 }
+
+/// `khaos chaos inject` against this cluster: its JSON line, or what it said on stderr.
+fn inject(cluster: &Cluster, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args(["chaos", "inject", "--server", &cluster.url])
+        .args(args)
+        .output()
+        .expect("khaos runs");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("one JSON line"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The ConfigMap lock of cluster `khaos`, as `khaos node` writes it, held by `holder`.
+fn hold_lock(cluster: &Cluster, holder: &str) {
+    let record = serde_json::json!({
+        "holderIdentity": holder,
+        "leaseDurationSeconds": 15,
+        "leaderTransitions": 0,
+    });
+    let lock = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "khaos-cluster-config-map",
+            "annotations": {"control-plane.alpha.kubernetes.io/leader": record.to_string()},
+        },
+    });
+    cluster.apply(&lock.to_string());
+}
+
+fn uids(cluster: &Cluster) -> Vec<String> {
+    let mut uids: Vec<String> = cluster
+        .pods()
+        .iter()
+        .map(|p| p["metadata"]["uid"].as_str().unwrap().to_owned())
+        .collect();
+    uids.sort();
+    uids
+}
+
+#[test]
+fn the_injector_refuses_what_it_was_not_aimed_at_and_says_what_to_change() {
+    if !have_kubectl() {
+        return;
+    }
+    let cluster = Cluster::start(&[]);
+    cluster.apply(&deployment("web", 3, 30, POLITE));
+    let pods = wait_for(Duration::from_secs(20), "three running pods", || {
+        let running = cluster.running();
+        (running.len() == 3).then_some(running)
+    });
+    let names: Vec<&str> = pods
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    let web = ["--namespace", "default", "--selector", "app=web"];
+    let refused = |args: &[&str], says: &str| {
+        let error = inject(&cluster, args).expect_err("refused");
+        assert!(error.contains(says), "{args:?}: {error}");
+    };
+    refused(
+        &[&web[..], &["--target", "random"]].concat(),
+        "kubectl annotate namespace default khaos.dev/chaos=enabled",
+    );
+    cluster.kubectl_ok(&[
+        "annotate",
+        "namespace",
+        "default",
+        "khaos.dev/chaos=enabled",
+    ]);
+    refused(
+        &["--namespace", "kube-system", "--selector", "app=web"],
+        "system namespaces",
+    );
+    refused(
+        &["--namespace", "default", "--selector", " "],
+        "empty selector",
+    );
+    refused(
+        &["--namespace", "default", "--selector", "app=nothing"],
+        "no running pod",
+    );
+    refused(&web, "nobody holds it");
+    // A pod no ReplicaSet controls would not come back.
+    let bare = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bare", "labels": {"app": "bare"}},
+        "spec": {"containers": [{"name": "main", "image": "sh:1", "command": ["sh", "-c", POLITE]}]},
+    });
+    cluster.apply(&bare.to_string());
+    wait_for(Duration::from_secs(20), "the bare pod running", || {
+        cluster
+            .running()
+            .iter()
+            .any(|p| p["metadata"]["name"] == "bare")
+            .then_some(())
+    });
+    refused(
+        &[
+            "--namespace",
+            "default",
+            "--selector",
+            "app=bare",
+            "--target",
+            "random",
+        ],
+        "not controlled by a ReplicaSet",
+    );
+
+    // A dry run names the leader's pod and touches nothing.
+    hold_lock(&cluster, names[1]);
+    let before = uids(&cluster);
+    let dry = inject(&cluster, &[&web[..], &["--force", "--dry-run"]].concat()).unwrap();
+    assert_eq!(dry["pod"], names[1]);
+    assert_eq!(dry["answer"], "dry_run");
+    assert_eq!(dry["action"]["grace_seconds"], 0);
+    // The seed chooses among the standbys, the same way each time, never the leader.
+    let standby = |seed: &str| {
+        inject(
+            &cluster,
+            &[
+                &web[..],
+                &["--target", "standby", "--seed", seed, "--dry-run"],
+            ]
+            .concat(),
+        )
+        .unwrap()["pod"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let chosen: Vec<String> = (0..8).map(|s| standby(&s.to_string())).collect();
+    assert!(
+        chosen
+            .iter()
+            .all(|p| p != names[1] && names.contains(&p.as_str()))
+    );
+    assert_eq!(standby("3"), chosen[3]);
+    assert_eq!(uids(&cluster), before, "a dry run deleted nothing");
+}
+
+#[test]
+fn the_injector_force_deletes_the_leaders_pod_and_holds_back_while_one_is_down() {
+    if !have_kubectl() {
+        return;
+    }
+    let cluster = Cluster::start(&[]);
+    cluster.kubectl_ok(&[
+        "annotate",
+        "namespace",
+        "default",
+        "khaos.dev/chaos=enabled",
+    ]);
+    cluster.apply(&deployment("web", 3, 30, STUBBORN));
+    let pods = wait_for(Duration::from_secs(20), "three running pods", || {
+        let running = cluster.running();
+        (running.len() == 3).then_some(running)
+    });
+    let leader = pods[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    hold_lock(&cluster, &leader);
+    let web = ["--namespace", "default", "--selector", "app=web"];
+    let hit = inject(&cluster, &[&web[..], &["--force"]].concat()).unwrap();
+    assert_eq!(
+        (hit["pod"].as_str(), &hit["answer"]),
+        (Some(leader.as_str()), &Value::from("accepted"))
+    );
+    // Removed at once; the ReplicaSet replaces it under a new name.
+    wait_for(Duration::from_secs(20), "a replacement running", || {
+        let running = cluster.running();
+        let names: Vec<&str> = running
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap())
+            .collect();
+        (running.len() == 3 && !names.contains(&leader.as_str())).then_some(())
+    });
+    // A graceful delete of a pod that ignores SIGTERM leaves it terminating for its grace: one
+    // down, so with --max-down 1 the next injection waits.
+    let first = inject(
+        &cluster,
+        &[&web[..], &["--target", "random", "--grace", "30"]].concat(),
+    )
+    .unwrap();
+    assert_eq!(first["answer"], "accepted");
+    let error = inject(&cluster, &[&web[..], &["--target", "random"]].concat()).unwrap_err();
+    assert!(error.contains("are down already"), "{error}");
+    let more = inject(
+        &cluster,
+        &[
+            &web[..],
+            &["--target", "random", "--max-down", "3", "--dry-run"],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    assert_ne!(
+        more["pod"], first["pod"],
+        "a pod being deleted is no target"
+    );
+}
