@@ -382,7 +382,7 @@ pub const CORPUS: &[KnownBug] = &[
         flaw: Flaw::UnfencedStore,
         scenario: Scenario {
             name: "bug/unfenced-store",
-            about: "force-deleted-leader-runs-on: a frozen leader's pod is force-deleted and its process outlives the start of its replacement, while writes it sent before freezing commit after the take-over. Without fencing they overwrite the new leader's data.",
+            about: "The story of force-deleted-leader-runs-on: writes the leader sent just before freezing commit after a standby took over. Without fencing they overwrite the new leader's data. (The saved case shrank to the slow writes and the freeze: the force delete is not needed to expose this flaw.)",
             build: force_deleted_leader_story,
         },
         seed: UNFENCED_SEED,

@@ -344,7 +344,7 @@ mod tests {
                 setup.timing.is_unchecked()
                     || setup
                         .schedule
-                        .breaks_timing(&setup.node_names(), &setup.timing),
+                        .breaks_timing(&settings.candidates(), &setup.timing),
                 "{}",
                 scenario.name
             );

@@ -259,6 +259,10 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
         let now_ms = millis(sim.elapsed());
         recorder.now_ms.store(now_ms, Ordering::Relaxed);
         recorder.drain();
+        // Pods first: a process that ended in the last step is gone before faults aim at roles.
+        if let Some(pods) = &mut pod_hosts {
+            pods.step(&mut sim, &mut world, &recorder);
+        }
         if !healed {
             let active: BTreeSet<usize> = if now_ms >= config.fault_phase_ms {
                 BTreeSet::new()
@@ -287,9 +291,6 @@ pub fn run(setup: &Setup, options: &Options) -> Result<RunOutput, WorldError> {
                     },
                 );
             }
-        }
-        if let Some(pods) = &mut pod_hosts {
-            pods.step(&mut sim, &mut world, &recorder);
         }
         if now_ms >= total_ms {
             break;

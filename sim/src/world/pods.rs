@@ -380,6 +380,7 @@ impl PodHosts {
                             .insert(pod, Process::Running { stopping: true });
                     } else if signal == Signal::Kill
                         && matches!(self.processes.get(&pod), Some(Process::Running { .. }))
+                        && sim.is_host_running(pod.as_str())
                     {
                         world.kill(sim, &pod, recorder);
                         self.processes.insert(pod.clone(), Process::Exited);
@@ -409,7 +410,8 @@ impl PodHosts {
 
     fn start(&mut self, sim: &mut turmoil::Sim<'_>, world: &mut FaultReconciler, pod: &str) {
         match self.processes.get(pod) {
-            Some(Process::Running { .. }) => {}
+            // Never two processes of one container.
+            Some(Process::Running { .. }) => return,
             Some(Process::Exited) => world.restart(sim, pod),
             None => {
                 self.started += 1;

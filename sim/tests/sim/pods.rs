@@ -5,8 +5,9 @@
 //! `fenced-writes` without fencing.
 
 use khaos_elector::flaws::Flaw;
+use khaos_elector::jobmaster::Event;
 use khaos_reports::faults::{Fault, LEADER, Scheduled};
-use khaos_reports::history::{Entry, FaultAction, HarnessEvent, Record};
+use khaos_reports::history::{CommitVerb, Entry, FaultAction, HarnessEvent, Record};
 use khaos_scenarios::{self as scenarios, Setup};
 use khaos_sim::cluster::kubelet::MINIMUM_GRACE_MS;
 use khaos_sim::run::{self, Options, SimulatedRun};
@@ -178,4 +179,104 @@ fn schedules_stop_pods_through_their_pods_and_fixed_hosts_by_crashes() {
         matches!(&error, WorldError::Schedule(e) if e.reason.contains("not pods")),
         "{error}"
     );
+}
+
+#[test]
+fn a_graceful_delete_stops_the_process_and_only_then_does_the_kubelet_remove_the_pod() {
+    let mut graceful = setup(3);
+    graceful.pods.as_mut().unwrap().sigterm_ignored = false;
+    graceful.schedule.faults = vec![Scheduled {
+        at_ms: 15_000,
+        for_ms: 0,
+        fault: Fault::DeletePod {
+            node: LEADER.into(),
+            grace_seconds: None,
+        },
+    }];
+    let run = run_setup(graceful, &Options::default());
+    let history = &run.judged.history;
+    let (deleted_ms, victim) = force_delete(history);
+    let stopped_ms = history
+        .iter()
+        .find(|e| {
+            e.node == victim && matches!(harness(e), Some(HarnessEvent::Stopped { graceful: true }))
+        })
+        .map(|e| e.t_ms)
+        .expect("SIGTERM stopped it gracefully");
+    let removed_ms = history
+        .iter()
+        .find_map(|e| match harness(e) {
+            Some(HarnessEvent::Commit {
+                verb: CommitVerb::Delete,
+                resource,
+                name,
+                client,
+                ..
+            }) if resource == "pods" && *name == victim && client == "kubelet/sim-node" => {
+                Some(e.t_ms)
+            }
+            _ => None,
+        })
+        .expect("the kubelet removed the pod's object");
+    // The kubelet looks once a second: it sees the process gone and removes the object.
+    assert!(
+        deleted_ms < stopped_ms && stopped_ms <= removed_ms && removed_ms <= stopped_ms + 2_000,
+        "deleted {deleted_ms}, stopped {stopped_ms}, removed {removed_ms}"
+    );
+    assert_eq!(crashed_at(history, &victim), None, "no SIGKILL was needed");
+    // It released the lock on its way out: a standby leads within a few retry periods.
+    let granted_ms = history
+        .iter()
+        .find(|e| {
+            e.t_ms > stopped_ms
+                && e.node != victim
+                && matches!(e.record, Record::Job(Event::Granted { .. }))
+        })
+        .map(|e| e.t_ms)
+        .expect("a standby took over");
+    assert!(
+        granted_ms <= stopped_ms + 5_000,
+        "stopped {stopped_ms}, granted {granted_ms}"
+    );
+    assert!(run.ok(), "{}", run.judged.violations_text());
+
+    // A pause aimed by role just after the process ended never lands on it (it is gone, not
+    // paused: pausing a host whose software ended would panic).
+    for role in [LEADER, khaos_reports::faults::STANDBY] {
+        let mut again = setup(3);
+        again.pods.as_mut().unwrap().sigterm_ignored = false;
+        again.schedule.faults = vec![
+            Scheduled {
+                at_ms: 15_000,
+                for_ms: 0,
+                fault: Fault::DeletePod {
+                    node: LEADER.into(),
+                    grace_seconds: None,
+                },
+            },
+            Scheduled {
+                at_ms: stopped_ms + 10,
+                for_ms: 1_000,
+                fault: Fault::Pause { node: role.into() },
+            },
+        ];
+        let run = run_setup(again, &Options::default());
+        let paused = run
+            .judged
+            .history
+            .iter()
+            .find_map(|e| match harness(e) {
+                Some(HarnessEvent::Fault {
+                    action: FaultAction::Start,
+                    fault: Fault::Pause { node },
+                    ..
+                }) => Some(node.clone()),
+                _ => None,
+            })
+            .expect("the pause started");
+        assert_ne!(
+            paused, victim,
+            "{role} resolved to a process that had ended"
+        );
+    }
 }
