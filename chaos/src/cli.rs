@@ -230,8 +230,9 @@ pub struct InjectArgs {
     /// Bearer token for --server.
     #[arg(long, requires = "server")]
     pub token: Option<String>,
-    /// Act on a KUBECONFIG context that is neither a kind cluster (`kind-*`) nor on this machine.
-    #[arg(long, conflicts_with = "server")]
+    /// Act on a cluster that is neither a kind cluster (a `kind-*` context) nor on this machine
+    /// (a loopback server).
+    #[arg(long)]
     pub allow_any_cluster: bool,
     /// The candidates' namespace (it must carry the annotation khaos.dev/chaos=enabled).
     #[arg(long)]
@@ -251,8 +252,8 @@ pub struct InjectArgs {
     /// Evict instead of delete (a graceful delete that disruption budgets may refuse).
     #[arg(long)]
     pub evict: bool,
-    /// The candidates' cluster id, which names the lock.
-    #[arg(long, default_value = "khaos")]
+    /// The candidates' cluster id, which names the lock (khaos node's --cluster-id).
+    #[arg(long)]
     pub cluster_id: String,
     /// The lock kind the candidates use.
     #[arg(long, default_value = "configmap")]

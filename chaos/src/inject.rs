@@ -16,6 +16,7 @@
 //! The leader is found as the candidates find it: the holder of the lock, a ConfigMap or a
 //! Lease, whose identity is the pod's name (`khaos node` takes `POD_NAME`).
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use khaos_elector::LockKind;
 use khaos_elector::lock::Lock;
@@ -145,24 +146,56 @@ pub enum Refusal {
         /// What else was looked for.
         why: String,
     },
-    /// The chosen pod has no ReplicaSet controlling it.
-    #[error(
-        "pod {0:?} is not controlled by a ReplicaSet, so nothing would bring it back; only a Deployment's or a ReplicaSet's pods are hit"
-    )]
-    NotReplicated(String),
     /// Too many down already.
     #[error(
-        "{down} of the {total} pods matching {selector:?} are down already (being deleted or not ready), and --max-down is {max}: wait for them to come back, or raise --max-down"
+        "{down} of the {wanted} pods the ReplicaSets of {selector:?} want are down already (missing, being deleted or not ready), and --max-down is {max}: wait for them to come back, or raise --max-down"
     )]
     TooManyDown {
         /// Down now.
         down: usize,
-        /// Matching in all.
-        total: usize,
+        /// Wanted by their ReplicaSets.
+        wanted: usize,
         /// The selector.
         selector: String,
         /// The cap.
         max: usize,
+    },
+    /// The lock does not exist.
+    #[error(
+        "there is no lock {name:?} in namespace {namespace:?}, so the leader is unknown: give the candidates' --cluster-id and --lock (khaos node names its lock {{cluster-id}}-cluster-config-map, or {{cluster-id}}-cluster-leader for a Lease)"
+    )]
+    NoLock {
+        /// The lock's name.
+        name: String,
+        /// The namespace.
+        namespace: String,
+    },
+    /// The lock's holder is not one of the selected pods.
+    #[error(
+        "the lock {lock:?} is held by {holder:?}, which is not a running pod matching {selector:?}: the selector is not the candidates', or their identity is not the pod name (khaos node takes POD_NAME)"
+    )]
+    HolderNotSelected {
+        /// The lock.
+        lock: String,
+        /// Its holder.
+        holder: String,
+        /// The selector.
+        selector: String,
+    },
+    /// The selector has no positive requirement.
+    #[error(
+        "the selector {0:?} has no requirement such as app=khaos-ha or app in (khaos-ha): negations alone match every other pod in the namespace"
+    )]
+    NoPositiveRequirement(String),
+    /// A selected pod is not a ReplicaSet's.
+    #[error(
+        "the selector {selector:?} matches pod {pod:?}, which no ReplicaSet controls: narrow the selector to the candidates' Deployment (nothing would bring such a pod back)"
+    )]
+    SelectsUnreplicated {
+        /// The selector.
+        selector: String,
+        /// The pod.
+        pod: String,
     },
     /// The API could not be asked.
     #[error("asking the API server: {0}")]
@@ -181,6 +214,53 @@ fn is_system(namespace: &str) -> bool {
     namespace.starts_with("kube-")
 }
 
+/// Whether a label selector has a requirement that selects by value (`k=v`, `k==v`,
+/// `k in (...)`) or by presence (`k`), not only negations (`k!=v`, `!k`, `k notin (...)`).
+fn has_positive_requirement(selector: &str) -> bool {
+    let mut depth = 0;
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    for c in selector.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts.iter().map(|p| p.trim()).any(|part| {
+        if part.is_empty() || part.starts_with('!') || part.contains("!=") {
+            return false;
+        }
+        let words: Vec<&str> = part.split_whitespace().collect();
+        !(words.len() > 1 && words[1] == "notin")
+    })
+}
+
+fn finished(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// The ReplicaSet that controls `pod`, if one does.
+fn replica_set_of(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| {
+            r.controller == Some(true) && r.kind == "ReplicaSet" && r.api_version == "apps/v1"
+        })
+        .map(|r| r.name.clone())
+}
+
 fn active(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
@@ -191,13 +271,6 @@ fn ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn replicated(pod: &Pod) -> bool {
-    pod.metadata.owner_references.as_ref().is_some_and(|refs| {
-        refs.iter()
-            .any(|r| r.controller == Some(true) && r.kind == "ReplicaSet")
-    })
 }
 
 fn name(pod: &Pod) -> &str {
@@ -222,6 +295,9 @@ pub async fn inject(
     if scope.selector.trim().is_empty() {
         return Err(Refusal::EmptySelector);
     }
+    if !has_positive_requirement(&scope.selector) {
+        return Err(Refusal::NoPositiveRequirement(scope.selector.clone()));
+    }
     if scope.max_down == 0 {
         return Err(Refusal::NoneMayBeDown);
     }
@@ -245,12 +321,36 @@ pub async fn inject(
         .list(&ListParams::default().labels(&scope.selector))
         .await?
         .items;
+    // Finished pods (evicted by the node, say) are history, not candidates.
+    selected.retain(|p| !finished(p));
     selected.sort_by(|a, b| name(a).cmp(name(b)));
-    let down = selected.iter().filter(|p| !active(p) || !ready(p)).count();
+    let mut sets = std::collections::BTreeSet::new();
+    for pod in &selected {
+        let Some(set) = replica_set_of(pod) else {
+            return Err(Refusal::SelectsUnreplicated {
+                selector: scope.selector.clone(),
+                pod: name(pod).to_owned(),
+            });
+        };
+        sets.insert(set);
+    }
+    // Down: what the ReplicaSets want and is not ready (a force-deleted pod is gone before its
+    // replacement exists), or what exists and is not ready, whichever is more.
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let mut wanted: usize = 0;
+    for set in &sets {
+        if let Some(rs) = replica_sets.get_opt(set).await? {
+            wanted += usize::try_from(rs.spec.replicas.unwrap_or(1)).unwrap_or(0);
+        }
+    }
+    let up = selected.iter().filter(|p| active(p) && ready(p)).count();
+    let down = wanted
+        .saturating_sub(up)
+        .max(selected.len().saturating_sub(up));
     if down >= scope.max_down {
         return Err(Refusal::TooManyDown {
             down,
-            total: selected.len(),
+            wanted,
             selector: scope.selector.clone(),
             max: scope.max_down,
         });
@@ -261,11 +361,13 @@ pub async fn inject(
         selector: scope.selector.clone(),
         why,
     };
+    if running.is_empty() {
+        return Err(no_target(String::new()));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let target = match aim {
         Aim::Leader => {
-            let holder = holder(client, namespace, lock).await?;
-            let Some(holder) = holder else {
+            let Some(holder) = holder(client, namespace, lock).await? else {
                 return Err(no_target(format!(
                     " and holds the lock {:?}: nobody holds it now",
                     lock.name
@@ -288,6 +390,16 @@ pub async fn inject(
             } else {
                 None
             };
+            // A holder outside the selection would make every selected pod a "standby".
+            if let Some(h) = &holder
+                && !running.iter().any(|p| name(p) == h)
+            {
+                return Err(Refusal::HolderNotSelected {
+                    lock: lock.name.clone(),
+                    holder: h.clone(),
+                    selector: scope.selector.clone(),
+                });
+            }
             let choices: Vec<&Pod> = running
                 .iter()
                 .filter(|p| holder.as_deref() != Some(name(p)))
@@ -303,31 +415,32 @@ pub async fn inject(
             choices[rng.random_range(0..choices.len())]
         }
     };
-    if !replicated(target) {
-        return Err(Refusal::NotReplicated(name(target).to_owned()));
-    }
     let pod = name(target).to_owned();
     let uid = target.metadata.uid.clone().unwrap_or_default();
     let answer = if dry_run {
         Answer::DryRun
     } else {
+        // Only the pod that was chosen: a pod made again under its name is another.
+        let only_this = |grace_period_seconds| DeleteParams {
+            grace_period_seconds,
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
         let result = match action {
-            Action::Delete { grace_seconds } => {
-                let params = DeleteParams {
-                    grace_period_seconds: grace_seconds,
-                    // Only the pod that was chosen: a pod made again under its name is another.
-                    preconditions: Some(kube::api::Preconditions {
-                        uid: Some(uid.clone()),
-                        resource_version: None,
-                    }),
-                    ..DeleteParams::default()
-                };
-                pods.delete(&pod, &params).await.map(|_| ())
-            }
-            Action::Evict => pods
-                .evict(&pod, &kube::api::EvictParams::default())
+            Action::Delete { grace_seconds } => pods
+                .delete(&pod, &only_this(grace_seconds))
                 .await
                 .map(|_| ()),
+            Action::Evict => {
+                let params = kube::api::EvictParams {
+                    delete_options: Some(only_this(None)),
+                    ..kube::api::EvictParams::default()
+                };
+                pods.evict(&pod, &params).await.map(|_| ())
+            }
         };
         match result {
             Ok(()) => Answer::Accepted,
@@ -400,7 +513,7 @@ pub fn check_kubeconfig_context(allow_any: bool) -> Result<(), ContextError> {
 }
 
 /// Whether a context is kind's or its server is on this machine.
-fn context_is_local(context: &str, server: &str) -> bool {
+pub fn context_is_local(context: &str, server: &str) -> bool {
     let host = server
         .parse::<http::Uri>()
         .ok()
@@ -426,6 +539,12 @@ async fn holder(
             name: lock.name.clone(),
             reason: e.to_string(),
         })?;
+    if state.resource_version.is_none() {
+        return Err(Refusal::NoLock {
+            name: lock.name.clone(),
+            namespace: namespace.to_owned(),
+        });
+    }
     Ok(state
         .record
         .map(|r| r.holder_identity)
@@ -445,6 +564,22 @@ mod tests {
         assert!(!context_is_local("prod-eu", "https://api.prod.example.com"));
         assert!(!context_is_local("gke_project_zone_c", "https://34.1.2.3"));
         assert!(!context_is_local("mine", ""));
+    }
+
+    #[test]
+    fn a_selector_must_select_by_value_or_presence_not_only_by_negation() {
+        for yes in [
+            "app=khaos-ha",
+            "app==x",
+            "app in (a,b)",
+            "app",
+            "app!=db,tier=web",
+        ] {
+            assert!(has_positive_requirement(yes), "{yes}");
+        }
+        for no in ["app!=db", "!app", "tier notin (x,y)", "app!=db,!foo", " , "] {
+            assert!(!has_positive_requirement(no), "{no}");
+        }
     }
 
     #[test]

@@ -831,6 +831,12 @@ fn run_inject(args: InjectArgs) -> Done {
     runtime()?.block_on(async {
         let client = match &args.server {
             Some(url) => {
+                if !args.allow_any_cluster && !inject::context_is_local("", url) {
+                    return Err(format!(
+                        "{url} is not on this machine: pass --allow-any-cluster if chaos is meant there"
+                    )
+                    .into());
+                }
                 live::probe(url, args.token.as_deref()).await?;
                 live::client_for_url(url, "khaos-chaos", args.token.as_deref())?
             }
@@ -845,12 +851,20 @@ fn run_inject(args: InjectArgs) -> Done {
             inject::inject(&client, &scope, &lock, aim, action, seed, args.dry_run),
         )
         .await
-        .map_err(|_| "the API server did not answer within 30 s; nothing more was asked")??;
+        .map_err(|_| {
+            format!(
+                "the API server did not answer within 30 s (seed {seed}); the injection may or may not have been applied: look at the pods"
+            )
+        })?
+        .map_err(|refusal| format!("{refusal} (seed {seed})"))?;
         let mut line = serde_json::to_value(&injected)?;
         line["event"] = "injected".into();
         line["seed"] = seed.into();
         line["dry_run"] = args.dry_run.into();
         say!("{line}");
+        if let inject::Answer::Refused { code, message } = &injected.answer {
+            return Err(format!("the API refused ({code}): {message}").into());
+        }
         Ok::<_, Box<dyn Error>>(())
     })
 }

@@ -565,7 +565,14 @@ fn an_image_without_a_program_says_how_to_map_it() {
 /// `khaos chaos inject` against this cluster: its JSON line, or what it said on stderr.
 fn inject(cluster: &Cluster, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_khaos"))
-        .args(["chaos", "inject", "--server", &cluster.url])
+        .args([
+            "chaos",
+            "inject",
+            "--server",
+            &cluster.url,
+            "--cluster-id",
+            "khaos",
+        ])
         .args(args)
         .output()
         .expect("khaos runs");
@@ -646,7 +653,35 @@ fn the_injector_refuses_what_it_was_not_aimed_at_and_says_what_to_change() {
         &["--namespace", "default", "--selector", "app=nothing"],
         "no running pod",
     );
-    refused(&web, "nobody holds it");
+    refused(&web, "there is no lock \"khaos-cluster-config-map\"");
+    refused(
+        &["--namespace", "default", "--selector", "app!=db"],
+        "negations alone",
+    );
+    // The holder must be one of the selected pods, or every pod would count as a standby.
+    hold_lock(&cluster, "someone-else");
+    refused(
+        &[&web[..], &["--target", "standby"]].concat(),
+        "not a running pod matching",
+    );
+    // A server elsewhere needs --allow-any-cluster (refused before anything is sent).
+    let elsewhere = Command::new(env!("CARGO_BIN_EXE_khaos"))
+        .args([
+            "chaos",
+            "inject",
+            "--server",
+            "http://192.0.2.1:6443",
+            "--cluster-id",
+            "khaos",
+        ])
+        .args(web)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&elsewhere.stderr);
+    assert!(
+        !elsewhere.status.success() && said.contains("--allow-any-cluster"),
+        "{said}"
+    );
     // A pod no ReplicaSet controls would not come back.
     let bare = serde_json::json!({
         "apiVersion": "v1",
@@ -671,7 +706,7 @@ fn the_injector_refuses_what_it_was_not_aimed_at_and_says_what_to_change() {
             "--target",
             "random",
         ],
-        "not controlled by a ReplicaSet",
+        "which no ReplicaSet controls",
     );
 
     // A dry run names the leader's pod and touches nothing.
@@ -750,17 +785,21 @@ fn the_injector_force_deletes_the_leaders_pod_and_holds_back_while_one_is_down()
     assert_eq!(first["answer"], "accepted");
     let error = inject(&cluster, &[&web[..], &["--target", "random"]].concat()).unwrap_err();
     assert!(error.contains("are down already"), "{error}");
-    let more = inject(
-        &cluster,
-        &[
-            &web[..],
-            &["--target", "random", "--max-down", "3", "--dry-run"],
-        ]
-        .concat(),
-    )
-    .unwrap();
-    assert_ne!(
-        more["pod"], first["pod"],
-        "a pod being deleted is no target"
-    );
+    for seed in 0..8 {
+        let seed = seed.to_string();
+        let more = inject(
+            &cluster,
+            &[
+                &web[..],
+                &["--target", "random", "--max-down", "3", "--dry-run"],
+                &["--seed", &seed],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_ne!(
+            more["pod"], first["pod"],
+            "seed {seed}: a pod being deleted is no target"
+        );
+    }
 }
