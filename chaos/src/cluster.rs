@@ -25,7 +25,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use khaos_sim::apiserver::{ApiServer, LogRequest};
 use khaos_sim::cluster::kubelet::{self, Action, PodRun, Signal};
 use khaos_sim::cluster::manager;
-use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
+use kube::api::{Api, ListParams, PostParams};
 use nix::sys::signal::{Signal as NixSignal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
@@ -418,15 +418,7 @@ impl Kubelet {
             }
             Action::Remove => {
                 let api: Api<Pod> = Api::namespaced(self.api.clone().into_client(), &namespace);
-                let params = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    preconditions: Some(Preconditions {
-                        uid: Some(uid.to_owned()),
-                        resource_version: None,
-                    }),
-                    ..DeleteParams::default()
-                };
-                if let Err(error) = api.delete(&name, &params).await {
+                if let Err(error) = api.delete(&name, &kubelet::remove_params(uid)).await {
                     tracing::debug!("kubelet: removing {namespace}/{name}: {error}");
                 }
             }

@@ -89,7 +89,7 @@ pub enum Action {
     /// Write this status through the `status` subresource.
     WriteStatus(Box<PodStatus>),
     /// Delete the pod's object with grace 0 (and its uid as a precondition): its processes
-    /// are gone.
+    /// are gone. [`remove_params`] are the request's parameters.
     Remove,
     /// The object and every process are gone: drop this run.
     Forget,
@@ -530,6 +530,19 @@ pub fn exit_of(code: Option<i32>, signal: Option<i32>) -> (i32, Option<i32>) {
         (Some(code), _) => (code, None),
         (None, Some(signal)) => (SIGNAL_EXIT_BASE + signal, Some(signal)),
         (None, None) => (SIGNAL_EXIT_BASE, None),
+    }
+}
+
+/// The parameters of [`Action::Remove`]'s delete: grace 0, and only the pod of `uid` (a pod made
+/// again under the same name is another).
+pub fn remove_params(uid: &str) -> kube::api::DeleteParams {
+    kube::api::DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..kube::api::DeleteParams::default()
     }
 }
 

@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use khaos_reports::faults::{APISERVER, Fault, ScheduleError};
 use khaos_reports::settings::Pods;
 use khaos_scenarios::Setup;
-use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
 use super::EPOCH_SECONDS;
 use super::hosts::{Control, NodeSoftware};
@@ -244,15 +244,7 @@ pub(super) async fn kubelet(pods: Pods, line: RuntimeLine, recorder: Recorder) -
                         }
                     }
                     Action::Remove => {
-                        let params = DeleteParams {
-                            grace_period_seconds: Some(0),
-                            preconditions: Some(Preconditions {
-                                uid: Some(uid.clone()),
-                                resource_version: None,
-                            }),
-                            ..DeleteParams::default()
-                        };
-                        let _ = api.delete(&name, &params).await;
+                        let _ = api.delete(&name, &kubelet::remove_params(&uid)).await;
                     }
                     Action::Forget => {
                         running.remove(&uid);
